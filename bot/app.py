@@ -1,0 +1,44 @@
+"""Wires one process together: database, engine, outbox sender, NLP warm-up."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.config import Settings
+from bot.outbox_sender import ChannelSender, OutboxSender
+from handlers import category_suggestion, thai_input
+from handlers.clock import Clock, SystemClock
+from handlers.engine import Engine, EngineSettings
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def warm_up_language_tools() -> None:
+    """pythainlp's first call costs about a second: pay it before the first person does."""
+    thai_input.warm_up()
+    category_suggestion.warm_up()
+
+
+class App:
+    def __init__(self, settings: Settings, senders: list[ChannelSender],
+                 clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.db = Database(settings.db_path)
+        self.engine = Engine(self.db, self.clock,
+                             EngineSettings(bot_username=settings.telegram_bot_username))
+        self.outbox = OutboxSender(self.db, senders, self.clock)
+        self.engine.on_enqueued(self.outbox.wake)
+        self._warm_up: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> App:
+        await self.db.open()
+        self._warm_up = asyncio.create_task(asyncio.to_thread(warm_up_language_tools))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._warm_up is not None:
+            await self._warm_up
+        await self.db.close()

@@ -1,0 +1,142 @@
+"""`cercap-bot`: the command line. run, chat, invite, areas."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import logging
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from bot import demo
+from bot.app import App
+from bot.config import Settings
+from bot.console import ConsoleSender, run_console
+from handlers import invites
+from handlers.clock import SystemClock, local_date
+from handlers.permissions import PermissionDenied, Role
+from locales import format_date
+from storage import areas
+from storage.db import Database
+
+log = logging.getLogger("cercap")
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _chat(settings: Settings) -> int:
+    screen = ConsoleSender(_print)
+    async with App(settings, [screen]) as app:
+        async with app.db.transaction() as conn:
+            if not await demo.has_people(conn):
+                await demo.seed(conn, app.clock.now())
+        await run_console(app.db, app.engine, app.outbox, screen)
+    return 0
+
+
+async def _run(settings: Settings) -> int:
+    if not settings.has_channel_tokens:
+        log.info("no channel tokens set: opening the console chat on the demo tambon")
+        return await _chat(settings)
+    log.error("Telegram and LINE channels are not built yet; unset the tokens to use the console")
+    return 2
+
+
+async def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    now = SystemClock().now()
+    async with Database(settings.db_path) as db, db.transaction() as conn:
+        invite = await invites.issue(
+            conn, issuer_id=None, issuer_grants=[], role=Role(args.role), area_code=args.area,
+            now=now, ttl=timedelta(days=args.days), max_uses=args.uses, is_admin_cli=True)
+    _print(f"code: {invite.code}")
+    _print(f"role: {invite.role}  area: {invite.area_code}  uses: {invite.max_uses}  "
+           f"expires: {format_date(local_date(invite.expires_at), 'en')}")
+    link = invites.deep_link(settings.telegram_bot_username, invite.code)
+    if link:
+        _print(f"telegram: {link}")
+    return 0
+
+
+async def _areas(settings: Settings, args: argparse.Namespace) -> int:
+    async with Database(settings.db_path) as db:
+        if args.areas_command == "list":
+            async with db.read() as conn:
+                for area in await areas.children(conn, args.code):
+                    _print(f"{area.code}\t{area.level}\t{area.name_th}\t{area.name_en}")
+        elif args.areas_command == "add-village":
+            async with db.transaction() as conn:
+                area = await areas.add_village(conn, args.tambon, args.number, args.name,
+                                               args.name_en or "")
+            _print(f"{area.code}\t{area.name_th}")
+        elif args.areas_command == "import-villages":
+            count = await _import_villages(db, Path(args.csv))
+            _print(f"imported {count} villages")
+    return 0
+
+
+async def _import_villages(db: Database, path: Path) -> int:
+    """CSV columns: tambon_code, village_no, name_th, name_en (optional). All or nothing."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    async with db.transaction() as conn:
+        for line, row in enumerate(rows, start=2):
+            try:
+                await areas.add_village(conn, row["tambon_code"].strip(),
+                                        int(row["village_no"]), row["name_th"].strip(),
+                                        (row.get("name_en") or "").strip())
+            except (KeyError, ValueError) as exc:
+                raise SystemExit(f"{path}:{line}: {exc}") from None
+    return len(rows)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="cercap-bot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the bot (the console chat when no tokens are set)")
+    sub.add_parser("chat", help="chat in this terminal as the demo people")
+    inv = sub.add_parser("invite", help="issue an invite code (admin)")
+    inv.add_argument("--role", required=True, choices=[r.value for r in Role])
+    inv.add_argument("--area", required=True, help="area code: village (8 digits), tambon (6), "
+                     "district (4), province (2), learning network (LN01..LN14) or TH")
+    inv.add_argument("--uses", type=int, default=1, help="how many people may use it (1)")
+    inv.add_argument("--days", type=int, default=7, help="days until it expires (7)")
+    ar = sub.add_parser("areas", help="list areas, add villages")
+    asub = ar.add_subparsers(dest="areas_command", required=True)
+    ls = asub.add_parser("list", help="list the areas inside CODE")
+    ls.add_argument("code", nargs="?", default="TH")
+    add = asub.add_parser("add-village", help="add (or rename) a village of a tambon")
+    add.add_argument("tambon", help="tambon code (6 digits)")
+    add.add_argument("number", type=int, help="village number, moo (1-99)")
+    add.add_argument("name", help="the Thai name of the village")
+    add.add_argument("--name-en", default="")
+    imp = asub.add_parser("import-villages", help="import villages from a CSV file")
+    imp.add_argument("csv", help="columns: tambon_code,village_no,name_th,name_en")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level if args.command != "chat" else "WARNING",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "run":
+            return asyncio.run(_run(settings))
+        if args.command == "chat":
+            return asyncio.run(_chat(settings))
+        if args.command == "invite":
+            return asyncio.run(_invite(settings, args))
+        return asyncio.run(_areas(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    except (ValueError, PermissionDenied) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

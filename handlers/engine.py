@@ -1,0 +1,359 @@
+"""The conversation engine: one incoming update in, replies and notifications out.
+
+Handling one update is one transaction: claim the update id (a redelivery is
+dropped), advance the conversation, write the domain rows, queue the replies and
+notifications in the outbox. Either all of it commits or none of it does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiosqlite
+
+from handlers import menu
+from handlers.clock import Clock, SystemClock
+from handlers.flow import END, Flow
+from handlers.flows import FLOWS
+from handlers.messages import Incoming, Reply
+from handlers.thai_input import normalize_text
+from handlers.turn import (
+    MENU_PREFIX,
+    NAV_PREFIX,
+    STEP_PREFIX,
+    Answer,
+    Invalid,
+    Turn,
+    flow_data,
+    render,
+    typed_choice,
+)
+from locales import catalog
+from storage import conversations, outbox, people, processed_updates
+from storage.conversations import Conversation, Draft
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = timedelta(hours=24)
+MAX_TEXT = 4000  # longer pastes are cut before any flow sees them
+NAV_WORDS = ("cancel", "back", "help", "menu")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    bot_username: str | None = None
+    idle_timeout: timedelta = IDLE_TIMEOUT
+
+
+def _nav_words() -> dict[str, str]:
+    words: dict[str, str] = {}
+    for language in ("th", "en"):
+        for nav in NAV_WORDS:
+            for word in catalog(language)[f"nav.words.{nav}"].split("|"):
+                words[normalize_text(word).casefold()] = nav
+    return words
+
+
+class Engine:
+    def __init__(self, db: Database, clock: Clock | None = None,
+                 settings: EngineSettings | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+        self.settings = settings or EngineSettings()
+        self._nav = _nav_words()
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_enqueued(self, listener: Callable[[], None]) -> None:
+        """Called after a transaction that queued messages commits (wakes the senders)."""
+        self._listeners.append(listener)
+
+    def _wake(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    async def handle(self, incoming: Incoming) -> bool:
+        """Handle one update; False when it was handled before (a redelivery)."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            if not await processed_updates.claim(conn, incoming.channel, incoming.update_id, now):
+                log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
+                return False
+            turn = await self._turn(conn, incoming, now)
+            await self._dispatch(turn)
+            await conversations.save(conn, turn.convo, now)
+            await self._enqueue(turn)
+        self._wake()
+        return True
+
+    async def _turn(self, conn: aiosqlite.Connection, incoming: Incoming | None,
+                    now: datetime, identity: people.Identity | None = None) -> Turn:
+        if identity is None:
+            assert incoming is not None
+            identity = await people.ensure_identity(conn, incoming.channel, incoming.user_id,
+                                                    incoming.chat_id, now)
+        person = await people.person(conn, identity.person_id) if identity.person_id else None
+        grants = await people.grants_of(conn, person.id) if person else []
+        convo = await conversations.load(conn, identity.id)
+        return Turn(conn=conn, now=now, incoming=incoming, identity=identity, person=person,
+                    grants=grants, convo=convo, bot_username=self.settings.bot_username)
+
+    # --- deciding what an update means -------------------------------------------
+
+    async def _dispatch(self, turn: Turn) -> None:
+        incoming = turn.incoming
+        assert incoming is not None
+        if incoming.is_group:
+            turn.say("group.private_only")
+            return
+        convo = turn.convo
+        idle = turn.now - convo.updated_at if convo.updated_at else None
+        if convo.flow and idle and idle > self.settings.idle_timeout:
+            await self._close_idle(turn)
+            await menu.show(turn)
+            return
+        text = normalize_text(incoming.text or "")[:MAX_TEXT]
+        if text.startswith("/start"):
+            await self._start_command(turn, text.removeprefix("/start").strip())
+            return
+        nav = self._nav_word(incoming, text)
+        if nav:
+            await self._navigate(turn, nav)
+            return
+        if incoming.unsupported:
+            turn.say("input.unsupported")
+            await self._reask(turn)
+            return
+        answer = self._answer(turn, incoming, text)
+        if answer is None:
+            turn.say("input.old_button")
+            await self._reask(turn)
+            return
+        if convo.flow:
+            await self._run_step(turn, answer)
+        elif turn.person is None:
+            await self.start_flow(turn, "join", answer)
+        elif answer.choice and answer.choice.startswith(MENU_PREFIX):
+            await self._menu_action(turn, answer.choice.removeprefix(MENU_PREFIX))
+        elif answer.text and (action := await menu.action_for_text(turn, answer.text)):
+            await self._menu_action(turn, action)
+        else:
+            await menu.show(turn)
+
+    def _nav_word(self, incoming: Incoming, text: str) -> str | None:
+        if incoming.payload and incoming.payload.startswith(NAV_PREFIX):
+            word = incoming.payload.removeprefix(NAV_PREFIX)
+            return word if word in NAV_WORDS else None
+        if incoming.payload:
+            return None
+        return self._nav.get(text.casefold().lstrip("/"))
+
+    def _answer(self, turn: Turn, incoming: Incoming, text: str) -> Answer | None:
+        """The answer to the current question, or None for a button of an older one."""
+        choice: str | None = None
+        payload = incoming.payload
+        if payload:
+            if payload.startswith(MENU_PREFIX):
+                if turn.convo.flow:
+                    return None
+                choice = payload
+            elif payload.startswith(STEP_PREFIX) and ":" in payload:
+                seq, _, value = payload[len(STEP_PREFIX):].partition(":")
+                if not turn.convo.flow or seq != str(turn.convo.seq):
+                    return None
+                choice = value
+            else:
+                return None
+            text = ""
+        elif text and turn.convo.flow:
+            choice = typed_choice(turn.convo, text)
+        return Answer(text=text, choice=choice, photo=incoming.photo, location=incoming.location)
+
+    # --- flows ---------------------------------------------------------------------
+
+    async def start_flow(self, turn: Turn, name: str, answer: Answer | None = None) -> None:
+        flow = FLOWS[name]
+        turn.convo.flow, turn.convo.step = name, None
+        turn.convo.data, turn.convo.history = {}, []
+        if answer is not None:
+            turn.data["_opening"] = {"text": answer.text}
+        first = await flow.begin(turn)
+        turn.data.pop("_opening", None)
+        if first is None:
+            self._finish(turn)
+            return
+        await self._go(turn, flow, first)
+
+    async def _run_step(self, turn: Turn, answer: Answer) -> None:
+        flow = FLOWS.get(turn.convo.flow or "")
+        step = flow.steps.get(turn.convo.step or "") if flow else None
+        if flow is None or step is None:  # a flow or step that no longer exists
+            log.warning("conversation %s in unknown %s/%s: reset",
+                        turn.identity.id, turn.convo.flow, turn.convo.step)
+            self._finish(turn)
+            await menu.show(turn)
+            return
+        try:
+            next_step = await step.answer(turn, answer)
+        except Invalid as bad:
+            turn.say(bad.key, **bad.params)
+            await step.ask(turn)
+            return
+        if next_step == END:
+            await conversations.delete_draft(turn.conn, turn.identity.id, flow.name)
+            self._finish(turn)
+            await menu.show(turn, after_flow=True)
+            return
+        if turn.convo.flow != flow.name:  # the step started another flow
+            return
+        turn.convo.history.append(turn.convo.step or "")
+        await self._go(turn, flow, next_step)
+
+    async def _go(self, turn: Turn, flow: Flow, step_name: str) -> None:
+        turn.convo.step = step_name
+        await flow.steps[step_name].ask(turn)
+
+    def _finish(self, turn: Turn) -> None:
+        turn.convo.flow = turn.convo.step = None
+        turn.convo.data, turn.convo.history = {}, []
+
+    async def _reask(self, turn: Turn) -> None:
+        flow = FLOWS.get(turn.convo.flow or "")
+        if flow and turn.convo.step in flow.steps:
+            await flow.steps[turn.convo.step].ask(turn)
+        elif turn.person is None:
+            turn.say("join.how_to_join")
+        else:
+            await menu.show(turn)
+
+    # --- words that work at every step ----------------------------------------------
+
+    async def _navigate(self, turn: Turn, nav: str) -> None:
+        convo = turn.convo
+        flow = FLOWS.get(convo.flow or "")
+        if nav == "help":
+            step = flow.steps.get(convo.step or "") if flow else None
+            turn.say(step.help_key if step and step.help_key else "help.general")
+            await self._reask(turn)
+        elif nav == "cancel":
+            if flow:
+                await conversations.delete_draft(turn.conn, turn.identity.id, flow.name)
+                self._finish(turn)
+                turn.say("nav.cancelled")
+            await menu.show(turn) if turn.person else turn.say("join.how_to_join")
+        elif nav == "back":
+            if flow and convo.history:
+                convo.data.pop("_return_to", None)
+                await self._go(turn, flow, convo.history.pop())
+            else:
+                await self._leave_to_menu(turn)
+        else:  # menu
+            await self._leave_to_menu(turn)
+
+    async def _leave_to_menu(self, turn: Turn) -> None:
+        if turn.convo.flow and flow_data(turn.convo.data):
+            await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+            turn.say("nav.draft_kept")
+        if turn.convo.flow:
+            self._finish(turn)
+        if turn.person:
+            await menu.show(turn)
+        else:
+            turn.say("join.how_to_join")
+
+    async def _save_draft(self, conn: aiosqlite.Connection, identity_id: int,
+                          convo: Conversation, now: datetime) -> None:
+        assert convo.flow and convo.step
+        await conversations.save_draft(conn, identity_id, Draft(
+            convo.flow, convo.step, dict(convo.data), list(convo.history), now))
+
+    async def _start_command(self, turn: Turn, code: str) -> None:
+        if turn.convo.flow and flow_data(turn.convo.data):
+            await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+        self._finish(turn)
+        if code:
+            await self.start_flow(turn, "join", Answer(text=code))
+        elif turn.person is None:
+            turn.say("join.welcome")
+            await self.start_flow(turn, "join")
+        else:
+            await menu.show(turn)
+
+    async def _menu_action(self, turn: Turn, action: str) -> None:
+        if action.startswith("resume:"):
+            await self._resume(turn, action.removeprefix("resume:"))
+        elif action in FLOWS:
+            await self.start_flow(turn, action)
+        else:
+            await menu.run_action(turn, action)
+
+    async def _resume(self, turn: Turn, flow_name: str) -> None:
+        draft = next((d for d in await conversations.drafts_of(turn.conn, turn.identity.id)
+                      if d.flow == flow_name), None)
+        flow = FLOWS.get(flow_name)
+        if draft is None or flow is None or draft.step not in flow.steps:
+            turn.say("menu.no_draft")
+            await menu.show(turn)
+            return
+        turn.convo.flow, turn.convo.data, turn.convo.history = flow_name, dict(draft.data), list(
+            draft.history)
+        turn.say("nav.resumed", flow=turn.t(flow.title_key))
+        await self._go(turn, flow, draft.step)
+
+    # --- idleness ------------------------------------------------------------------------
+
+    async def _close_idle(self, turn: Turn) -> None:
+        flow = FLOWS.get(turn.convo.flow or "")
+        if flow and turn.convo.step and flow_data(turn.convo.data):
+            await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+            turn.say("idle.closed_with_draft", flow=turn.t(flow.title_key))
+        else:
+            turn.say("idle.closed")
+        self._finish(turn)
+
+    async def close_idle_conversations(self) -> int:
+        """Close, politely, every conversation idle longer than the timeout, keeping drafts."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            ids = await conversations.idle_since(conn, now - self.settings.idle_timeout)
+            for identity_id in ids:
+                identity = await people.identity_by_id(conn, identity_id)
+                if identity is None:
+                    continue
+                turn = await self._turn(conn, None, now, identity)
+                await self._close_idle(turn)
+                await conversations.save(conn, turn.convo, now)
+                await self._enqueue(turn, priority=outbox.NOTIFICATION,
+                                    dedupe=f"idle:{identity_id}:{now.isoformat()}")
+        if ids:
+            self._wake()
+        return len(ids)
+
+    # --- the outbox ------------------------------------------------------------------------
+
+    async def _enqueue(self, turn: Turn, priority: int = outbox.LIVE_REPLY,
+                       dedupe: str | None = None) -> None:
+        incoming = turn.incoming
+        base = dedupe or (f"{incoming.channel}:{incoming.update_id}" if incoming else "sys")
+        for i, reply in enumerate(turn.replies):
+            await outbox.enqueue(
+                turn.conn, channel=turn.identity.channel, chat_id=turn.identity.chat_id,
+                person_id=turn.person.id if turn.person else None, priority=priority,
+                payload=reply.to_payload(), now=turn.now,
+                reply_token=incoming.reply_token if incoming else None,
+                dedupe_key=f"{base}:r{i}")
+        for i, note in enumerate(turn.notifications):
+            recipient = await people.person(turn.conn, note.person_id)
+            if recipient is None:
+                continue
+            text = render(recipient.language, note.key, note.params)
+            for identity in await people.identities_of(turn.conn, note.person_id):
+                await outbox.enqueue(
+                    turn.conn, channel=identity.channel, chat_id=identity.chat_id,
+                    person_id=note.person_id, priority=outbox.NOTIFICATION,
+                    payload=Reply(text).to_payload(), now=turn.now,
+                    dedupe_key=f"{base}:n{i}:{identity.id}")
+

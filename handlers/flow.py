@@ -1,0 +1,37 @@
+"""A flow is a small state machine: named steps, each a question and what to do with
+its answer. The state (flow, step, data) lives in the conversations table."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from handlers.turn import Answer, Turn
+
+END = "__end__"
+
+AskStep = Callable[[Turn], Awaitable[None]]
+AnswerStep = Callable[[Turn, Answer], Awaitable[str]]
+
+
+@dataclass(frozen=True)
+class Step:
+    ask: AskStep
+    answer: AnswerStep
+    help_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Flow:
+    name: str
+    title_key: str
+    steps: dict[str, Step]
+    # Decides the first step (and may prefill data); None means the flow cannot start
+    # and has already told the person why.
+    begin: Callable[[Turn], Awaitable[str | None]]
+
+
+def proceed(turn: Turn, default_next: str) -> str:
+    """The next step after an answer: back to the confirmation screen when the person
+    came from it to edit one field, otherwise onwards."""
+    return str(turn.data.pop("_return_to", default_next))

@@ -1,0 +1,283 @@
+"""Reporting a crisis problem (village committee): category, description, households
+affected, severity, optional photo and location, then a confirmation screen where any
+field can be edited before saving. The tambon's core team is told on save."""
+
+from __future__ import annotations
+
+import re
+
+from handlers import area_names
+from handlers.category_suggestion import suggest
+from handlers.flow import END, Flow, Step, proceed
+from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
+from handlers.thai_input import normalize_text, parse_int, to_arabic_digits
+from handlers.turn import NAV_PREFIX, Answer, Bilingual, Invalid, Localized, Turn
+from locales import category_label, problem_categories
+from storage import areas, audit, people, problems
+
+DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 1000
+HOUSEHOLDS_MAX = 100_000
+SEVERITIES = (1, 2, 3, 4)
+SKIP = "skip"
+_LAT_LON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*[, ]\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
+
+
+def _category_keys() -> list[str]:
+    return [c["key"] for c in problem_categories()]
+
+
+def _category_choices(turn: Turn) -> list[tuple[str, str]]:
+    return [(category_label(k, turn.language), k) for k in _category_keys()]
+
+
+async def begin(turn: Turn) -> str | None:
+    villages = areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE)
+    if not villages:
+        turn.say("report.not_allowed")
+        return None
+    if len(villages) == 1:
+        turn.data["village"] = villages[0]
+        return "category"
+    return "village"
+
+
+# --- village (only for people on more than one village committee) -------------------------
+
+async def ask_village(turn: Turn) -> None:
+    choices = []
+    for code in areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
+        area = await areas.get(turn.conn, code)
+        if area:
+            choices.append((area_names.title([area], turn.language, depth=1), code))
+    turn.ask(turn.t("report.ask_village"), choices)
+
+
+async def answer_village(turn: Turn, answer: Answer) -> str:
+    if not answer.choice:
+        raise Invalid("input.use_buttons")
+    try:
+        await check(turn.conn, turn.grants, Action.REPORT_PROBLEM, answer.choice)
+    except PermissionDenied:
+        raise Invalid("input.use_buttons") from None
+    turn.data["village"] = answer.choice
+    return proceed(turn, "category")
+
+
+# --- category, suggested from free text when the person types instead of tapping ----------
+
+def _after_category(turn: Turn) -> str:
+    return proceed(turn, "households" if turn.data.get("description") else "description")
+
+
+async def ask_category(turn: Turn) -> None:
+    turn.ask(turn.t("report.ask_category"), _category_choices(turn))
+
+
+async def answer_category(turn: Turn, answer: Answer) -> str:
+    if answer.choice in _category_keys():
+        turn.data["category"] = answer.choice
+        return _after_category(turn)
+    if not answer.text:
+        raise Invalid("input.use_buttons")
+    description = _valid_description(answer.text)
+    suggested = suggest(description)
+    turn.data["description"] = description
+    if suggested is None:
+        raise Invalid("report.category_unknown")
+    turn.data["_suggested"] = suggested
+    return "category_suggested"
+
+
+async def ask_category_suggested(turn: Turn) -> None:
+    suggested = str(turn.data.get("_suggested", "other"))
+    first = [(turn.t("report.yes_category", category=category_label(suggested, turn.language)),
+              suggested)]
+    others = [c for c in _category_choices(turn) if c[1] != suggested]
+    turn.ask(turn.t("report.suggested", category=category_label(suggested, turn.language)),
+             first + others)
+
+
+async def answer_category_suggested(turn: Turn, answer: Answer) -> str:
+    if answer.choice not in _category_keys():
+        raise Invalid("input.use_buttons")
+    turn.data["category"] = answer.choice
+    turn.data.pop("_suggested", None)
+    return _after_category(turn)
+
+
+# --- description, households, severity -----------------------------------------------------
+
+def _valid_description(text: str) -> str:
+    description = normalize_text(text)
+    if len(description) > DESCRIPTION_MAX:
+        raise Invalid("report.description_too_long", max=DESCRIPTION_MAX)
+    if len(description) < DESCRIPTION_MIN or sum(ch.isalnum() for ch in description) < 3:
+        raise Invalid("report.description_too_short")
+    return description
+
+
+async def ask_description(turn: Turn) -> None:
+    turn.ask(turn.t("report.ask_description"))
+
+
+async def answer_description(turn: Turn, answer: Answer) -> str:
+    if answer.choice or not answer.text:
+        raise Invalid("report.description_too_short")
+    turn.data["description"] = _valid_description(answer.text)
+    return proceed(turn, "households")
+
+
+async def ask_households(turn: Turn) -> None:
+    turn.ask(turn.t("report.ask_households"))
+
+
+async def answer_households(turn: Turn, answer: Answer) -> str:
+    value = parse_int(answer.text) if answer.text else None
+    if value is None:
+        raise Invalid("report.households_not_number")
+    if not 1 <= value <= HOUSEHOLDS_MAX:
+        raise Invalid("report.households_range", max=f"{HOUSEHOLDS_MAX:,}")
+    turn.data["households"] = value
+    return proceed(turn, "severity")
+
+
+async def ask_severity(turn: Turn) -> None:
+    turn.ask(turn.t("report.ask_severity"),
+             [(turn.t(f"severity.{s}"), str(s)) for s in SEVERITIES])
+
+
+async def answer_severity(turn: Turn, answer: Answer) -> str:
+    if answer.choice not in {str(s) for s in SEVERITIES}:
+        raise Invalid("input.use_buttons")
+    turn.data["severity"] = int(answer.choice)
+    return proceed(turn, "photo")
+
+
+# --- optional photo and location --------------------------------------------------------------
+
+async def ask_photo(turn: Turn) -> None:
+    turn.ask(turn.t("report.ask_photo"), [(turn.t("common.skip"), SKIP)], expects="photo")
+
+
+async def answer_photo(turn: Turn, answer: Answer) -> str:
+    if answer.photo:
+        turn.data["photo"] = answer.photo
+    elif answer.choice == SKIP:
+        turn.data["photo"] = None
+    else:
+        raise Invalid("report.photo_expected")
+    return proceed(turn, "location")
+
+
+def parse_location(text: str) -> tuple[float, float] | None:
+    match = _LAT_LON.match(to_arabic_digits(text))
+    if not match:
+        return None
+    lat, lon = float(match.group(1)), float(match.group(2))
+    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
+
+
+async def ask_location(turn: Turn) -> None:
+    turn.ask(turn.t("report.ask_location"), [(turn.t("common.skip"), SKIP)],
+             expects="location")
+
+
+async def answer_location(turn: Turn, answer: Answer) -> str:
+    typed = parse_location(answer.text) if answer.text else None
+    if answer.location:
+        turn.data["location"] = [answer.location.latitude, answer.location.longitude]
+    elif typed:
+        turn.data["location"] = list(typed)
+    elif answer.choice == SKIP:
+        turn.data["location"] = None
+    else:
+        raise Invalid("report.location_expected")
+    return proceed(turn, "confirm")
+
+
+# --- confirmation, edits, save ------------------------------------------------------------------
+
+EDITABLE = ("category", "description", "households", "severity", "photo", "location")
+
+
+async def _summary(turn: Turn) -> str:
+    d = turn.data
+    lineage = await areas.lineage(turn.conn, d["village"])
+    location = d.get("location")
+    return turn.t(
+        "report.summary",
+        village=area_names.title(lineage, turn.language, depth=2),
+        category=category_label(d["category"], turn.language),
+        description=d["description"],
+        households=f"{d['households']:,}",
+        severity=turn.t(f"severity.{d['severity']}"),
+        photo=turn.t("common.yes" if d.get("photo") else "common.no"),
+        location=f"{location[0]:.5f}, {location[1]:.5f}" if location else turn.t("common.no"),
+    )
+
+
+async def ask_confirm(turn: Turn) -> None:
+    choices = [(turn.t("report.save"), "save")]
+    choices += [(turn.t(f"report.edit.{field}"), f"edit:{field}") for field in EDITABLE]
+    choices.append((turn.t("common.cancel"), f"{NAV_PREFIX}cancel"))
+    turn.ask(await _summary(turn), choices, expects="confirm")
+
+
+async def answer_confirm(turn: Turn, answer: Answer) -> str:
+    if answer.choice and answer.choice.startswith("edit:"):
+        field = answer.choice.removeprefix("edit:")
+        if field in EDITABLE:
+            turn.data["_return_to"] = "confirm"
+            return field
+    if answer.choice != "save":
+        raise Invalid("input.use_buttons")
+    await _save(turn)
+    return END
+
+
+async def _save(turn: Turn) -> None:
+    d = turn.data
+    assert turn.person is not None
+    try:
+        await check(turn.conn, turn.grants, Action.REPORT_PROBLEM, d["village"])
+    except PermissionDenied:
+        raise Invalid("report.not_allowed") from None
+    location = d.get("location") or [None, None]
+    problem_id = await problems.insert(
+        turn.conn, village_code=d["village"], category=d["category"],
+        description=d["description"], households=d["households"], severity=d["severity"],
+        photo_ref=d.get("photo"), latitude=location[0], longitude=location[1],
+        reporter_id=turn.person.id, now=turn.now)
+    await audit.record(turn.conn, now=turn.now, person_id=turn.person.id, action="problem.report",
+                       entity="problem", entity_id=problem_id, to_state="new")
+    turn.say("report.saved", id=problem_id)
+    tambon = d["village"][:6]
+    turn.notify(
+        await people.holders_of(turn.conn, Role.CORE_TEAM, tambon),
+        "notify.new_problem", id=problem_id,
+        village=await area_names.bilingual_title(turn.conn, d["village"], depth=2),
+        category=Bilingual(category_label(d["category"], "th"),
+                           category_label(d["category"], "en")),
+        households=f"{d['households']:,}",
+        severity=Localized(f"severity.{d['severity']}"),
+        description=d["description"][:300],
+        reporter=turn.person.display_name,
+    )
+
+
+FLOW = Flow(
+    name="problem_report",
+    title_key="flow.problem_report",
+    begin=begin,
+    steps={
+        "village": Step(ask_village, answer_village),
+        "category": Step(ask_category, answer_category, help_key="help.category"),
+        "category_suggested": Step(ask_category_suggested, answer_category_suggested),
+        "description": Step(ask_description, answer_description),
+        "households": Step(ask_households, answer_households, help_key="help.households"),
+        "severity": Step(ask_severity, answer_severity),
+        "photo": Step(ask_photo, answer_photo),
+        "location": Step(ask_location, answer_location, help_key="help.location"),
+        "confirm": Step(ask_confirm, answer_confirm),
+    },
+)

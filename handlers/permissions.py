@@ -1,0 +1,98 @@
+"""Who may do what, where. Every check in the product goes through this module.
+
+A grant (role, area) covers its area and everything below it. `lineage` is the
+target area and all areas above it (see storage.areas.lineage), so "the target is
+inside the grant's area" is "the grant's area is in the target's lineage".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+import aiosqlite
+
+from storage import areas
+from storage.people import Grant
+
+
+class Role(StrEnum):
+    VILLAGE_COMMITTEE = "village_committee"
+    CORE_TEAM = "core_team"
+    TAO = "tao"
+    DISTRICT = "district"
+    VIEWER = "viewer"
+    ADMIN = "admin"
+
+
+class Action(StrEnum):
+    REPORT_PROBLEM = "report_problem"
+    READ_PROBLEMS = "read_problems"
+
+
+class PermissionDenied(Exception):
+    pass
+
+
+# The level of area each role is granted on.
+ROLE_AREA_LEVELS: dict[Role, frozenset[str]] = {
+    Role.VILLAGE_COMMITTEE: frozenset({"village"}),
+    Role.CORE_TEAM: frozenset({"tambon"}),
+    Role.TAO: frozenset({"tambon"}),
+    Role.DISTRICT: frozenset({"district"}),
+    Role.VIEWER: frozenset({"province", "network", "nation"}),
+    Role.ADMIN: frozenset({"nation"}),
+}
+
+_READERS = frozenset({Role.VILLAGE_COMMITTEE, Role.CORE_TEAM, Role.TAO, Role.DISTRICT,
+                      Role.VIEWER})
+
+ACTION_ROLES: dict[Action, frozenset[Role]] = {
+    Action.REPORT_PROBLEM: frozenset({Role.VILLAGE_COMMITTEE}),
+    Action.READ_PROBLEMS: _READERS,
+}
+
+# Which roles a holder of a role may invite (for areas inside its own).
+INVITABLE_ROLES: dict[Role, frozenset[Role]] = {
+    Role.CORE_TEAM: frozenset({Role.VILLAGE_COMMITTEE}),
+    Role.DISTRICT: frozenset({Role.CORE_TEAM, Role.TAO}),
+}
+
+
+def allowed(grants: Iterable[Grant], action: Action, lineage: list[str]) -> bool:
+    roles = ACTION_ROLES[action]
+    return any(g.role == Role.ADMIN or (g.role in roles and g.area_code in lineage)
+               for g in grants)
+
+
+async def check(conn: aiosqlite.Connection, grants: Iterable[Grant], action: Action,
+                area_code: str) -> None:
+    lineage = [a.code for a in await areas.lineage(conn, area_code)]
+    if not allowed(grants, action, lineage):
+        raise PermissionDenied(f"{action} on {area_code}")
+
+
+def may_invite(grants: Iterable[Grant], role: Role, area_level: str, lineage: list[str],
+               *, is_admin_cli: bool = False) -> bool:
+    if area_level not in ROLE_AREA_LEVELS[role]:
+        return False
+    if is_admin_cli:
+        return True
+    return any(g.role == Role.ADMIN
+               or (role in INVITABLE_ROLES.get(Role(g.role), frozenset())
+                   and g.area_code in lineage)
+               for g in grants)
+
+
+def invitable_roles(grants: Iterable[Grant]) -> list[tuple[Role, str]]:
+    """(role, area under which it may be invited) pairs a person may issue invites for."""
+    pairs: list[tuple[Role, str]] = []
+    for g in grants:
+        for role in sorted(INVITABLE_ROLES.get(Role(g.role), frozenset())):
+            if (role, g.area_code) not in pairs:
+                pairs.append((role, g.area_code))
+    return pairs
+
+
+def areas_with_role(grants: Iterable[Grant], role: Role) -> list[str]:
+    return [g.area_code for g in grants if g.role == role]

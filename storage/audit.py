@@ -1,0 +1,24 @@
+"""The audit log: who changed what, when, from which state to which, and why."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage.timestamps import to_db
+
+
+async def record(conn: aiosqlite.Connection, *, now: datetime, person_id: int | None,
+                 action: str, entity: str | None = None, entity_id: str | int | None = None,
+                 from_state: str | None = None, to_state: str | None = None,
+                 reason: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    await conn.execute(
+        "INSERT INTO audit_log (at, person_id, action, entity, entity_id, from_state, to_state,"
+        " reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (to_db(now), person_id, action, entity, None if entity_id is None else str(entity_id),
+         from_state, to_state, reason,
+         json.dumps(detail, ensure_ascii=False) if detail is not None else None),
+    )

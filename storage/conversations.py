@@ -1,0 +1,90 @@
+"""Where each identity's conversation stands, and the drafts kept when one is left."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage.timestamps import from_db, to_db
+
+
+@dataclass
+class Conversation:
+    identity_id: int
+    flow: str | None = None
+    step: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+    seq: int = 0
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    flow: str
+    step: str
+    data: dict[str, Any]
+    history: list[str]
+    saved_at: datetime
+
+
+async def load(conn: aiosqlite.Connection, identity_id: int) -> Conversation:
+    async with conn.execute(
+        "SELECT flow, step, data, history, seq, updated_at FROM conversations"
+        " WHERE identity_id = ?", (identity_id,)
+    ) as cur:
+        r = await cur.fetchone()
+    if r is None:
+        return Conversation(identity_id)
+    return Conversation(identity_id, r["flow"], r["step"], json.loads(r["data"]),
+                        json.loads(r["history"]), r["seq"], from_db(r["updated_at"]))
+
+
+async def save(conn: aiosqlite.Connection, convo: Conversation, now: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO conversations (identity_id, flow, step, data, history, seq, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (identity_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
+        " data = excluded.data, history = excluded.history, seq = excluded.seq,"
+        " updated_at = excluded.updated_at",
+        (convo.identity_id, convo.flow, convo.step, json.dumps(convo.data, ensure_ascii=False),
+         json.dumps(convo.history), convo.seq, to_db(now)),
+    )
+
+
+async def idle_since(conn: aiosqlite.Connection, before: datetime) -> list[int]:
+    """Identities whose conversation is inside a flow and untouched since `before`."""
+    async with conn.execute(
+        "SELECT identity_id FROM conversations WHERE flow IS NOT NULL AND updated_at < ?",
+        (to_db(before),),
+    ) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
+async def save_draft(conn: aiosqlite.Connection, identity_id: int, draft: Draft) -> None:
+    await conn.execute(
+        "INSERT INTO drafts (identity_id, flow, step, data, history, saved_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (identity_id, flow) DO UPDATE SET step = excluded.step,"
+        " data = excluded.data, history = excluded.history, saved_at = excluded.saved_at",
+        (identity_id, draft.flow, draft.step, json.dumps(draft.data, ensure_ascii=False),
+         json.dumps(draft.history), to_db(draft.saved_at)),
+    )
+
+
+async def drafts_of(conn: aiosqlite.Connection, identity_id: int) -> list[Draft]:
+    async with conn.execute(
+        "SELECT flow, step, data, history, saved_at FROM drafts WHERE identity_id = ?"
+        " ORDER BY saved_at DESC", (identity_id,)
+    ) as cur:
+        return [Draft(r["flow"], r["step"], json.loads(r["data"]), json.loads(r["history"]),
+                      from_db(r["saved_at"])) for r in await cur.fetchall()]
+
+
+async def delete_draft(conn: aiosqlite.Connection, identity_id: int, flow: str) -> None:
+    await conn.execute("DELETE FROM drafts WHERE identity_id = ? AND flow = ?",
+                       (identity_id, flow))

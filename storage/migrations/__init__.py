@@ -1,0 +1,77 @@
+"""Versioned schema migrations, applied at start-up.
+
+`PRAGMA user_version` holds the version a file is at. Each migration runs in its
+own transaction together with the version bump, so a crash mid-migration leaves
+the file at the previous version, never half-way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib.resources import files
+
+import aiosqlite
+
+from storage.migrations.areas_data import load_areas
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql_file: str | None = None
+    run: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial schema", sql_file="0001_initial.sql"),
+    Migration(2, "provinces, districts, tambons and learning networks", run=load_areas),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version
+
+
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _apply(conn: aiosqlite.Connection, migration: Migration) -> None:
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        if migration.sql_file:
+            sql = files("storage.migrations").joinpath(migration.sql_file).read_text("utf-8")
+            for statement in _statements(sql):
+                await conn.execute(statement)
+        if migration.run:
+            await migration.run(conn)
+        await conn.execute(f"PRAGMA user_version = {migration.version}")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+async def migrate(conn: aiosqlite.Connection, target: int = LATEST_VERSION) -> int:
+    """Bring the file up to `target`; returns the version it ends at."""
+    current = await schema_version(conn)
+    if current > LATEST_VERSION:
+        raise RuntimeError(
+            f"database is at schema version {current}, newer than this program ({LATEST_VERSION})"
+        )
+    for migration in MIGRATIONS:
+        if current < migration.version <= target:
+            log.info("migrating database to version %d: %s", migration.version, migration.name)
+            await _apply(conn, migration)
+            current = migration.version
+    return current

@@ -1,0 +1,118 @@
+"""The outbox: every message the bot sends is written here in the handling
+transaction, then delivered by the sender. Nothing is sent from inside a transaction."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage.timestamps import from_db, to_db
+
+LIVE_REPLY = 0
+NOTIFICATION = 1
+BULK = 2
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    channel: str
+    chat_id: str
+    person_id: int | None
+    priority: int
+    payload: dict[str, Any]
+    reply_token: str | None
+    retry_key: str
+    attempts: int
+    created_at: datetime
+
+
+async def enqueue(conn: aiosqlite.Connection, *, channel: str, chat_id: str,
+                  person_id: int | None, priority: int, payload: dict[str, Any], now: datetime,
+                  reply_token: str | None = None, dedupe_key: str | None = None) -> int | None:
+    """Queue one message; returns its id, or None when `dedupe_key` was queued before."""
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority, payload,"
+        " reply_token, retry_key, dedupe_key, next_attempt_at, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (channel, chat_id, person_id, priority, json.dumps(payload, ensure_ascii=False),
+         reply_token, str(uuid.uuid4()), dedupe_key, to_db(now), to_db(now)),
+    )
+    return cur.lastrowid if cur.rowcount == 1 else None
+
+
+def _message(r: aiosqlite.Row) -> OutboxMessage:
+    return OutboxMessage(r["id"], r["channel"], r["chat_id"], r["person_id"], r["priority"],
+                         json.loads(r["payload"]), r["reply_token"], r["retry_key"],
+                         r["attempts"], from_db(r["created_at"]))
+
+
+_COLUMNS = ("id, channel, chat_id, person_id, priority, payload, reply_token, retry_key,"
+            " attempts, created_at")
+
+
+async def due(conn: aiosqlite.Connection, channel: str, now: datetime, limit: int = 100,
+              chat_id: str | None = None) -> list[OutboxMessage]:
+    """Pending messages whose time has come, most urgent first, oldest first within that."""
+    chat_filter = " AND chat_id = ?" if chat_id is not None else ""
+    params: tuple[Any, ...] = (channel, to_db(now))
+    if chat_id is not None:
+        params += (chat_id,)
+    async with conn.execute(
+        f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND channel = ?"
+        f" AND next_attempt_at <= ?{chat_filter} ORDER BY priority, id LIMIT ?",
+        (*params, limit),
+    ) as cur:
+        return [_message(r) for r in await cur.fetchall()]
+
+
+async def mark_sent(conn: aiosqlite.Connection, message_id: int, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+        " last_error = NULL WHERE id = ?",
+        (to_db(now), message_id),
+    )
+
+
+async def mark_retry(conn: aiosqlite.Connection, message_id: int, next_attempt_at: datetime,
+                     error: str) -> None:
+    await conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
+        " WHERE id = ?",
+        (to_db(next_attempt_at), error[:500], message_id),
+    )
+
+
+async def mark_failed(conn: aiosqlite.Connection, message_id: int, error: str) -> None:
+    await conn.execute(
+        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?"
+        " WHERE id = ?",
+        (error[:500], message_id),
+    )
+
+
+async def drop_reply_token(conn: aiosqlite.Connection, message_id: int) -> None:
+    await conn.execute("UPDATE outbox SET reply_token = NULL WHERE id = ?", (message_id,))
+
+
+async def pending_by_chat(conn: aiosqlite.Connection, channel: str) -> dict[str, int]:
+    async with conn.execute(
+        "SELECT chat_id, COUNT(*) FROM outbox WHERE status = 'pending' AND channel = ?"
+        " GROUP BY chat_id", (channel,)
+    ) as cur:
+        return {r[0]: r[1] for r in await cur.fetchall()}
+
+
+async def next_due_at(conn: aiosqlite.Connection, channels: list[str]) -> datetime | None:
+    marks = ",".join("?" * len(channels))
+    async with conn.execute(
+        f"SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
+        f" AND channel IN ({marks})", channels
+    ) as cur:
+        row = await cur.fetchone()
+    return from_db(row[0]) if row and row[0] else None

@@ -1,0 +1,102 @@
+"""Shared fixtures: a real SQLite file per test, a clock that moves only when told,
+and the console channel driven as a person would drive it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
+os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
+
+from bot import demo
+from bot.console import ConsoleChat, ConsoleSender
+from bot.outbox_sender import OutboxSender
+from handlers.clock import FixedClock
+from handlers.engine import Engine, EngineSettings
+from storage.db import Database
+
+# 10:00 in Bangkok on 10 Jan 2025 (B.E. 2568).
+START = datetime(2025, 1, 10, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def migrated_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Loading every tambon of Thailand takes a moment: do it once and copy the file."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+
+    async def build() -> None:
+        async with Database(path) as db:
+            await db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, migrated_db_template: Path) -> Path:
+    path = tmp_path / "cercap.db"
+    shutil.copy(migrated_db_template, path)
+    return path
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(START)
+
+
+class Harness:
+    """The console channel, with everything it prints captured per call."""
+
+    def __init__(self, db: Database, clock: FixedClock) -> None:
+        self.db = db
+        self.clock = clock
+        self.lines: list[str] = []
+        self.screen = ConsoleSender(self.lines.append)
+        self.engine = Engine(db, clock, EngineSettings(bot_username="cercap_test_bot"))
+        self.sender = OutboxSender(db, [self.screen], clock)
+        self.engine.on_enqueued(self.sender.wake)
+        self.chat = ConsoleChat(db, self.engine, self.sender, self.screen)
+
+    async def start(self, persona: str = "1") -> str:
+        await self.chat.load_personas()
+        await self.chat.switch(persona)
+        return self.take()
+
+    async def type(self, line: str) -> str:
+        await self.chat.type(line)
+        return self.take()
+
+    def take(self) -> str:
+        out = "\n".join(self.lines)
+        self.lines.clear()
+        return out
+
+    async def scalar(self, sql: str, *params: object) -> object:
+        async with self.db.read() as conn, conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+
+@pytest.fixture
+async def database(db_path: Path) -> AsyncIterator[Database]:
+    async with Database(db_path) as db:
+        yield db
+
+
+@pytest.fixture
+async def seeded(database: Database, clock: FixedClock) -> Database:
+    async with database.transaction() as conn:
+        await demo.seed(conn, clock.now())
+    return database
+
+
+@pytest.fixture
+async def console(seeded: Database, clock: FixedClock) -> Harness:
+    return Harness(seeded, clock)
