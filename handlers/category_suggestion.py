@@ -29,7 +29,8 @@ def suggest(text: str) -> str | None:
     best, best_score = None, 0
     for category in problem_categories():
         keywords = {k.casefold() for k in category["keywords"]}
-        score = sum(1 for w in words if w in keywords)
+        # A longer keyword is a more specific one: "flood" says more than "rice".
+        score = sum(len(w) for w in words if w in keywords)
         if score > best_score:
             best, best_score = category["key"], score
     return best

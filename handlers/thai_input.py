@@ -104,6 +104,8 @@ def _number_words(data: dict[str, Any]) -> dict[str, tuple[str, Decimal]]:
         words[word] = ("digit", Decimal(value))
     for word, value in data["multipliers"].items():
         words[word.casefold()] = ("mult", Decimal(value))
+    for word, value in data["multipliers_after_a_number"].items():
+        words[word.casefold()] = ("suffix", Decimal(value))  # "12k" yes, "k" alone no
     for kind in ("ed", "yi", "half"):
         for word in data[kind]:
             words[word] = (kind, Decimal(0))
@@ -179,7 +181,9 @@ def format_baht(amount: Decimal | int | float) -> str:
         raise ValueError(f"not a finite amount: {amount!r}")
     if value == value.to_integral_value():
         return f"{int(value):,}"
-    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
+    with localcontext() as context:
+        context.prec = max(context.prec, value.adjusted() + 4)  # room for the two decimals
+        return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,.2f}"
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -266,6 +270,10 @@ class _Reader:
             raise _NotANumber
         if self.pending_kind == "yi" and not (kind == "mult" and value == 10):
             raise _NotANumber
+        if kind == "suffix":
+            if self.pending is None:
+                raise _NotANumber
+            kind, token = "mult", ("mult", value)
         if kind in ("digit", "literal"):
             self._digit(value, kind)
         elif kind == "yi":

@@ -144,7 +144,7 @@ class Turn:
 
 def label_key(label: str) -> str:
     """A label as it is compared with what people type: letters, marks and digits only,
-    so "บันทึก" matches the button "✅ บันทึก"."""
+    so typing "save" matches the button "✅ save"."""
     kept = (ch for ch in normalize_text(label).casefold()
             if unicodedata.category(ch)[0] in "LMN")
     return "".join(kept)

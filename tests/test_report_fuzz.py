@@ -61,7 +61,7 @@ async def _conversation(db: Database) -> tuple[str | None, str | None, dict]:  #
     return row[0], row[1], json.loads(row[2])
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(step=st.sampled_from(sorted(OWN_FIELDS)), answer=answers)
 async def test_random_input_at_every_step(console: Harness, step: str, answer: dict) -> None:  # type: ignore[type-arg]
