@@ -151,3 +151,21 @@ def _incoming_payload(payload: str):  # type: ignore[no-untyped-def]
 
     return Incoming(channel="console", user_id="demo-village", chat_id="demo-village",
                     update_id="old-button-press", payload=payload)
+
+
+async def test_language_switch_is_per_person(console: Harness) -> None:
+    await console.start("1")
+    await console.type("ภาษา / Language")
+    out = await console.type("English")
+    assert "Language changed to English." in out
+    assert "[1] Report a problem" in out
+    for text in ("Report a problem", "Health", "Dengue fever in the village, many children sick",
+                 "12", "severe", "Skip"):
+        await console.type(text)
+    out = await console.type("Skip")
+    assert "Households affected: 12" in out
+    await console.type("Save")
+    # The core-team member still reads Thai: each notification speaks its reader's language.
+    out = await console.type("/as 2")
+    assert "รายงานปัญหาใหม่ #1" in out
+    assert "ประเภท: สุขภาพ" in out
