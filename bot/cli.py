@@ -42,8 +42,10 @@ async def _run(settings: Settings) -> int:
     if not settings.has_channel_tokens:
         log.info("no channel tokens set: opening the console chat on the demo tambon")
         return await _chat(settings)
-    log.error("Telegram and LINE channels are not built yet; unset the tokens to use the console")
-    return 2
+    from bot.service import run_until_stopped
+
+    await run_until_stopped(settings)
+    return 0
 
 
 async def _invite(settings: Settings, args: argparse.Namespace) -> int:

@@ -16,6 +16,12 @@ class Settings:
     telegram_token: str | None
     telegram_bot_username: str | None
     log_level: str
+    telegram_api_base_url: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    media_max_bytes: int = 10_000_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -27,6 +33,12 @@ class Settings:
             telegram_bot_username=(os.environ.get("TELEGRAM_BOT_USERNAME") or "").lstrip("@")
             or None,
             log_level=os.environ.get("CERCAP_LOG_LEVEL", "INFO").upper(),
+            telegram_api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or None,
+            telegram_webhook_url=os.environ.get("TELEGRAM_WEBHOOK_URL") or None,
+            telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
+            http_host=os.environ.get("CERCAP_HTTP_HOST") or "0.0.0.0",
+            http_port=int(os.environ.get("CERCAP_HTTP_PORT") or 8080),
+            media_max_bytes=int(os.environ.get("CERCAP_MEDIA_MAX_BYTES") or 10_000_000),
         )
 
     @property

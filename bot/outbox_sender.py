@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from bot.pacing import Pacer
 from handlers.clock import Clock, SystemClock
 from storage import outbox, people
 from storage.db import Database
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 300.0
 IDLE_POLL_SECONDS = 5.0
+CHATS_IN_FLIGHT = 16  # chats served at once; one chat's messages always go one by one
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,12 @@ class ChannelSender(Protocol):
     async def send(self, message: OutboxMessage) -> SendOutcome: ...
 
 
+class PacedSender(ChannelSender, Protocol):
+    pacer: Pacer
+
+    def is_group_chat(self, chat_id: str) -> bool: ...
+
+
 def backoff_seconds(attempts: int) -> float:
     return min(2.0 ** attempts, MAX_BACKOFF_SECONDS)
 
@@ -66,22 +74,60 @@ class OutboxSender:
         self.clock = clock or SystemClock()
         self.senders = {s.channel: s for s in senders}
         self._wake = asyncio.Event()
+        self._round = asyncio.Lock()
+        self._in_flight = asyncio.Semaphore(CHATS_IN_FLIGHT)
+        self._paced_until: float | None = None  # seconds until a paced message may go
+        self._more_due = False  # a round stopped at its limit: go again at once
+
+    def add_sender(self, sender: ChannelSender) -> None:
+        self.senders[sender.channel] = sender
 
     def wake(self) -> None:
         self._wake.set()
 
     async def deliver_due(self, channel: str | None = None, chat_id: str | None = None,
-                          limit: int = 100) -> int:
-        """Send what is due now; returns how many messages were sent."""
+                          limit: int = 200) -> int:
+        """Send what is due now; returns how many messages were sent. Chats are served
+        concurrently, each chat's messages in order."""
         sent = 0
-        for name in [channel] if channel else list(self.senders):
-            async with self.db.read() as conn:
-                due = await outbox.due(conn, name, self.clock.now(), limit, chat_id)
-            for message in due:
+        async with self._round:
+            self._paced_until = None
+            self._more_due = False
+            for name in [channel] if channel else list(self.senders):
+                async with self.db.read() as conn:
+                    due = await outbox.due(conn, name, self.clock.now(), limit, chat_id)
+                self._more_due = self._more_due or len(due) == limit
+                by_chat: dict[str, list[OutboxMessage]] = {}
+                for message in due:
+                    by_chat.setdefault(message.chat_id, []).append(message)
+                counts = await asyncio.gather(*(self._deliver_chat(self.senders[name], msgs)
+                                                for msgs in by_chat.values()))
+                sent += sum(counts)
+        return sent
+
+    async def _deliver_chat(self, sender: ChannelSender, messages: list[OutboxMessage]) -> int:
+        sent = 0
+        async with self._in_flight:
+            for message in messages:
+                wait = self._pacing_wait(sender, message)
+                if wait > 0:
+                    self._paced_until = min(self._paced_until or wait, wait)
+                    break
                 outcome = await self._send(message)
                 await self._record(message, outcome)
-                sent += isinstance(outcome, Sent)
+                if not isinstance(outcome, Sent):
+                    break  # later messages of this chat wait, to keep the order
+                sent += 1
         return sent
+
+    @staticmethod
+    def _pacing_wait(sender: ChannelSender, message: OutboxMessage) -> float:
+        pacer = getattr(sender, "pacer", None)
+        if pacer is None:
+            return 0.0
+        paced: PacedSender = sender  # type: ignore[assignment]
+        return pacer.wait_for(message.chat_id, is_group=paced.is_group_chat(message.chat_id),
+                              live=message.priority == outbox.LIVE_REPLY)
 
     async def _send(self, message: OutboxMessage) -> SendOutcome:
         sender = self.senders[message.channel]
@@ -119,10 +165,13 @@ class OutboxSender:
                 await self.deliver_due()
             except Exception:
                 log.exception("outbox delivery round failed")
+            now = self.clock.now()
             async with self.db.read() as conn:
-                next_due = await outbox.next_due_at(conn, list(self.senders))
-            timeout = IDLE_POLL_SECONDS
+                next_due = await outbox.next_due_at(conn, list(self.senders), now)
+            timeout = 0.0 if self._more_due else IDLE_POLL_SECONDS
             if next_due is not None:
-                timeout = max(0.0, min(timeout, (next_due - self.clock.now()).total_seconds()))
+                timeout = max(0.0, min(timeout, (next_due - now).total_seconds()))
+            if self._paced_until is not None:
+                timeout = min(timeout, self._paced_until)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)

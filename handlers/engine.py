@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import aiosqlite
 
-from handlers import menu
+from handlers import group_commands, menu
 from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
 from handlers.flows import FLOWS
@@ -31,8 +31,8 @@ from handlers.turn import (
     render,
     typed_choice,
 )
-from locales import catalog
-from storage import conversations, outbox, people, processed_updates
+from locales import DEFAULT_LANGUAGE, catalog
+from storage import conversations, groups, outbox, people, processed_updates
 from storage.conversations import Conversation, Draft
 from storage.db import Database
 
@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = timedelta(hours=24)
 MAX_TEXT = 4000  # longer pastes are cut before any flow sees them
 NAV_WORDS = ("cancel", "back", "help", "menu")
+
+
+@dataclass(frozen=True)
+class HandleResult:
+    duplicate: bool = False  # the update was handled before: nothing was done
+    stale_button: bool = False  # a button of an older question: not taken as an answer
 
 
 @dataclass(frozen=True)
@@ -75,19 +81,36 @@ class Engine:
         for listener in self._listeners:
             listener()
 
-    async def handle(self, incoming: Incoming) -> bool:
-        """Handle one update; False when it was handled before (a redelivery)."""
+    async def handle(self, incoming: Incoming) -> HandleResult:
+        """Handle one update, all or nothing."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
             if not await processed_updates.claim(conn, incoming.channel, incoming.update_id, now):
                 log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
-                return False
+                return HandleResult(duplicate=True)
+            if incoming.is_group:
+                await group_commands.handle(conn, incoming, now)
+                self._wake()
+                return HandleResult()
             turn = await self._turn(conn, incoming, now)
             await self._dispatch(turn)
             await conversations.save(conn, turn.convo, now)
             await self._enqueue(turn)
         self._wake()
-        return True
+        return HandleResult(stale_button=turn.stale_button)
+
+    async def mark_unreachable(self, channel: str, chat_id: str) -> None:
+        """The person blocked the bot or left the chat: no more messages to it."""
+        async with self.db.transaction() as conn:
+            await people.set_identity_active(conn, channel, chat_id, False)
+            await groups.deactivate_chat(conn, channel, chat_id)
+
+    async def language_of(self, channel: str, user_id: str) -> str:
+        async with self.db.read() as conn:
+            identity = await people.identity(conn, channel, user_id)
+            person = (await people.person(conn, identity.person_id)
+                      if identity and identity.person_id else None)
+        return person.language if person else DEFAULT_LANGUAGE
 
     async def _turn(self, conn: aiosqlite.Connection, incoming: Incoming | None,
                     now: datetime, identity: people.Identity | None = None) -> Turn:
@@ -106,9 +129,6 @@ class Engine:
     async def _dispatch(self, turn: Turn) -> None:
         incoming = turn.incoming
         assert incoming is not None
-        if incoming.is_group:
-            turn.say("group.private_only")
-            return
         convo = turn.convo
         idle = turn.now - convo.updated_at if convo.updated_at else None
         if convo.flow and idle and idle > self.settings.idle_timeout:
@@ -129,6 +149,7 @@ class Engine:
             return
         answer = self._answer(turn, incoming, text)
         if answer is None:
+            turn.stale_button = True
             turn.say("input.old_button")
             await self._reask(turn)
             return
@@ -170,7 +191,8 @@ class Engine:
             text = ""
         elif text and turn.convo.flow:
             choice = typed_choice(turn.convo, text)
-        return Answer(text=text, choice=choice, photo=incoming.photo, location=incoming.location)
+        return Answer(text=text, choice=choice, photo=incoming.photo, photo_id=incoming.photo_id,
+                      location=incoming.location)
 
     # --- flows ---------------------------------------------------------------------
 
@@ -277,7 +299,7 @@ class Engine:
         if code:
             await self.start_flow(turn, "join", Answer(text=code))
         elif turn.person is None:
-            turn.say("join.welcome")
+            turn.say("join.start_without_code")
             await self.start_flow(turn, "join")
         else:
             await menu.show(turn)
@@ -356,4 +378,11 @@ class Engine:
                     person_id=note.person_id, priority=outbox.NOTIFICATION,
                     payload=Reply(text).to_payload(), now=turn.now,
                     dedupe_key=f"{base}:n{i}:{identity.id}")
+        for i, (area_code, key, params) in enumerate(turn.group_notifications):
+            text = render(DEFAULT_LANGUAGE, key, params)
+            for group in await groups.of_area(turn.conn, area_code):
+                await outbox.enqueue(
+                    turn.conn, channel=group.channel, chat_id=group.chat_id, person_id=None,
+                    priority=outbox.NOTIFICATION, payload=Reply(text).to_payload(),
+                    now=turn.now, dedupe_key=f"{base}:g{i}:{group.channel}:{group.chat_id}")
 

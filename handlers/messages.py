@@ -24,7 +24,8 @@ class Incoming:
     update_id: str
     text: str | None = None
     payload: str | None = None
-    photo: str | None = None
+    photo: str | None = None  # the local copy, relative to the media folder
+    photo_id: str | None = None  # the platform's own id of the photo
     location: Location | None = None
     unsupported: str | None = None  # e.g. "sticker", "voice": something we cannot use
     reply_token: str | None = None

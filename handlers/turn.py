@@ -80,6 +80,7 @@ class Answer:
     text: str = ""
     choice: str | None = None
     photo: str | None = None
+    photo_id: str | None = None
     location: Location | None = None
 
 
@@ -104,6 +105,8 @@ class Turn:
         self.bot_username = bot_username
         self.replies: list[Reply] = []
         self.notifications: list[Notification] = []
+        self.group_notifications: list[tuple[str, str, dict[str, Any]]] = []
+        self.stale_button = False
 
     @property
     def language(self) -> str:
@@ -131,7 +134,8 @@ class Turn:
                               else f"{STEP_PREFIX}{self.convo.seq}:{value}")
                        for label, value in choices)
         self.convo.data["_choices"] = {label_key(label): value for label, value in choices}
-        self.replies.append(Reply(text, tagged, expects=expects))
+        extra = {"share_location": self.t("common.share_location")} if expects == "location" else {}
+        self.replies.append(Reply(text, tagged, expects=expects, extra=extra))
 
     def menu_choice(self, text: str, items: list[tuple[str, str]]) -> None:
         self.replies.append(Reply(text, tuple(Choice(label, f"{MENU_PREFIX}{action}")
@@ -140,6 +144,10 @@ class Turn:
     def notify(self, person_ids: list[int], key: str, **params: Any) -> None:
         for person_id in dict.fromkeys(person_ids):
             self.notifications.append(Notification(person_id, key, params))
+
+    def notify_groups(self, area_code: str, key: str, **params: Any) -> None:
+        """Also tell the group chats linked to `area_code` (in Thai, the groups' language)."""
+        self.group_notifications.append((area_code, key, params))
 
 
 def label_key(label: str) -> str:

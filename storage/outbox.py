@@ -58,15 +58,23 @@ _COLUMNS = ("id, channel, chat_id, person_id, priority, payload, reply_token, re
 
 async def due(conn: aiosqlite.Connection, channel: str, now: datetime, limit: int = 100,
               chat_id: str | None = None) -> list[OutboxMessage]:
-    """Pending messages whose time has come, most urgent first, oldest first within that."""
-    chat_filter = " AND chat_id = ?" if chat_id is not None else ""
+    """Pending messages whose time has come, most urgent first, oldest first within that.
+
+    A chat's messages keep their order: one waiting for a retry holds back the later
+    ones of the same chat, unless they are more urgent (a live reply does not wait
+    behind a reminder in backoff)."""
+    chat_filter = " AND o.chat_id = ?" if chat_id is not None else ""
     params: tuple[Any, ...] = (channel, to_db(now))
     if chat_id is not None:
         params += (chat_id,)
     async with conn.execute(
-        f"SELECT {_COLUMNS} FROM outbox WHERE status = 'pending' AND channel = ?"
-        f" AND next_attempt_at <= ?{chat_filter} ORDER BY priority, id LIMIT ?",
-        (*params, limit),
+        f"SELECT {_COLUMNS} FROM outbox o WHERE o.status = 'pending' AND o.channel = ?"
+        f" AND o.next_attempt_at <= ?{chat_filter}"
+        " AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = o.channel"
+        "   AND e.chat_id = o.chat_id AND e.status = 'pending' AND e.id < o.id"
+        "   AND e.priority <= o.priority AND e.next_attempt_at > ?)"
+        " ORDER BY o.priority, o.id LIMIT ?",
+        (*params, to_db(now), limit),
     ) as cur:
         return [_message(r) for r in await cur.fetchall()]
 
@@ -108,11 +116,13 @@ async def pending_by_chat(conn: aiosqlite.Connection, channel: str) -> dict[str,
         return {r[0]: r[1] for r in await cur.fetchall()}
 
 
-async def next_due_at(conn: aiosqlite.Connection, channels: list[str]) -> datetime | None:
+async def next_due_at(conn: aiosqlite.Connection, channels: list[str], after: datetime
+                      ) -> datetime | None:
+    """When the next pending message falls due, later than `after`."""
     marks = ",".join("?" * len(channels))
     async with conn.execute(
         f"SELECT MIN(next_attempt_at) FROM outbox WHERE status = 'pending'"
-        f" AND channel IN ({marks})", channels
+        f" AND channel IN ({marks}) AND next_attempt_at > ?", (*channels, to_db(after))
     ) as cur:
         row = await cur.fetchone()
     return from_db(row[0]) if row and row[0] else None

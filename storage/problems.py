@@ -38,13 +38,14 @@ def _problem(r: aiosqlite.Row) -> Problem:
 
 async def insert(conn: aiosqlite.Connection, *, village_code: str, category: str,
                  description: str, households: int, severity: int, photo_ref: str | None,
-                 latitude: float | None, longitude: float | None, reporter_id: int,
-                 now: datetime) -> int:
+                 photo_platform_id: str | None, latitude: float | None,
+                 longitude: float | None, reporter_id: int, now: datetime) -> int:
     cur = await conn.execute(
         "INSERT INTO problems (village_code, category, description, households, severity,"
-        " photo_ref, latitude, longitude, reporter_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (village_code, category, description, households, severity, photo_ref, latitude,
+        " photo_ref, photo_platform_id, latitude, longitude, reporter_id, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (village_code, category, description, households, severity, photo_ref,
+         photo_platform_id, latitude,
          longitude, reporter_id, to_db(now)),
     )
     assert cur.lastrowid is not None

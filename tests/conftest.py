@@ -100,3 +100,21 @@ async def seeded(database: Database, clock: FixedClock) -> Database:
 @pytest.fixture
 async def console(seeded: Database, clock: FixedClock) -> Harness:
     return Harness(seeded, clock)
+
+
+@pytest.fixture(autouse=True)
+def no_telegram_cloud() -> object:
+    """Any attempt to reach api.telegram.org fails the test."""
+    from tests.servers.telegram_api import block_telegram_cloud
+
+    with block_telegram_cloud() as attempts:
+        yield
+    assert attempts == [], f"tried to reach Telegram's servers: {attempts}"
+
+
+@pytest.fixture
+async def seeded_db_path(db_path: Path, clock: FixedClock) -> Path:
+    """A database file with the demo tambon, closed again, for a bot process to open."""
+    async with Database(db_path) as db, db.transaction() as conn:
+        await demo.seed(conn, clock.now())
+    return db_path

@@ -46,8 +46,8 @@ async def test_same_update_twice_is_handled_once(console: Harness) -> None:
         await console.type(text)
     save = Incoming(channel="console", user_id="demo-village", chat_id="demo-village",
                     update_id="telegram-like-update-77", text="บันทึก")
-    assert await console.engine.handle(save) is True
-    assert await console.engine.handle(save) is False  # the platform delivered it again
+    assert (await console.engine.handle(save)).duplicate is False
+    assert (await console.engine.handle(save)).duplicate is True  # delivered again
     assert await console.scalar("SELECT COUNT(*) FROM problems") == 1
     assert await console.scalar(
         "SELECT COUNT(*) FROM outbox WHERE dedupe_key LIKE 'console:telegram-like-update-77:r%'"

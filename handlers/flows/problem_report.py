@@ -162,8 +162,9 @@ async def ask_photo(turn: Turn) -> None:
 async def answer_photo(turn: Turn, answer: Answer) -> str:
     if answer.photo:
         turn.data["photo"] = answer.photo
+        turn.data["photo_id"] = answer.photo_id
     elif answer.choice == SKIP:
-        turn.data["photo"] = None
+        turn.data["photo"] = turn.data["photo_id"] = None
     else:
         raise Invalid("report.photo_expected")
     return proceed(turn, "location")
@@ -246,15 +247,14 @@ async def _save(turn: Turn) -> None:
     problem_id = await problems.insert(
         turn.conn, village_code=d["village"], category=d["category"],
         description=d["description"], households=d["households"], severity=d["severity"],
-        photo_ref=d.get("photo"), latitude=location[0], longitude=location[1],
-        reporter_id=turn.person.id, now=turn.now)
+        photo_ref=d.get("photo"), photo_platform_id=d.get("photo_id"), latitude=location[0],
+        longitude=location[1], reporter_id=turn.person.id, now=turn.now)
     await audit.record(turn.conn, now=turn.now, person_id=turn.person.id, action="problem.report",
                        entity="problem", entity_id=problem_id, to_state="new")
     turn.say("report.saved", id=problem_id)
     tambon = d["village"][:6]
-    turn.notify(
-        await people.holders_of(turn.conn, Role.CORE_TEAM, tambon),
-        "notify.new_problem", id=problem_id,
+    notification = dict(
+        id=problem_id,
         village=await area_names.bilingual_title(turn.conn, d["village"], depth=2),
         category=Bilingual(category_label(d["category"], "th"),
                            category_label(d["category"], "en")),
@@ -263,6 +263,9 @@ async def _save(turn: Turn) -> None:
         description=d["description"][:300],
         reporter=turn.person.display_name,
     )
+    turn.notify(await people.holders_of(turn.conn, Role.CORE_TEAM, tambon),
+                "notify.new_problem", **notification)
+    turn.notify_groups(tambon, "notify.new_problem", **notification)
 
 
 FLOW = Flow(

@@ -30,6 +30,8 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial schema", sql_file="0001_initial.sql"),
     Migration(2, "provinces, districts, tambons and learning networks", run=load_areas),
+    Migration(3, "report photo platform ids, linked group chats",
+              sql_file="0003_media_and_groups.sql"),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
