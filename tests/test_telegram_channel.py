@@ -319,3 +319,15 @@ async def test_real_long_polling(seeded_db_path: Path, tg: TelegramTestServer,
         await tg.wait_for(lambda calls: len(tg.sent_messages(6161)) >= 2)
         assert "รหัสเชิญ" in tg.sent_messages(6161)[0]["text"]
     assert tg.calls_to("deleteWebhook")  # polling starts by removing any webhook
+
+
+async def test_a_failure_is_logged_and_the_person_told_politely(
+        service: Service, tg: TelegramTestServer, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(incoming: object) -> None:
+        raise RuntimeError("database unreachable")
+
+    monkeypatch.setattr(service.engine, "handle", broken)
+    out = await Person(service, tg, 7171).send("สวัสดี")
+    assert "ขออภัย ระบบขัดข้องชั่วคราว" in out
+    assert "database unreachable" in caplog.text
