@@ -117,6 +117,9 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--name-en", default="")
     imp = asub.add_parser("import-villages", help="import villages from a CSV file")
     imp.add_argument("csv", help="columns: tambon_code,village_no,name_th,name_en")
+    line = sub.add_parser("line", help="LINE channel set-up")
+    lsub = line.add_subparsers(dest="line_command", required=True)
+    lsub.add_parser("setup-richmenu", help="install the Thai rich menu as the default")
     return p
 
 
@@ -132,6 +135,11 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_chat(settings))
         if args.command == "invite":
             return asyncio.run(_invite(settings, args))
+        if args.command == "line":
+            from bot.line_setup import install_rich_menu
+
+            _print(f"rich menu: {asyncio.run(install_rich_menu(settings))}")
+            return 0
         return asyncio.run(_areas(settings, args))
     except KeyboardInterrupt:
         return 130

@@ -22,6 +22,9 @@ class Settings:
     http_host: str = "0.0.0.0"
     http_port: int = 8080
     media_max_bytes: int = 10_000_000
+    line_access_token: str | None = None
+    line_channel_secret: str | None = None
+    line_api_host: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -39,8 +42,11 @@ class Settings:
             http_host=os.environ.get("CERCAP_HTTP_HOST") or "0.0.0.0",
             http_port=int(os.environ.get("CERCAP_HTTP_PORT") or 8080),
             media_max_bytes=int(os.environ.get("CERCAP_MEDIA_MAX_BYTES") or 10_000_000),
+            line_access_token=os.environ.get("LINE_CHANNEL_ACCESS_TOKEN") or None,
+            line_channel_secret=os.environ.get("LINE_CHANNEL_SECRET") or None,
+            line_api_host=os.environ.get("LINE_API_HOST") or None,
         )
 
     @property
     def has_channel_tokens(self) -> bool:
-        return bool(self.telegram_token or os.environ.get("LINE_CHANNEL_ACCESS_TOKEN"))
+        return bool(self.telegram_token or self.line_access_token)

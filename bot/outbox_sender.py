@@ -57,10 +57,44 @@ class ChannelSender(Protocol):
     async def send(self, message: OutboxMessage) -> SendOutcome: ...
 
 
+class BatchingSender(ChannelSender, Protocol):
+    """A channel that can send several outbox rows in one platform call (LINE answers
+    up to five messages with one reply token)."""
+
+    max_batch: int
+
+    def batch_key(self, message: OutboxMessage) -> str | None: ...
+
+    def batch_size(self, message: OutboxMessage) -> int: ...
+
+    async def send_many(self, batch: list[OutboxMessage]) -> SendOutcome: ...
+
+
 class PacedSender(ChannelSender, Protocol):
     pacer: Pacer
 
     def is_group_chat(self, chat_id: str) -> bool: ...
+
+
+def _batches(sender: ChannelSender, messages: list[OutboxMessage]) -> list[list[OutboxMessage]]:
+    """Consecutive rows a batching sender can send in one call; one row each otherwise."""
+    if not hasattr(sender, "send_many"):
+        return [[m] for m in messages]
+    batching: BatchingSender = sender  # type: ignore[assignment]
+    batches: list[list[OutboxMessage]] = []
+    size = 0
+    for message in messages:
+        key = batching.batch_key(message)
+        n = batching.batch_size(message)
+        last = batches[-1] if batches else None
+        if (last and key is not None and batching.batch_key(last[0]) == key
+                and size + n <= batching.max_batch):
+            last.append(message)
+            size += n
+        else:
+            batches.append([message])
+            size = n
+    return batches
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -108,16 +142,17 @@ class OutboxSender:
     async def _deliver_chat(self, sender: ChannelSender, messages: list[OutboxMessage]) -> int:
         sent = 0
         async with self._in_flight:
-            for message in messages:
-                wait = self._pacing_wait(sender, message)
+            for batch in _batches(sender, messages):
+                wait = self._pacing_wait(sender, batch[0])
                 if wait > 0:
                     self._paced_until = min(self._paced_until or wait, wait)
                     break
-                outcome = await self._send(message)
-                await self._record(message, outcome)
+                outcome = await self._send(batch)
+                for message in batch:
+                    await self._record(message, outcome)
                 if not isinstance(outcome, Sent):
                     break  # later messages of this chat wait, to keep the order
-                sent += 1
+                sent += len(batch)
         return sent
 
     @staticmethod
@@ -129,12 +164,15 @@ class OutboxSender:
         return pacer.wait_for(message.chat_id, is_group=paced.is_group_chat(message.chat_id),
                               live=message.priority == outbox.LIVE_REPLY)
 
-    async def _send(self, message: OutboxMessage) -> SendOutcome:
-        sender = self.senders[message.channel]
+    async def _send(self, batch: list[OutboxMessage]) -> SendOutcome:
+        sender = self.senders[batch[0].channel]
         try:
-            return await sender.send(message)
+            if len(batch) > 1:
+                batching: BatchingSender = sender  # type: ignore[assignment]
+                return await batching.send_many(batch)
+            return await sender.send(batch[0])
         except Exception as exc:  # a sender bug must not stop delivery of the rest
-            log.exception("sending outbox message %d failed", message.id)
+            log.exception("sending outbox message %d failed", batch[0].id)
             return Retry(f"{type(exc).__name__}: {exc}")
 
     async def _record(self, message: OutboxMessage, outcome: SendOutcome) -> None:

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from bot.app import App
 from bot.config import Settings
+from bot.line_channel import LineChannel
 from bot.ordering import PerKeyLock
 from bot.telegram_channel import TelegramChannel
 from bot.web import WebServer
@@ -19,6 +20,7 @@ from handlers.engine import Engine
 log = logging.getLogger(__name__)
 
 IDLE_SWEEP_SECONDS = 600.0
+LINE_WEBHOOK_PATH = "/line/callback"
 
 
 class Channel(Protocol):
@@ -39,6 +41,7 @@ class Service:
         self.ordering = PerKeyLock()
         self.channels: list[Channel] = []
         self.telegram: TelegramChannel | None = None
+        self.line: LineChannel | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -58,6 +61,16 @@ class Service:
             if s.telegram_webhook_url:
                 self.web.add_post(self.telegram.webhook_path(), self.telegram.handle_webhook)
             self.channels.append(self.telegram)
+        if s.line_access_token:
+            if not s.line_channel_secret:
+                raise ValueError("LINE_CHANNEL_SECRET is required with LINE_CHANNEL_ACCESS_TOKEN")
+            self.line = LineChannel(
+                access_token=s.line_access_token, channel_secret=s.line_channel_secret,
+                engine=self.engine, media_dir=s.media_dir, api_host=s.line_api_host,
+                max_photo_bytes=s.media_max_bytes, ordering=self.ordering)
+            self.app.outbox.add_sender(self.line.sender)
+            self.web.add_post(LINE_WEBHOOK_PATH, self.line.handle_webhook)
+            self.channels.append(self.line)
         await self.web.start()
         for channel in self.channels:
             await channel.start()
@@ -66,15 +79,19 @@ class Service:
                            asyncio.create_task(self._sweep_idle(), name="idle-sweep")]
 
     async def stop(self) -> None:
-        for channel in reversed(self.channels):
-            with contextlib.suppress(Exception):
-                await channel.stop()
+        """No new requests, then the work in hand finishes, then the connections close.
+        Whatever is still in the outbox is delivered after the next start."""
         await self.web.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for channel in reversed(self.channels):
+            try:
+                await channel.stop()
+            except Exception:
+                log.exception("stopping a channel failed")
         await self.app.__aexit__(None, None, None)
 
     async def __aenter__(self) -> Service:

@@ -1,0 +1,388 @@
+"""The LINE channel: line-bot-sdk v3 (async API) in, outbox rows out. It only translates.
+
+`POST /line/callback` checks `X-Line-Signature` over the raw body, answers 200 at once
+and handles the events in background tasks (awaited on shutdown), one person's events
+in order. Replies use the event's reply token while it is fresh, and fall back to a
+push with an `X-Line-Retry-Key` stored with the outbox row, so a retry never doubles
+a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from linebot.v3.exceptions import InvalidSignatureError
+from linebot.v3.messaging import (
+    ApiException,
+    AsyncApiClient,
+    AsyncMessagingApi,
+    AsyncMessagingApiBlob,
+    Configuration,
+    PushMessageRequest,
+    ReplyMessageRequest,
+    ShowLoadingAnimationRequest,
+)
+from linebot.v3.webhook import WebhookParser
+from linebot.v3.webhooks import (
+    Event,
+    FollowEvent,
+    GroupSource,
+    ImageMessageContent,
+    LocationMessageContent,
+    MessageEvent,
+    PostbackEvent,
+    RoomSource,
+    TextMessageContent,
+    UnfollowEvent,
+)
+
+from bot.ordering import PerKeyLock
+from bot.outbox_sender import Blocked, Failed, Retry, SendOutcome, Sent
+from handlers.engine import Engine
+from handlers.messages import Choice, Incoming, Location, Reply
+from storage.outbox import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "line"
+TIMEOUT = 10.0  # seconds for every LINE API call; the SDK's default is 300
+REPLY_TOKEN_TTL = timedelta(seconds=50)  # LINE allows about a minute; keep a margin
+MAX_MESSAGES_PER_CALL = 5
+QUICK_REPLY_MAX = 13
+LABEL_MAX = 20
+TEXT_MAX = 5000
+BUTTONS_PER_PAGE = 8
+LOADING_AFTER_SECONDS = 0.4
+QUOTA_CHECK_EVERY = 100  # pushes
+QUOTA_WARN_SHARE = 0.9
+
+
+# --- rendering: Reply -> LINE message objects (plain JSON dicts) ------------------------
+
+def _label(text: str) -> str:
+    return text if len(text) <= LABEL_MAX else text[:LABEL_MAX - 1] + "…"
+
+
+def _postback(choice: Choice) -> dict[str, Any]:
+    return {"type": "postback", "label": _label(choice.label), "data": choice.payload,
+            "displayText": choice.label[:300]}
+
+
+def _quick_reply(reply: Reply) -> dict[str, Any] | None:
+    actions: list[dict[str, Any]] = []
+    if reply.expects == "location":
+        actions.append({"type": "location",
+                        "label": _label(reply.extra.get("share_location", "Location"))})
+    elif reply.expects == "photo":
+        actions += [{"type": "camera", "label": "📷"}, {"type": "cameraRoll", "label": "🖼"}]
+    elif reply.expects == "date":
+        actions.append({"type": "datetimepicker", "label": "📅", "data": "date-picker",
+                        "mode": "date"})
+    actions += [_postback(c) for c in reply.choices]
+    if not actions:
+        return None
+    return {"items": [{"type": "action", "action": a} for a in actions]}
+
+
+def _split(text: str) -> list[str]:
+    return [text[i:i + TEXT_MAX] for i in range(0, len(text), TEXT_MAX)] or [""]
+
+
+def _button(choice: Choice, primary: bool = False) -> dict[str, Any]:
+    return {"type": "button", "action": _postback(choice), "height": "sm",
+            "style": "primary" if primary else "secondary", "margin": "sm"}
+
+
+def _bubble(text: str | None, buttons: list[dict[str, Any]]) -> dict[str, Any]:
+    bubble: dict[str, Any] = {"type": "bubble"}
+    if text:
+        bubble["body"] = {"type": "box", "layout": "vertical",
+                          "contents": [{"type": "text", "text": text, "wrap": True}]}
+    if buttons:
+        bubble["footer"] = {"type": "box", "layout": "vertical", "contents": buttons}
+    return bubble
+
+
+def _alt_text(text: str) -> str:
+    return (text.splitlines() or ["…"])[0][:400] or "…"
+
+
+def render(reply: Reply) -> list[dict[str, Any]]:
+    """One outbox Reply as LINE messages: a confirmation screen as a Flex bubble, up to
+    13 choices as quick replies, longer lists as a carousel of button pages."""
+    if reply.expects == "confirm" and reply.choices:
+        buttons = [_button(c, primary=i == 0) for i, c in enumerate(reply.choices)]
+        return [{"type": "flex", "altText": _alt_text(reply.text),
+                 "contents": _bubble(reply.text[:2000], buttons)}]
+    if len(reply.choices) > QUICK_REPLY_MAX:
+        pages = [reply.choices[i:i + BUTTONS_PER_PAGE]
+                 for i in range(0, len(reply.choices), BUTTONS_PER_PAGE)]
+        carousel = {"type": "carousel",
+                    "contents": [_bubble(None, [_button(c) for c in page]) for page in pages]}
+        return [{"type": "text", "text": t} for t in _split(reply.text)] + [
+            {"type": "flex", "altText": _alt_text(reply.text), "contents": carousel}]
+    messages: list[dict[str, Any]] = [{"type": "text", "text": t} for t in _split(reply.text)]
+    quick = _quick_reply(reply)
+    if quick:
+        messages[-1]["quickReply"] = quick
+    return messages
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+class LineSender:
+    """Delivers outbox rows of the LINE channel: reply while the token is fresh, else push."""
+
+    channel = CHANNEL
+
+    def __init__(self, api: Callable[[], AsyncMessagingApi],
+                 clock: Callable[[], float] = time.time) -> None:
+        self._api = api
+        self.clock = clock
+        self._pushes_since_check = 0
+
+    def batch_key(self, message: OutboxMessage) -> str | None:
+        """Rows with the same reply token are answered in one reply call."""
+        return message.reply_token
+
+    def batch_size(self, message: OutboxMessage) -> int:
+        return len(render(Reply.from_payload(message.payload)))
+
+    max_batch = MAX_MESSAGES_PER_CALL
+
+    async def send(self, message: OutboxMessage) -> SendOutcome:
+        return await self.send_many([message])
+
+    async def send_many(self, batch: list[OutboxMessage]) -> SendOutcome:
+        first = batch[0]
+        messages = [m for row in batch for m in render(Reply.from_payload(row.payload))]
+        token = first.reply_token
+        fresh = token and self.clock() - first.created_at.timestamp() < \
+            REPLY_TOKEN_TTL.total_seconds()
+        if token and fresh:
+            try:
+                await self._api().reply_message(ReplyMessageRequest.from_dict(
+                    {"replyToken": token, "messages": messages}), _request_timeout=TIMEOUT)
+                return Sent()
+            except ApiException as exc:
+                if exc.status != 400:
+                    return self._outcome(exc)
+                log.info("line: reply token rejected for %s, pushing instead", first.chat_id)
+        return await self._push(first, messages)
+
+    async def _push(self, first: OutboxMessage, messages: list[dict[str, Any]]) -> SendOutcome:
+        outcome: SendOutcome = Sent()
+        for start in range(0, len(messages), MAX_MESSAGES_PER_CALL):
+            chunk = messages[start:start + MAX_MESSAGES_PER_CALL]
+            # One retry key per row and chunk: a retried push LINE already accepted
+            # answers 409 and is not delivered again.
+            key = first.retry_key if start == 0 else _derived_key(first.retry_key, start)
+            try:
+                await self._api().push_message(
+                    PushMessageRequest.from_dict({"to": first.chat_id, "messages": chunk}),
+                    x_line_retry_key=key, _request_timeout=TIMEOUT)
+            except ApiException as exc:
+                if exc.status == 409:
+                    continue  # accepted before: delivered once already
+                outcome = self._outcome(exc)
+                break
+        self._pushes_since_check += 1
+        if self.quota_check_due:
+            await self.check_quota()
+        return outcome
+
+    @staticmethod
+    def _outcome(exc: ApiException) -> SendOutcome:
+        status = exc.status or 0
+        body = str(exc.body or "")[:300]
+        if status == 429 or status >= 500:
+            return Retry(f"{status}: {body}")
+        if status in (403, 404) or "not found" in body.lower():
+            return Blocked(f"{status}: {body}")
+        return Failed(f"{status}: {body}")
+
+    @property
+    def quota_check_due(self) -> bool:
+        return self._pushes_since_check >= QUOTA_CHECK_EVERY
+
+    async def check_quota(self) -> tuple[int, int] | None:
+        """(used, limit) of the month's pushes; warns when near the limit."""
+        self._pushes_since_check = 0
+        try:
+            quota = await self._api().get_message_quota(_request_timeout=TIMEOUT)
+            used = await self._api().get_message_quota_consumption(_request_timeout=TIMEOUT)
+        except (TimeoutError, ApiException, OSError) as exc:
+            log.warning("line: could not read the push quota: %s", exc)
+            return None
+        if quota.type != "limited" or not quota.value:
+            return None
+        limit, total = int(quota.value), int(used.total_usage)
+        if total >= QUOTA_WARN_SHARE * limit:
+            log.warning("line: %d of this month's %d pushes used: notifications may stop soon",
+                        total, limit)
+        return total, limit
+
+
+def _derived_key(key: str, n: int) -> str:
+    import uuid
+
+    return str(uuid.uuid5(uuid.UUID(key), str(n)))
+
+
+# --- receiving -----------------------------------------------------------------------------
+
+class LineChannel:
+    def __init__(self, *, access_token: str, channel_secret: str, engine: Engine,
+                 media_dir: Path, api_host: str | None = None,
+                 max_photo_bytes: int = 10_000_000, ordering: PerKeyLock | None = None) -> None:
+        self.access_token = access_token
+        self.parser = WebhookParser(channel_secret)
+        self.engine = engine
+        self.media_dir = media_dir
+        self.api_host = api_host.rstrip("/") if api_host else None
+        self.max_photo_bytes = max_photo_bytes
+        self.ordering = ordering or PerKeyLock()
+        self._client: AsyncApiClient | None = None
+        self._api: AsyncMessagingApi | None = None
+        self._blob: AsyncMessagingApiBlob | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sender = LineSender(self.api)
+
+    def api(self) -> AsyncMessagingApi:
+        if self._api is None:
+            raise RuntimeError("the LINE channel is not started")
+        return self._api
+
+    async def start(self) -> None:
+        # Created inside the running loop: at import time it crashes with current aiohttp.
+        configuration = Configuration(access_token=self.access_token)
+        if self.api_host:
+            configuration = Configuration(host=self.api_host, access_token=self.access_token)
+        self._client = AsyncApiClient(configuration)
+        self._api = AsyncMessagingApi(self._client)
+        self._blob = AsyncMessagingApiBlob(self._client)
+        await self.sender.check_quota()
+
+    async def stop(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        signature = request.headers.get("X-Line-Signature")
+        raw = await request.read()
+        if not signature:
+            log.warning("line webhook: request without X-Line-Signature from %s", request.remote)
+            return web.Response(status=400, text="missing signature")
+        try:
+            events = self.parser.parse(raw.decode("utf-8"), signature)
+        except InvalidSignatureError:
+            log.warning("line webhook: invalid signature from %s", request.remote)
+            return web.Response(status=400, text="invalid signature")
+        except (UnicodeDecodeError, ValueError) as exc:
+            log.warning("line webhook: unreadable body from %s: %s", request.remote, exc)
+            return web.Response(status=400, text="unreadable body")
+        task = asyncio.create_task(self._handle_events(list(events)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return web.Response(status=200, text="OK")
+
+    async def _handle_events(self, events: list[Event]) -> None:
+        for event in events:
+            source = getattr(event, "source", None)
+            user_id = getattr(source, "user_id", None) or "unknown"
+            try:
+                async with self.ordering.hold(f"{CHANNEL}:{user_id}"):
+                    await self.process(event)
+            except Exception:
+                log.exception("line: handling event %s failed",
+                              getattr(event, "webhook_event_id", "?"))
+
+    async def process(self, event: Event) -> None:
+        if isinstance(event, UnfollowEvent):
+            user_id = getattr(event.source, "user_id", None)
+            if user_id:
+                await self.engine.mark_unreachable(CHANNEL, user_id)
+            return
+        incoming = await self.incoming_from(event)
+        if incoming is None:
+            return
+        work = asyncio.create_task(self.engine.handle(incoming))
+        done, _ = await asyncio.wait({work}, timeout=LOADING_AFTER_SECONDS)
+        if not done and not incoming.is_group:
+            await self._show_loading(incoming.chat_id)
+        await work
+
+    async def incoming_from(self, event: Event) -> Incoming | None:
+        source = getattr(event, "source", None)
+        user_id = getattr(source, "user_id", None)
+        event_id = getattr(event, "webhook_event_id", None)
+        if user_id is None or event_id is None:
+            return None
+        is_group = isinstance(source, GroupSource | RoomSource)
+        chat_id = (source.group_id if isinstance(source, GroupSource)
+                   else source.room_id if isinstance(source, RoomSource) else user_id)
+        base: dict[str, Any] = {"channel": CHANNEL, "user_id": user_id, "chat_id": chat_id,
+                                "update_id": event_id,
+                                "reply_token": getattr(event, "reply_token", None)}
+        if is_group:
+            message = getattr(event, "message", None)
+            text = message.text if isinstance(message, TextMessageContent) else ""
+            if not text.startswith("/"):
+                return None
+            return Incoming(**base, text=text, is_group=True)
+        if isinstance(event, FollowEvent):
+            return Incoming(**base, text="/start")
+        if isinstance(event, PostbackEvent):
+            params = event.postback.params or {}
+            picked = params.get("date") or params.get("datetime") or params.get("time")
+            if picked:
+                return Incoming(**base, text=str(picked))
+            return Incoming(**base, payload=event.postback.data)
+        if not isinstance(event, MessageEvent):
+            return None
+        message = event.message
+        if isinstance(message, TextMessageContent):
+            return Incoming(**base, text=message.text)
+        if isinstance(message, LocationMessageContent):
+            return Incoming(**base, location=Location(message.latitude, message.longitude))
+        if isinstance(message, ImageMessageContent):
+            return Incoming(**base, photo=await self._download(message.id), photo_id=message.id)
+        return Incoming(**base, unsupported=str(getattr(message, "type", "other")))
+
+    async def _download(self, message_id: str) -> str | None:
+        """The photo into the media folder; None when it cannot be fetched (the message
+        id is kept, so it can be fetched later)."""
+        assert self._blob is not None
+        try:
+            content = await self._blob.get_message_content(message_id,
+                                                           _request_timeout=TIMEOUT)
+        except (TimeoutError, ApiException, OSError) as exc:
+            log.warning("line: fetching photo %s failed: %s", message_id, exc)
+            return None
+        if len(content) > self.max_photo_bytes:
+            log.warning("line: photo %s is %d bytes, over the limit", message_id, len(content))
+            return None
+        relative = Path("line") / f"{message_id}.jpg"
+        target = self.media_dir / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(bytes(content))
+        return relative.as_posix()
+
+    async def _show_loading(self, chat_id: str) -> None:
+        try:
+            await self.api().show_loading_animation(
+                ShowLoadingAnimationRequest(chatId=chat_id, loadingSeconds=5),
+                _request_timeout=TIMEOUT)
+        except (TimeoutError, ApiException, OSError) as exc:
+            log.info("line: loading animation failed: %s", exc)
+
