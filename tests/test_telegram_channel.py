@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from telegram import Update
 
@@ -295,6 +296,9 @@ async def test_webhook_checks_the_secret(seeded_db_path: Path, tg: TelegramTestS
                             telegram_webhook_secret="right-secret")
     settings = Settings(**{**settings.__dict__, "http_port": port})
     async with Service(settings):
+        async with aiohttp.ClientSession() as http, http.get(
+                f"http://127.0.0.1:{port}/healthz") as health:
+            assert health.status == 200 and (await health.json()) == {"status": "ok"}
         assert tg.webhook_url == f"http://127.0.0.1:{port}/telegram/webhook"
         assert tg.webhook_secret == "right-secret"
         forged = tg.text_update(5151, "/start")
