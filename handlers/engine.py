@@ -231,7 +231,8 @@ class Engine:
             return
         if turn.convo.flow != flow.name:  # the step started another flow
             return
-        turn.convo.history.append(turn.convo.step or "")
+        if next_step != turn.convo.step:  # a step asked again is not a step back
+            turn.convo.history.append(turn.convo.step or "")
         await self._go(turn, flow, next_step)
 
     async def _go(self, turn: Turn, flow: Flow, step_name: str) -> None:

@@ -4,22 +4,19 @@ field can be edited before saving. The tambon's core team is told on save."""
 
 from __future__ import annotations
 
-import re
-
 from handlers import area_names
 from handlers.category_suggestion import suggest
 from handlers.flow import END, Flow, Step, proceed
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
-from handlers.thai_input import normalize_text, parse_int, to_arabic_digits
-from handlers.turn import NAV_PREFIX, Answer, Bilingual, Invalid, Localized, Turn
+from handlers.steps import confirm_step, location_step, number_step, photo_step
+from handlers.thai_input import normalize_text
+from handlers.turn import Answer, Bilingual, Invalid, Localized, Turn
 from locales import category_label, problem_categories
 from storage import areas, audit, people, problems
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 1000
 HOUSEHOLDS_MAX = 100_000
 SEVERITIES = (1, 2, 3, 4)
-SKIP = "skip"
-_LAT_LON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*[, ]\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 
 
 def _category_keys() -> list[str]:
@@ -127,20 +124,6 @@ async def answer_description(turn: Turn, answer: Answer) -> str:
     return proceed(turn, "households")
 
 
-async def ask_households(turn: Turn) -> None:
-    turn.ask(turn.t("report.ask_households"))
-
-
-async def answer_households(turn: Turn, answer: Answer) -> str:
-    value = parse_int(answer.text) if answer.text else None
-    if value is None:
-        raise Invalid("report.households_not_number")
-    if not 1 <= value <= HOUSEHOLDS_MAX:
-        raise Invalid("report.households_range", max=f"{HOUSEHOLDS_MAX:,}")
-    turn.data["households"] = value
-    return proceed(turn, "severity")
-
-
 async def ask_severity(turn: Turn) -> None:
     turn.ask(turn.t("report.ask_severity"),
              [(turn.t(f"severity.{s}"), str(s)) for s in SEVERITIES])
@@ -153,52 +136,11 @@ async def answer_severity(turn: Turn, answer: Answer) -> str:
     return proceed(turn, "photo")
 
 
-# --- optional photo and location --------------------------------------------------------------
+# --- confirmation and save ---------------------------------------------------------------------
 
-async def ask_photo(turn: Turn) -> None:
-    turn.ask(turn.t("report.ask_photo"), [(turn.t("common.skip"), SKIP)], expects="photo")
-
-
-async def answer_photo(turn: Turn, answer: Answer) -> str:
-    if answer.photo:
-        turn.data["photo"] = answer.photo
-        turn.data["photo_id"] = answer.photo_id
-    elif answer.choice == SKIP:
-        turn.data["photo"] = turn.data["photo_id"] = None
-    else:
-        raise Invalid("report.photo_expected")
-    return proceed(turn, "location")
-
-
-def parse_location(text: str) -> tuple[float, float] | None:
-    match = _LAT_LON.match(to_arabic_digits(text))
-    if not match:
-        return None
-    lat, lon = float(match.group(1)), float(match.group(2))
-    return (lat, lon) if -90 <= lat <= 90 and -180 <= lon <= 180 else None
-
-
-async def ask_location(turn: Turn) -> None:
-    turn.ask(turn.t("report.ask_location"), [(turn.t("common.skip"), SKIP)],
-             expects="location")
-
-
-async def answer_location(turn: Turn, answer: Answer) -> str:
-    typed = parse_location(answer.text) if answer.text else None
-    if answer.location:
-        turn.data["location"] = [answer.location.latitude, answer.location.longitude]
-    elif typed:
-        turn.data["location"] = list(typed)
-    elif answer.choice == SKIP:
-        turn.data["location"] = None
-    else:
-        raise Invalid("report.location_expected")
-    return proceed(turn, "confirm")
-
-
-# --- confirmation, edits, save ------------------------------------------------------------------
-
-EDITABLE = ("category", "description", "households", "severity", "photo", "location")
+EDITABLE = {"category": "report.edit.category", "description": "report.edit.description",
+            "households": "report.edit.households", "severity": "report.edit.severity",
+            "photo": "report.edit.photo", "location": "report.edit.location"}
 
 
 async def _summary(turn: Turn) -> str:
@@ -212,31 +154,12 @@ async def _summary(turn: Turn) -> str:
         description=d["description"],
         households=f"{d['households']:,}",
         severity=turn.t(f"severity.{d['severity']}"),
-        photo=turn.t("common.yes" if d.get("photo") else "common.no"),
+        photo=turn.t("common.yes" if d.get("photo") or d.get("photo_id") else "common.no"),
         location=f"{location[0]:.5f}, {location[1]:.5f}" if location else turn.t("common.no"),
     )
 
 
-async def ask_confirm(turn: Turn) -> None:
-    choices = [(turn.t("report.save"), "save")]
-    choices += [(turn.t(f"report.edit.{field}"), f"edit:{field}") for field in EDITABLE]
-    choices.append((turn.t("common.cancel"), f"{NAV_PREFIX}cancel"))
-    turn.ask(await _summary(turn), choices, expects="confirm")
-
-
-async def answer_confirm(turn: Turn, answer: Answer) -> str:
-    if answer.choice and answer.choice.startswith("edit:"):
-        field = answer.choice.removeprefix("edit:")
-        if field in EDITABLE:
-            turn.data["_return_to"] = "confirm"
-            return field
-    if answer.choice != "save":
-        raise Invalid("input.use_buttons")
-    await _save(turn)
-    return END
-
-
-async def _save(turn: Turn) -> None:
+async def _save(turn: Turn) -> str:
     d = turn.data
     assert turn.person is not None
     try:
@@ -266,6 +189,7 @@ async def _save(turn: Turn) -> None:
     turn.notify(await people.holders_of(turn.conn, Role.CORE_TEAM, tambon),
                 "notify.new_problem", **notification)
     turn.notify_groups(tambon, "notify.new_problem", **notification)
+    return END
 
 
 FLOW = Flow(
@@ -277,10 +201,12 @@ FLOW = Flow(
         "category": Step(ask_category, answer_category, help_key="help.category"),
         "category_suggested": Step(ask_category_suggested, answer_category_suggested),
         "description": Step(ask_description, answer_description),
-        "households": Step(ask_households, answer_households, help_key="help.households"),
+        "households": number_step("households", "report.ask_households", "severity",
+                                  minimum=1, maximum=HOUSEHOLDS_MAX,
+                                  help_key="help.households"),
         "severity": Step(ask_severity, answer_severity),
-        "photo": Step(ask_photo, answer_photo),
-        "location": Step(ask_location, answer_location, help_key="help.location"),
-        "confirm": Step(ask_confirm, answer_confirm),
+        "photo": photo_step("photo", "report.ask_photo", "location"),
+        "location": location_step("location", "report.ask_location", "confirm"),
+        "confirm": confirm_step(_summary, EDITABLE, _save, save_label="report.save"),
     },
 )
