@@ -22,6 +22,16 @@ class Step:
 
 
 @dataclass(frozen=True)
+class MenuEntry:
+    """Where a flow shows in the main menu: for which roles, under which label, in
+    which order (smaller first)."""
+
+    roles: frozenset[str]
+    label_key: str
+    order: int
+
+
+@dataclass(frozen=True)
 class Flow:
     name: str
     title_key: str
@@ -29,6 +39,7 @@ class Flow:
     # Decides the first step (and may prefill data); None means the flow cannot start
     # and has already told the person why.
     begin: Callable[[Turn], Awaitable[str | None]]
+    menu: MenuEntry | None = None
 
 
 def proceed(turn: Turn, default_next: str) -> str:

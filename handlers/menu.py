@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 from handlers import reports
-from handlers.permissions import INVITABLE_ROLES, Role
+from handlers.flows import FLOWS
+from handlers.permissions import Role
 from handlers.turn import Turn, label_key
 from storage import conversations
 
+EVERYONE = frozenset(Role)
+_OVERSEERS = frozenset({Role.CORE_TEAM, Role.TAO, Role.DISTRICT, Role.ADMIN})
+# One-shot actions (not flows): (order, roles, label key, action).
+_ACTIONS = (
+    (15, frozenset({Role.VILLAGE_COMMITTEE}), "menu.my_reports", "my_reports"),
+    (60, _OVERSEERS, "menu.area_reports", "area_reports"),
+    (99, EVERYONE, "menu.help", "help"),
+)
+
 
 def _items(turn: Turn) -> list[tuple[str, str]]:
-    roles = {g.role for g in turn.grants}
-    items: list[tuple[str, str]] = []
-    if Role.VILLAGE_COMMITTEE in roles:
-        items += [(turn.t("menu.report"), "problem_report"),
-                  (turn.t("menu.my_reports"), "my_reports")]
-    if roles & {Role.CORE_TEAM, Role.TAO, Role.DISTRICT, Role.ADMIN}:
-        items.append((turn.t("menu.area_reports"), "area_reports"))
-    if any(INVITABLE_ROLES.get(Role(r)) for r in roles) or Role.ADMIN in roles:
-        items.append((turn.t("menu.issue_invite"), "issue_invite"))
-    items += [(turn.t("menu.join"), "join"), (turn.t("menu.language"), "language"),
-              (turn.t("menu.help"), "help")]
-    return items
+    roles = {Role(g.role) for g in turn.grants}
+    entries = [(flow.menu.order, flow.menu.label_key, flow.name) for flow in FLOWS.values()
+               if flow.menu and roles & flow.menu.roles]
+    entries += [(order, label, action) for order, allowed, label, action in _ACTIONS
+                if roles & allowed]
+    return [(turn.t(label), action) for _, label, action in sorted(entries)]
 
 
 async def _all_items(turn: Turn) -> list[tuple[str, str]]:
     items = _items(turn)
     for draft in await conversations.drafts_of(turn.conn, turn.identity.id):
-        from handlers.flows import FLOWS  # a flow may show the menu: import late
-
         flow = FLOWS.get(draft.flow)
         if flow:
             items.insert(0, (turn.t("menu.resume", flow=turn.t(flow.title_key)),

@@ -26,8 +26,22 @@ class Role(StrEnum):
 
 
 class Action(StrEnum):
+    # A village committee's own work, on its village.
     REPORT_PROBLEM = "report_problem"
+    RECORD_FORUM = "record_forum"
+    MANAGE_PLAN = "manage_plan"
+    REPORT_PROGRESS = "report_progress"
+    REQUEST_SUPPORT = "request_support"
+    RECORD_LESSONS = "record_lessons"
+    ANSWER_REVIEW = "answer_review"
+    # Reading what villages submitted, within one's area.
     READ_PROBLEMS = "read_problems"
+    READ_CYCLE = "read_cycle"
+    # Tambon and district decisions.
+    REVIEW = "review"
+    DECIDE_TAMBON_REQUEST = "decide_tambon_request"
+    SET_TAMBON_THRESHOLD = "set_tambon_threshold"
+    DECIDE_DISTRICT_REQUEST = "decide_district_request"
 
 
 class PermissionDenied(Exception):
@@ -47,9 +61,22 @@ ROLE_AREA_LEVELS: dict[Role, frozenset[str]] = {
 _READERS = frozenset({Role.VILLAGE_COMMITTEE, Role.CORE_TEAM, Role.TAO, Role.DISTRICT,
                       Role.VIEWER})
 
+_VILLAGE = frozenset({Role.VILLAGE_COMMITTEE})
+
 ACTION_ROLES: dict[Action, frozenset[Role]] = {
-    Action.REPORT_PROBLEM: frozenset({Role.VILLAGE_COMMITTEE}),
+    Action.REPORT_PROBLEM: _VILLAGE,
+    Action.RECORD_FORUM: _VILLAGE,
+    Action.MANAGE_PLAN: _VILLAGE,
+    Action.REPORT_PROGRESS: _VILLAGE,
+    Action.REQUEST_SUPPORT: _VILLAGE,
+    Action.RECORD_LESSONS: _VILLAGE,
+    Action.ANSWER_REVIEW: _VILLAGE,
     Action.READ_PROBLEMS: _READERS,
+    Action.READ_CYCLE: _READERS,
+    Action.REVIEW: frozenset({Role.CORE_TEAM}),
+    Action.DECIDE_TAMBON_REQUEST: frozenset({Role.TAO}),
+    Action.SET_TAMBON_THRESHOLD: frozenset({Role.TAO}),
+    Action.DECIDE_DISTRICT_REQUEST: frozenset({Role.DISTRICT}),
 }
 
 # Which roles a holder of a role may invite (for areas inside its own).

@@ -16,7 +16,15 @@ BE_OFFSET = 543
 
 @cache
 def catalog(language: str) -> dict[str, str]:
-    return json.loads(files("locales").joinpath(f"{language}.json").read_text("utf-8"))
+    """`<language>.json` plus every fragment in `<language>/` (one per flow)."""
+    root = files("locales")
+    merged: dict[str, str] = json.loads(root.joinpath(f"{language}.json").read_text("utf-8"))
+    folder = root.joinpath(language)
+    if folder.is_dir():
+        for fragment in sorted(folder.iterdir(), key=lambda f: f.name):
+            if fragment.name.endswith(".json"):
+                merged.update(json.loads(fragment.read_text("utf-8")))
+    return merged
 
 
 def t(language: str, key: str, **params: Any) -> str:

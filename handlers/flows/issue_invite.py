@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from handlers import area_names, invites
 from handlers.clock import local_date
-from handlers.flow import END, Flow, Step
-from handlers.permissions import PermissionDenied, Role, invitable_roles
+from handlers.flow import END, Flow, MenuEntry, Step
+from handlers.permissions import INVITABLE_ROLES, PermissionDenied, Role, invitable_roles
 from handlers.turn import Answer, Invalid, Turn
 from locales import format_date
 from storage import areas
@@ -79,6 +79,7 @@ async def answer_area(turn: Turn, answer: Answer) -> str:
 FLOW = Flow(
     name="issue_invite",
     title_key="flow.issue_invite",
+    menu=MenuEntry(frozenset(INVITABLE_ROLES), "menu.issue_invite", 70),
     begin=begin,
     steps={"role": Step(ask_role, answer_role), "area": Step(ask_area, answer_area)},
 )

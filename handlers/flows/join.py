@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from handlers import area_names
-from handlers.flow import END, Flow, Step
+from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.invites import RedeemError, looks_like_code, redeem
+from handlers.permissions import Role
 from handlers.thai_input import normalize_text
 from handlers.turn import Answer, Invalid, Turn
 from storage import areas, people
@@ -74,6 +75,7 @@ def _welcome(turn: Turn) -> None:
 FLOW = Flow(
     name="join",
     title_key="flow.join",
+    menu=MenuEntry(frozenset(Role), "menu.join", 90),
     begin=begin,
     steps={
         "code": Step(ask_code, answer_code, help_key="help.join"),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from handlers.flow import END, Flow, Step
+from handlers.flow import END, Flow, MenuEntry, Step
+from handlers.permissions import Role
 from handlers.turn import Answer, Invalid, Turn
 from locales import LANGUAGES
 from storage import people
@@ -27,4 +28,5 @@ async def answer_language(turn: Turn, answer: Answer) -> str:
 
 
 FLOW = Flow(name="language", title_key="flow.language", begin=begin,
+            menu=MenuEntry(frozenset(Role), "menu.language", 95),
             steps={"choose": Step(ask_language, answer_language)})

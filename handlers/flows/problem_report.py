@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from handlers import area_names
 from handlers.category_suggestion import suggest
-from handlers.flow import END, Flow, Step, proceed
+from handlers.flow import END, Flow, MenuEntry, Step, proceed
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import confirm_step, location_step, number_step, photo_step
 from handlers.thai_input import normalize_text
@@ -195,6 +195,7 @@ async def _save(turn: Turn) -> str:
 FLOW = Flow(
     name="problem_report",
     title_key="flow.problem_report",
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "menu.report", 10),
     begin=begin,
     steps={
         "village": Step(ask_village, answer_village),

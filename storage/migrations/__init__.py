@@ -32,6 +32,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "provinces, districts, tambons and learning networks", run=load_areas),
     Migration(3, "report photo platform ids, linked group chats",
               sql_file="0003_media_and_groups.sql"),
+    Migration(4, "the CERCAP cycle: forums, plans, progress, support requests, reviews, lessons",
+              sql_file="0004_cercap_cycle.sql"),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
