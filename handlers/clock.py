@@ -30,6 +30,9 @@ class FixedClock:
     def advance(self, delta: timedelta) -> None:
         self._now += delta
 
+    def set(self, moment: datetime) -> None:
+        self._now = moment
+
 
 def local_date(moment: datetime) -> date:
     return moment.astimezone(BANGKOK).date()

@@ -46,6 +46,32 @@ async def enqueue(conn: aiosqlite.Connection, *, channel: str, chat_id: str,
     return cur.lastrowid if cur.rowcount == 1 else None
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    channel: str
+    chat_id: str
+    person_id: int | None
+    payload_json: str
+    dedupe_key: str
+
+
+async def enqueue_many(conn: aiosqlite.Connection, messages: list[NewMessage], *,
+                       priority: int, now: datetime, not_before: datetime | None = None,
+                       batch: str | None = None) -> int:
+    """Queue many messages at once (reminders, announcements); a dedupe key queued
+    before is skipped. Returns how many were queued."""
+    before = conn.total_changes
+    due = to_db(not_before or now)
+    await conn.executemany(
+        "INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority, payload,"
+        " retry_key, dedupe_key, next_attempt_at, created_at, batch)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(m.channel, m.chat_id, m.person_id, priority, m.payload_json, str(uuid.uuid4()),
+          m.dedupe_key, due, to_db(now), batch) for m in messages],
+    )
+    return conn.total_changes - before
+
+
 def _message(r: aiosqlite.Row) -> OutboxMessage:
     return OutboxMessage(r["id"], r["channel"], r["chat_id"], r["person_id"], r["priority"],
                          json.loads(r["payload"]), r["reply_token"], r["retry_key"],

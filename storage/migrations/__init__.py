@@ -34,6 +34,7 @@ MIGRATIONS: tuple[Migration, ...] = (
               sql_file="0003_media_and_groups.sql"),
     Migration(4, "the CERCAP cycle: forums, plans, progress, support requests, reviews, lessons",
               sql_file="0004_cercap_cycle.sql"),
+    Migration(5, "reminder schedules, pauses, broadcasts", sql_file="0005_reminders.sql"),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

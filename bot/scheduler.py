@@ -1,0 +1,76 @@
+"""Runs the reminder schedules kept in the database: each due kind is planned in one
+transaction (the rows and the schedule's next run commit together), so a crash or a
+restart neither loses a reminder nor sends one twice."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from handlers import reminders
+from handlers.clock import Clock, SystemClock
+from handlers.schedule_time import QuietHours, When, next_occurrence
+from storage import reminders as schedules_repo
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+MAX_SLEEP_SECONDS = 60.0
+
+
+class Scheduler:
+    def __init__(self, db: Database, clock: Clock | None = None,
+                 quiet: QuietHours | None = None,
+                 on_enqueued: Callable[[], None] | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+        self.quiet = quiet or QuietHours.from_env()
+        self.on_enqueued = on_enqueued
+        self._wake = asyncio.Event()
+
+    async def run_due(self) -> dict[str, int]:
+        """Plan every kind whose time has come; returns how many messages each queued.
+        A kind never planned before is only given its first time (nothing fires at once)."""
+        now = self.clock.now()
+        queued: dict[str, int] = {}
+        async with self.db.read() as conn:
+            due = [s for s in await schedules_repo.schedules(conn) if s.enabled]
+        for schedule in due:
+            when = When(schedule.hour, schedule.minute, schedule.weekday, schedule.day_of_month)
+            if schedule.next_run_at is not None and schedule.next_run_at > now:
+                continue
+            async with self.db.transaction() as conn:
+                if schedule.next_run_at is not None:
+                    queued[schedule.kind] = await reminders.plan(
+                        conn, schedule.kind, now, schedule.params, self.quiet)
+                await schedules_repo.set_next_run(
+                    conn, schedule.kind, next_occurrence(when, now),
+                    now if schedule.next_run_at is not None else None)
+        if any(queued.values()) and self.on_enqueued:
+            self.on_enqueued()
+        for kind, count in queued.items():
+            log.info("reminders %s: %d queued", kind, count)
+        return queued
+
+    async def seconds_until_next(self) -> float:
+        async with self.db.read() as conn:
+            upcoming = [s.next_run_at for s in await schedules_repo.schedules(conn)
+                        if s.enabled and s.next_run_at is not None]
+        if not upcoming:
+            return MAX_SLEEP_SECONDS
+        return max(0.0, min(MAX_SLEEP_SECONDS, (min(upcoming) - self.clock.now()).total_seconds()))
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_due()
+            except Exception:
+                log.exception("reminder planning failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), await self.seconds_until_next())
