@@ -12,6 +12,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.line_channel import LineChannel
 from bot.ordering import PerKeyLock
+from bot.scheduler import Scheduler
 from bot.telegram_channel import TelegramChannel
 from bot.web import WebServer
 from handlers.clock import Clock
@@ -43,6 +44,8 @@ class Service:
         self.telegram: TelegramChannel | None = None
         self.line: LineChannel | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.scheduler = Scheduler(self.app.db, self.app.clock,
+                                   on_enqueued=self.app.outbox.wake)
 
     @property
     def engine(self) -> Engine:
@@ -76,6 +79,7 @@ class Service:
             await channel.start()
         if self.background:
             self._tasks = [asyncio.create_task(self.app.outbox.run(), name="outbox"),
+                           asyncio.create_task(self.scheduler.run(), name="reminders"),
                            asyncio.create_task(self._sweep_idle(), name="idle-sweep")]
 
     async def stop(self) -> None:

@@ -204,8 +204,10 @@ class Engine:
             turn.data["_opening"] = {"text": answer.text}
         first = await flow.begin(turn)
         turn.data.pop("_opening", None)
-        if first is None:
+        if first is None:  # the flow said why it cannot go on (or all it had to say)
             self._finish(turn)
+            if turn.person is not None:
+                await menu.show(turn, after_flow=True)
             return
         await self._go(turn, flow, first)
 

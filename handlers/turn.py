@@ -122,6 +122,9 @@ class Turn:
     def say(self, key: str, **params: Any) -> None:
         self.replies.append(Reply(self.t(key, **params)))
 
+    def say_text(self, text: str) -> None:
+        self.replies.append(Reply(text))
+
     def say_reply(self, reply: Reply) -> None:
         self.replies.append(reply)
 
@@ -150,11 +153,15 @@ class Turn:
         self.group_notifications.append((area_code, key, params))
 
 
+def _VARIATION_SELECTOR(ch: str) -> bool:
+    return "\ufe00" <= ch <= "\ufe0f"
+
+
 def label_key(label: str) -> str:
     """A label as it is compared with what people type: letters, marks and digits only,
     so typing "save" matches the button "✅ save"."""
     kept = (ch for ch in normalize_text(label).casefold()
-            if unicodedata.category(ch)[0] in "LMN")
+            if unicodedata.category(ch)[0] in "LMN" and not _VARIATION_SELECTOR(ch))
     return "".join(kept)
 
 

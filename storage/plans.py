@@ -175,17 +175,18 @@ async def add_item(conn: aiosqlite.Connection, *, plan_id: int, village_code: st
                    own_labour: str, start_on: date, end_on: date, responsible: str,
                    problem_ids: list[int], person_id: int, now: datetime,
                    carried_from: int | None = None, status: str = "not_started",
-                   percent: int = 0) -> int:
+                   percent: int = 0, stalled_reason: str | None = None) -> int:
     if approach not in APPROACHES:
         raise ValueError(f"unknown approach {approach!r}")
     cur = await conn.execute(
         "INSERT INTO plan_items (plan_id, village_code, title, approach, partner, budget_needed,"
-        " own_money, own_labour, start_on, end_on, responsible, status, percent, carried_from,"
-        " created_by, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " own_money, own_labour, start_on, end_on, responsible, status, percent, stalled_reason,"
+        " carried_from, created_by, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (plan_id, village_code, title, approach, partner, budget_needed, own_money, own_labour,
-         start_on.isoformat(), end_on.isoformat(), responsible, status, percent, carried_from,
-         person_id, to_db(now), to_db(now)),
+         start_on.isoformat(), end_on.isoformat(), responsible, status, percent,
+         stalled_reason if status == "stalled" else None, carried_from, person_id, to_db(now),
+         to_db(now)),
     )
     assert cur.lastrowid is not None
     await set_item_problems(conn, cur.lastrowid, problem_ids)

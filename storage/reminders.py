@@ -109,8 +109,9 @@ _RECIPIENTS = """
     JOIN people p ON p.id = g.person_id
     JOIN identities i ON i.person_id = g.person_id AND i.active = 1
     WHERE g.role = :role AND g.area_code IN ({areas})
-      AND NOT EXISTS (SELECT 1 FROM reminder_pauses rp WHERE rp.person_id = g.person_id
-                      AND (rp.paused_until IS NULL OR rp.paused_until > :now))
+      AND (:everyone OR NOT EXISTS (SELECT 1 FROM reminder_pauses rp
+                      WHERE rp.person_id = g.person_id
+                      AND (rp.paused_until IS NULL OR rp.paused_until > :now)))
       AND NOT EXISTS (SELECT 1 FROM tambon_reminders tr WHERE tr.kind = :kind
                       AND tr.enabled = 0 AND tr.tambon_code = substr(g.area_code, 1, 6))
     ORDER BY g.area_code, g.person_id, i.id
@@ -118,9 +119,12 @@ _RECIPIENTS = """
 
 
 async def recipients(conn: aiosqlite.Connection, *, role: str, areas_sql: str,
-                     params: dict[str, Any], kind: str, now: datetime) -> list[Recipient]:
+                     params: dict[str, Any], kind: str, now: datetime,
+                     honour_pauses: bool = True) -> list[Recipient]:
+    """`honour_pauses=False` for an announcement: a pause is for reminders only."""
     sql = _RECIPIENTS.format(areas=areas_sql)
-    async with conn.execute(sql, {**params, "role": role, "kind": kind, "now": to_db(now)}) as cur:
+    async with conn.execute(sql, {**params, "role": role, "kind": kind, "now": to_db(now),
+                                  "everyone": int(not honour_pauses)}) as cur:
         return [Recipient(*r) for r in await cur.fetchall()]
 
 

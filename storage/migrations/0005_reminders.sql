@@ -50,3 +50,7 @@ CREATE TABLE broadcasts (
 
 ALTER TABLE outbox ADD COLUMN batch TEXT;
 CREATE INDEX outbox_batch ON outbox(batch, status) WHERE batch IS NOT NULL;
+
+-- The sender reads pending rows most urgent first: with 75,000 reminders queued, a
+-- live reply must still be found without sorting them all.
+CREATE INDEX outbox_pending ON outbox(channel, priority, id) WHERE status = 'pending';
