@@ -25,6 +25,7 @@ class Settings:
     line_access_token: str | None = None
     line_channel_secret: str | None = None
     line_api_host: str | None = None
+    telegram_request_timeout: float = 10.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +46,7 @@ class Settings:
             line_access_token=os.environ.get("LINE_CHANNEL_ACCESS_TOKEN") or None,
             line_channel_secret=os.environ.get("LINE_CHANNEL_SECRET") or None,
             line_api_host=os.environ.get("LINE_API_HOST") or None,
+            telegram_request_timeout=float(os.environ.get("TELEGRAM_REQUEST_TIMEOUT") or 10.0),
         )
 
     @property

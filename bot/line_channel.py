@@ -62,6 +62,7 @@ BUTTONS_PER_PAGE = 8
 LOADING_AFTER_SECONDS = 0.4
 QUOTA_CHECK_EVERY = 100  # pushes
 QUOTA_WARN_SHARE = 0.9
+QUOTA_RETRY_SECONDS = 3600.0
 
 
 # --- rendering: Reply -> LINE message objects (plain JSON dicts) ------------------------
@@ -202,6 +203,9 @@ class LineSender:
     def _outcome(exc: ApiException) -> SendOutcome:
         status = exc.status or 0
         body = str(exc.body or "")[:300]
+        if status == 429 and "monthly limit" in body.lower():
+            # The month's push quota is used up: trying again within minutes is useless.
+            return Retry(f"{status}: {body}", QUOTA_RETRY_SECONDS)
         if status == 429 or status >= 500:
             return Retry(f"{status}: {body}")
         if status in (403, 404) or "not found" in body.lower():

@@ -59,7 +59,7 @@ class Service:
                 token=s.telegram_token, engine=self.engine, media_dir=s.media_dir,
                 api_base_url=s.telegram_api_base_url, webhook_url=s.telegram_webhook_url,
                 webhook_secret=s.telegram_webhook_secret, max_photo_bytes=s.media_max_bytes,
-                ordering=self.ordering)
+                ordering=self.ordering, request_timeout=s.telegram_request_timeout)
             self.app.outbox.add_sender(self.telegram.sender)
             if s.telegram_webhook_url:
                 self.web.add_post(self.telegram.webhook_path(), self.telegram.handle_webhook)

@@ -151,7 +151,7 @@ class TelegramChannel:
     def __init__(self, *, token: str, engine: Engine, media_dir: Path,
                  api_base_url: str | None = None, webhook_url: str | None = None,
                  webhook_secret: str | None = None, max_photo_bytes: int = 10_000_000,
-                 ordering: PerKeyLock | None = None) -> None:
+                 ordering: PerKeyLock | None = None, request_timeout: float = 10.0) -> None:
         self.engine = engine
         self.media_dir = media_dir
         self.webhook_url = webhook_url
@@ -161,7 +161,9 @@ class TelegramChannel:
         if webhook_url and not webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
         builder = (ApplicationBuilder().token(token)
-                   .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=BANGKOK)))
+                   .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=BANGKOK))
+                   .connect_timeout(request_timeout).read_timeout(request_timeout)
+                   .write_timeout(request_timeout))
         if api_base_url:
             origin = api_base_url.rstrip("/")
             builder = builder.base_url(f"{origin}/bot").base_file_url(f"{origin}/file/bot")

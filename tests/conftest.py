@@ -118,3 +118,13 @@ async def seeded_db_path(db_path: Path, clock: FixedClock) -> Path:
     async with Database(db_path) as db, db.transaction() as conn:
         await demo.seed(conn, clock.now())
     return db_path
+
+
+async def eventually(check: object, timeout: float = 5.0, what: str = "the condition") -> None:
+    """Poll an async condition with a deadline (for state another task writes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():  # type: ignore[operator]
+        if loop.time() > deadline:
+            raise TimeoutError(f"{what} did not hold within {timeout}s")
+        await asyncio.sleep(0.02)

@@ -335,6 +335,8 @@ class LineTestServer:
 
         self._accepted_retry_keys: dict[str, tuple[str, list[JsonDict], float]] = {}
         self._faults: dict[str, list[_Fault]] = {}
+        self._held: dict[str, int] = {}
+        self._released = asyncio.Event()
         self._ids = itertools.count(580000000000000001)
         self._condition = asyncio.Condition()
         self._runner: web.AppRunner | None = None
@@ -365,6 +367,7 @@ class LineTestServer:
         self._client = ClientSession(timeout=ClientTimeout(total=30))
 
     async def close(self) -> None:
+        self._released.set()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -409,6 +412,11 @@ class LineTestServer:
                 times,
             )
         )
+
+    def hold_answer_next(self, kind: str, times: int = 1) -> None:
+        """The next `times` requests of `kind` are carried out but never answered, as when
+        LINE accepted a push and the answer was lost: the client times out."""
+        self._held[kind] = self._held.get(kind, 0) + times
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -811,6 +819,10 @@ class LineTestServer:
                 )
             )
             await self._notify()
+            if self._held.get(kind):
+                # Carried out, but the answer never comes: the client times out.
+                self._held[kind] -= 1
+                await self._released.wait()
             response_headers = {"x-line-request-id": request_id, **result.headers}
             if result.data is not None:
                 return web.Response(

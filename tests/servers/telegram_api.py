@@ -347,6 +347,8 @@ class TelegramTestServer:
 
         self._calls_cond = asyncio.Condition()
         self._faults: dict[str, list[_Fault]] = {}
+        self._stalls: dict[str, int] = {}
+        self._released = asyncio.Event()
         self._pending: list[JSONDict] = []
         self._update_ids = itertools.count(100_001)
         self._last_update_id = 100_000
@@ -432,6 +434,7 @@ class TelegramTestServer:
 
     async def stop(self) -> None:
         """Answer every pending long poll with an empty result, then shut the server down."""
+        self._released.set()
         self._closing = True
         self._wake_polls()
         if self._client is not None:
@@ -582,6 +585,12 @@ class TelegramTestServer:
         self._faults.setdefault(canonical, []).append(
             _Fault(status, times, retry_after, description)
         )
+
+    def stall_next(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` get no answer at all (a timeout for the
+        client) and are not carried out."""
+        canonical = self._methods.get(method.lower(), (method, None))[0]
+        self._stalls[canonical] = self._stalls.get(canonical, 0) + times
 
     def block_user(self, chat_id: int) -> None:
         """From now on every send to this chat answers 403 "bot was blocked by the user"."""
@@ -820,6 +829,11 @@ class TelegramTestServer:
             fault = self._take_fault(canonical)
             if fault is not None:
                 raise fault
+            if self._stalls.get(canonical):
+                # Never answered: the client times out; the call is not carried out.
+                self._stalls[canonical] -= 1
+                await self._released.wait()
+                raise _ApiError(499, "Client Closed Request")
             result = handler(params)
             if isinstance(result, Awaitable):
                 result = await result

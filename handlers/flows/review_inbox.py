@@ -1,0 +1,492 @@
+"""The core team's review inbox: everything new from its villages (problems, forums, plan
+items, progress, lessons), stalled and overdue items first. Each gets a verdict (approved,
+needs attention, returned) with a comment that reaches the village committee; the
+village's answers show under the comment the next time the item is opened."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import aiosqlite
+
+from handlers import area_names
+from handlers.clock import local_date
+from handlers.flow import END, Flow, MenuEntry, Step, proceed
+from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
+from handlers.steps import confirm_step, text_step
+from handlers.thai_input import format_baht
+from handlers.turn import Answer, Bilingual, DateText, Invalid, Localized, Turn, label_key, render
+from locales import LANGUAGES, catalog, category_label, format_date
+from storage import areas, audit, people, plans, reviews
+from storage.reviews import Review, Submission
+
+INBOX_SHOWN = 20
+LABEL_TEXT_MAX = 24
+HEADLINE_TEXT_MAX = 60
+COMMENT_MAX = 1000
+ID_DIGITS_MAX = 12
+BACK = "back"
+APPROVED = "approved"
+
+
+# --- shared with the village's answer flow ----------------------------------------------------
+
+async def permitted(turn: Turn, village_code: str, *actions: Action) -> bool:
+    try:
+        for action in actions:
+            await check(turn.conn, turn.grants, action, village_code)
+    except PermissionDenied:
+        return False
+    return True
+
+
+def parse_id(raw: str | None) -> int | None:
+    raw = raw or ""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= ID_DIGITS_MAX else None
+
+
+def shorten(text: Any, width: int) -> str:
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= width else flat[:width - 1].rstrip() + "…"
+
+
+def is_blank_or_skip(text: str) -> bool:
+    """No letters or digits at all, or the word "skip" typed where an answer is required."""
+    typed = label_key(text)
+    return not typed or typed in {label_key(catalog(lang)["common.skip"]) for lang in LANGUAGES}
+
+
+def verdict_label(verdict: Any) -> Localized:
+    known = (*reviews.VERDICTS, reviews.NEW)
+    return Localized(f"review.{verdict}") if verdict in known else Localized("review.none")
+
+
+def _status(status: Any) -> Localized | str:
+    return (Localized(f"review.item_status.{status}") if status in plans.ITEM_STATUSES
+            else str(status))
+
+
+def _day(iso: Any) -> DateText | str:
+    try:
+        return DateText(date.fromisoformat(str(iso)))
+    except ValueError:
+        return str(iso)
+
+
+def _category(key: str) -> Bilingual:
+    return Bilingual(category_label(key, "th"), category_label(key, "en"))
+
+
+def _headline_params(sub: Submission, width: int) -> dict[str, Any]:
+    h = sub.headline
+    if sub.entity == "problem":
+        return {"category": _category(h["category"]), "text": shorten(h["description"], width)}
+    if sub.entity == "forum":
+        return {"date": _day(h["held_on"]), "participants": f"{h['participants']:,}"}
+    if sub.entity == "plan_item":
+        return {"title": shorten(h["title"], width), "status": _status(h["status"])}
+    if sub.entity == "progress":
+        return {"title": shorten(h["title"], width), "status": _status(h["status"]),
+                "percent": h["percent"]}
+    return {"text": shorten(h["what_worked"], width)}
+
+
+def reference(sub: Submission, village: Any, *, short: bool = False) -> Localized:
+    """"#7 plan: title (village)": the item as people recognise it in lists and messages."""
+    form, width = ("label", LABEL_TEXT_MAX) if short else ("headline", HEADLINE_TEXT_MAX)
+    return Localized("review.reference", {
+        "id": sub.id, "kind": Localized(f"review.kind.{sub.entity}"),
+        "headline": Localized(f"review.{form}.{sub.entity}", _headline_params(sub, width)),
+        "village": village})
+
+
+async def full_reference(conn: aiosqlite.Connection, sub: Submission) -> Localized:
+    return reference(sub, await area_names.bilingual_title(conn, sub.village_code, depth=2))
+
+
+async def short_village(turn: Turn, code: str, with_tambon: bool) -> Any:
+    lineage = await areas.lineage(turn.conn, code)
+    if not lineage or lineage[0].village_no is None:
+        return code
+    village_no = lineage[0].village_no
+    if with_tambon and len(lineage) > 1:
+        tambon = lineage[1]
+        return Localized("review.village_short_tambon",
+                         {"no": village_no, "tambon": Bilingual(tambon.name_th, tambon.name_en)})
+    return Localized("review.village_short", {"no": village_no})
+
+
+def _when(turn: Turn, moment: Any) -> str:
+    return format_date(local_date(moment), turn.language)
+
+
+def thread_lines(turn: Turn, thread: list[Review]) -> list[str]:
+    """Each review with the village's answers under it."""
+    lines: list[str] = []
+    for review in thread:
+        lines.append(turn.t("review.thread_review", date=_when(turn, review.created_at),
+                            reviewer=review.reviewer_name, verdict=verdict_label(review.verdict),
+                            comment=review.comment or turn.t("review.none")))
+        lines += [turn.t("review.thread_reply", date=_when(turn, reply.created_at),
+                         person=reply.person_name, text=reply.text) for reply in review.replies]
+    return lines
+
+
+# --- the details of each kind of submission, from its stored row ------------------------------
+
+def _none(turn: Turn, value: Any) -> Any:
+    return value if value not in (None, "") else turn.t("review.none")
+
+
+def _date_text(turn: Turn, iso: Any) -> str:
+    try:
+        return format_date(date.fromisoformat(str(iso)), turn.language)
+    except ValueError:
+        return str(iso)
+
+
+def _photo(turn: Turn, row: dict[str, Any]) -> str:
+    shown = row.get("photo_ref") or row.get("photo_platform_id")
+    return turn.t("review.field.photo", value=turn.t("common.yes" if shown else "common.no"))
+
+
+def _problem_refs(turn: Turn, found: list[dict[str, Any]]) -> str:
+    listed = ", ".join(f"#{p['id']} {category_label(p['category'], turn.language)}"
+                       for p in found)
+    return listed or turn.t("review.none")
+
+
+def _problem_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+    severity = row["severity"]
+    lines = [
+        turn.t("review.field.category", value=category_label(row["category"], turn.language)),
+        turn.t("review.field.description", value=row["description"]),
+        turn.t("review.field.households", value=f"{row['households']:,}"),
+        turn.t("review.field.severity", value=turn.t(f"severity.{severity}")
+               if severity in (1, 2, 3, 4) else severity),
+        _photo(turn, row),
+    ]
+    if row.get("latitude") is not None and row.get("longitude") is not None:
+        lines.append(turn.t("review.field.location",
+                            value=f"{row['latitude']:.5f}, {row['longitude']:.5f}"))
+    return lines
+
+
+def _group_label(turn: Turn, group: Any) -> str:
+    # The forum flow owns the group vocabulary: use its label when it has one.
+    key = f"forum.group.{group}"
+    return turn.t(key) if key in catalog("th") else str(group)
+
+
+def _groups(turn: Turn, row: dict[str, Any]) -> str:
+    try:
+        present = json.loads(row.get("groups_present") or "[]")
+    except ValueError:
+        present = []
+    names = [_group_label(turn, g) for g in present if g] if isinstance(present, list) else []
+    if row.get("other_groups"):
+        names.append(str(row["other_groups"]))
+    return ", ".join(names) or turn.t("review.none")
+
+
+def _forum_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+    return [
+        turn.t("review.field.held_on", value=_date_text(turn, row["held_on"])),
+        turn.t("review.field.participants", value=f"{row['participants']:,}"),
+        turn.t("review.field.groups", value=_groups(turn, row)),
+        turn.t("review.field.problems", value=_problem_refs(turn, row.get("problems", []))),
+        turn.t("review.field.notes", value=_none(turn, row.get("notes"))),
+        _photo(turn, row),
+    ]
+
+
+def _approach(turn: Turn, approach: Any) -> str:
+    return (turn.t(f"review.approach.{approach}") if approach in plans.APPROACHES
+            else str(approach))
+
+
+def _plan_item_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+    lines = [
+        turn.t("review.field.title", value=row["title"]),
+        turn.t("review.field.problems", value=_problem_refs(turn, row.get("problems", []))),
+        turn.t("review.field.approach", value=_approach(turn, row["approach"])),
+    ]
+    if row.get("partner"):
+        lines.append(turn.t("review.field.partner", value=row["partner"]))
+    lines += [
+        turn.t("review.field.budget_needed", value=format_baht(row["budget_needed"])),
+        turn.t("review.field.own_money", value=format_baht(row["own_money"])),
+        turn.t("review.field.own_labour", value=_none(turn, row.get("own_labour"))),
+        turn.t("review.field.period", start=_date_text(turn, row["start_on"]),
+               end=_date_text(turn, row["end_on"])),
+        turn.t("review.field.responsible", value=row["responsible"]),
+        turn.t("review.field.status", value=_status_str(turn, row["status"])),
+        turn.t("review.field.percent", value=row["percent"]),
+    ]
+    for field in ("stalled_reason", "withdrawn_reason"):
+        if row.get(field):
+            lines.append(turn.t(f"review.field.{field}", value=row[field]))
+    if row.get("outcome_solved"):
+        lines.append(turn.t("review.field.outcome",
+                            value=turn.t(f"review.outcome.{row['outcome_solved']}"),
+                            households=f"{row.get('households_helped') or 0:,}"))
+    if row.get("carried_from"):
+        lines.append(turn.t("review.field.carried_from", value=row["carried_from"]))
+    return lines
+
+
+def _status_str(turn: Turn, status: Any) -> str:
+    return (turn.t(f"review.item_status.{status}") if status in plans.ITEM_STATUSES
+            else str(status))
+
+
+def _progress_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+    item = row.get("item") or {}
+    lines = [
+        turn.t("review.field.item", id=row["item_id"], title=item.get("title", "")),
+        turn.t("review.field.status", value=_status_str(turn, row["status"])),
+        turn.t("review.field.percent", value=row["percent"]),
+    ]
+    if row["status"] == "stalled" and item.get("stalled_reason"):
+        lines.append(turn.t("review.field.stalled_reason", value=item["stalled_reason"]))
+    lines += [turn.t("review.field.note", value=_none(turn, row.get("note"))), _photo(turn, row)]
+    return lines
+
+
+def _lesson_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+    plan = row.get("plan") or {}
+    lines = []
+    if plan:
+        lines.append(turn.t("review.field.plan_period",
+                            start=_date_text(turn, plan["period_start"]),
+                            end=_date_text(turn, plan["period_end"])))
+    return lines + [turn.t(f"review.field.{field}", value=row[field])
+                    for field in ("what_worked", "what_did_not", "next_steps")]
+
+
+_FIELDS = {"problem": _problem_fields, "forum": _forum_fields, "plan_item": _plan_item_fields,
+           "progress": _progress_fields, "lesson": _lesson_fields}
+
+
+async def detail_text(turn: Turn, sub: Submission) -> str:
+    """Everything the village submitted, its flags, and the earlier review thread."""
+    village = await area_names.bilingual_title(turn.conn, sub.village_code, depth=2)
+    lines = [turn.t("review.detail_header", kind=Localized(f"review.kind.{sub.entity}"),
+                    id=sub.id, village=village, date=_when(turn, sub.created_at))]
+    if sub.stalled:
+        lines.append(turn.t("review.flag.stalled"))
+    if sub.overdue and sub.due:
+        lines.append(turn.t("review.flag.overdue", date=DateText(sub.due)))
+    row = await reviews.details(turn.conn, sub.entity, sub.id)
+    if row:
+        lines += _FIELDS[sub.entity](turn, row)
+    thread = await reviews.thread(turn.conn, sub.entity, sub.id)
+    if thread:
+        lines += ["", turn.t("review.thread_title"), *thread_lines(turn, thread)]
+    return "\n".join(lines)
+
+
+# --- the inbox --------------------------------------------------------------------------------
+
+async def _inbox(turn: Turn) -> list[Submission]:
+    """The unreviewed submissions of every tambon the person is core team of, that the
+    person may read and review."""
+    today = local_date(turn.now)
+    allowed_village: dict[str, bool] = {}
+    found: list[Submission] = []
+    for tambon in dict.fromkeys(areas_with_role(turn.grants, Role.CORE_TEAM)):
+        for sub in await reviews.inbox(turn.conn, tambon, today):
+            if sub.village_code not in allowed_village:
+                allowed_village[sub.village_code] = await permitted(
+                    turn, sub.village_code, Action.READ_CYCLE, Action.REVIEW)
+            if allowed_village[sub.village_code]:
+                found.append(sub)
+    return sorted(found, key=reviews.priority)
+
+
+async def _submission(turn: Turn, entity: Any, entity_id: Any) -> Submission | None:
+    """A submission the person may read and review, or None."""
+    if entity not in reviews.ENTITIES or not isinstance(entity_id, int):
+        return None
+    sub = await reviews.submission(turn.conn, entity, entity_id, local_date(turn.now))
+    if sub is None or not await permitted(turn, sub.village_code, Action.READ_CYCLE,
+                                          Action.REVIEW):
+        return None
+    return sub
+
+
+async def _current(turn: Turn) -> Submission | None:
+    return await _submission(turn, turn.data.get("entity"), turn.data.get("entity_id"))
+
+
+def _marks(turn: Turn, sub: Submission) -> str:
+    return "".join(turn.t(f"review.mark.{flag}") for flag, on in
+                   (("stalled", sub.stalled), ("overdue", sub.overdue)) if on)
+
+
+async def _label(turn: Turn, sub: Submission, with_tambon: bool) -> str:
+    shown = reference(sub, await short_village(turn, sub.village_code, with_tambon), short=True)
+    text = render(turn.language, shown.key, shown.params)
+    marks = _marks(turn, sub)
+    return turn.t("review.marked", mark=marks, reference=text) if marks else text
+
+
+async def begin(turn: Turn) -> str | None:
+    if not areas_with_role(turn.grants, Role.CORE_TEAM):
+        turn.say("review.not_allowed")
+        return None
+    if not await _inbox(turn):
+        turn.say("review.inbox_empty")
+        return None
+    return "inbox"
+
+
+async def ask_inbox(turn: Turn) -> None:
+    found = await _inbox(turn)
+    if not found:
+        turn.ask(turn.t("review.inbox_done"))
+        return
+    with_tambon = len(set(areas_with_role(turn.grants, Role.CORE_TEAM))) > 1
+    text = turn.t("review.inbox_title", count=len(found))
+    if len(found) > INBOX_SHOWN:
+        text += "\n" + turn.t("review.inbox_more", shown=INBOX_SHOWN, total=len(found))
+    choices = [(await _label(turn, sub, with_tambon), f"{sub.entity}:{sub.id}")
+               for sub in found[:INBOX_SHOWN]]
+    turn.ask(text, choices)
+
+
+async def answer_inbox(turn: Turn, answer: Answer) -> str:
+    entity, _, raw_id = (answer.choice or "").partition(":")
+    entity_id = parse_id(raw_id)
+    if entity not in reviews.ENTITIES or entity_id is None:
+        raise Invalid("input.use_buttons")
+    sub = await _submission(turn, entity, entity_id)
+    if sub is None:
+        raise Invalid("review.gone")
+    if sub.review_status != reviews.NEW:
+        raise Invalid("review.already_reviewed", status=verdict_label(sub.review_status))
+    for key in ("verdict", "comment", "_return_to"):
+        turn.data.pop(key, None)
+    turn.data.update(entity=sub.entity, entity_id=sub.id)
+    return "verdict"
+
+
+# --- the detail and the verdict ---------------------------------------------------------------
+
+async def ask_verdict(turn: Turn) -> None:
+    sub = await _current(turn)
+    if sub is None:
+        turn.ask(turn.t("review.gone"), [(turn.t("review.back_to_inbox"), BACK)])
+        return
+    text = await detail_text(turn, sub) + "\n\n" + turn.t("review.ask_verdict")
+    turn.ask(text, [(turn.t(f"review.verdict_button.{v}"), v) for v in reviews.VERDICTS])
+
+
+async def answer_verdict(turn: Turn, answer: Answer) -> str:
+    if answer.choice == BACK:
+        return "inbox"
+    if answer.choice not in reviews.VERDICTS:
+        raise Invalid("input.use_buttons")
+    if await _current(turn) is None:
+        raise Invalid("review.gone")
+    turn.data["verdict"] = answer.choice
+    if answer.choice != APPROVED and not turn.data.get("comment"):
+        turn.data.pop("_return_to", None)  # the new verdict needs a comment first
+        return "comment"
+    return proceed(turn, "comment")
+
+
+# --- the comment: required unless approved ----------------------------------------------------
+
+_REQUIRED_COMMENT = text_step("comment", "review.ask_comment_required", "confirm",
+                              max_length=COMMENT_MAX)
+_OPTIONAL_COMMENT = text_step("comment", "review.ask_comment_optional", "confirm",
+                              max_length=COMMENT_MAX, optional=True)
+
+
+def _comment_step(turn: Turn) -> Step:
+    return _OPTIONAL_COMMENT if turn.data.get("verdict") == APPROVED else _REQUIRED_COMMENT
+
+
+async def ask_comment(turn: Turn) -> None:
+    await _comment_step(turn).ask(turn)
+
+
+async def answer_comment(turn: Turn, answer: Answer) -> str:
+    step = _comment_step(turn)
+    if step is _REQUIRED_COMMENT and (answer.choice or is_blank_or_skip(answer.text)):
+        raise Invalid("review.comment_required")
+    return await step.answer(turn, answer)
+
+
+# --- confirmation and save --------------------------------------------------------------------
+
+EDITABLE = {"verdict": "review.edit.verdict", "comment": "review.edit.comment"}
+
+
+async def _summary(turn: Turn) -> str:
+    sub = await _current(turn)
+    if sub is None:
+        return turn.t("review.gone")
+    return turn.t("review.summary", reference=await full_reference(turn.conn, sub),
+                  verdict=verdict_label(turn.data.get("verdict")),
+                  comment=turn.data.get("comment") or turn.t("review.none"))
+
+
+async def _back_to_inbox(turn: Turn) -> str:
+    for key in ("entity", "entity_id", "verdict", "comment", "_return_to"):
+        turn.data.pop(key, None)
+    if not await _inbox(turn):
+        turn.say("review.inbox_done")
+        return END
+    # The inbox starts afresh: "back" must not lead into the item just reviewed.
+    turn.convo.history.clear()
+    turn.convo.step = "inbox"
+    return "inbox"
+
+
+async def _save(turn: Turn) -> str:
+    assert turn.person is not None
+    sub = await _current(turn)  # checks READ_CYCLE and REVIEW on the submission's village
+    if sub is None:
+        turn.say("review.gone")
+        return await _back_to_inbox(turn)
+    if sub.review_status != reviews.NEW:
+        turn.say("review.already_reviewed", status=verdict_label(sub.review_status))
+        return await _back_to_inbox(turn)
+    verdict, comment = turn.data.get("verdict"), str(turn.data.get("comment") or "")
+    if verdict not in reviews.VERDICTS:
+        return "verdict"
+    if verdict != APPROVED and not comment:
+        return "comment"
+    review_id = await reviews.record_review(
+        turn.conn, entity=sub.entity, entity_id=sub.id, village_code=sub.village_code,
+        reviewer_id=turn.person.id, verdict=verdict, comment=comment, now=turn.now)
+    await audit.record(turn.conn, now=turn.now, person_id=turn.person.id, action="review.record",
+                       entity=sub.entity, entity_id=sub.id, from_state=sub.review_status,
+                       to_state=verdict, reason=comment or None,
+                       detail={"review_id": review_id, "village": sub.village_code})
+    shown = await full_reference(turn.conn, sub)
+    key = "review.notify_village_approved" if verdict == APPROVED else "review.notify_village"
+    turn.notify(await people.holders_of(turn.conn, Role.VILLAGE_COMMITTEE, sub.village_code),
+                key, reference=shown, verdict=verdict_label(verdict),
+                comment=comment or Localized("review.none"),
+                reviewer=turn.person.display_name)
+    turn.say("review.saved", reference=shown, verdict=verdict_label(verdict))
+    return await _back_to_inbox(turn)
+
+
+FLOW = Flow(
+    name="review_inbox",
+    title_key="review.inbox_flow",
+    menu=MenuEntry(frozenset({Role.CORE_TEAM}), "review.menu", 50),
+    begin=begin,
+    steps={
+        "inbox": Step(ask_inbox, answer_inbox),
+        "verdict": Step(ask_verdict, answer_verdict, help_key="review.help_verdict"),
+        "comment": Step(ask_comment, answer_comment),
+        "confirm": confirm_step(_summary, EDITABLE, _save, save_label="review.send"),
+    },
+)

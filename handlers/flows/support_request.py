@@ -1,0 +1,191 @@
+"""Asking for support (village committee): an external-support item of the open plan,
+the amount, the purpose, a confirmation screen with edits. The request goes to the
+tambon's TAO, or straight on to the district when it asks for more than the tambon's
+threshold (the TAO is then told for information)."""
+
+from __future__ import annotations
+
+from handlers import area_names
+from handlers.flow import END, Flow, MenuEntry, Step, proceed
+from handlers.flows.support_status import baht
+from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
+from handlers.steps import amount_step, confirm_step, text_step
+from handlers.turn import Answer, Invalid, Turn
+from storage import areas, audit, people, plans, support_requests, tambon_settings
+from storage.plans import PlanItem
+
+EXTERNAL_SUPPORT = "external_support"
+PURPOSE_MIN, PURPOSE_MAX = 5, 500
+
+
+async def _may_request(turn: Turn, village: str) -> bool:
+    try:
+        await check(turn.conn, turn.grants, Action.REQUEST_SUPPORT, village)
+    except PermissionDenied:
+        return False
+    return True
+
+
+async def _items(turn: Turn, village: str) -> list[PlanItem]:
+    """The open external-support items of the village's open plan."""
+    if not await _may_request(turn, village):
+        return []
+    return [item for item in await plans.open_items_of_village(turn.conn, village)
+            if item.approach == EXTERNAL_SUPPORT]
+
+
+async def begin(turn: Turn) -> str | None:
+    villages = areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE)
+    if not villages:
+        turn.say("support.not_allowed")
+        return None
+    if len(villages) > 1:
+        return "village"
+    turn.data["village"] = villages[0]
+    if not await _items(turn, villages[0]):
+        turn.say("support.no_items")
+        return None
+    return "item"
+
+
+# --- village (only for people on more than one village committee) ---------------------------
+
+async def ask_village(turn: Turn) -> None:
+    choices = []
+    for code in areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
+        area = await areas.get(turn.conn, code)
+        if area:
+            choices.append((area_names.title([area], turn.language, depth=1), code))
+    turn.ask(turn.t("support.ask_village"), choices)
+
+
+async def answer_village(turn: Turn, answer: Answer) -> str:
+    if answer.choice not in areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
+        raise Invalid("input.use_buttons")
+    if not await _items(turn, answer.choice):
+        raise Invalid("support.no_items")
+    if answer.choice != turn.data.get("village"):
+        turn.data.pop("item", None)
+        turn.data.pop("_return_to", None)  # another village's items: choose again
+    turn.data["village"] = answer.choice
+    return proceed(turn, "item")
+
+
+# --- item ------------------------------------------------------------------------------------
+
+async def ask_item(turn: Turn) -> None:
+    items = await _items(turn, str(turn.data.get("village", "")))
+    turn.ask(turn.t("support.ask_item"),
+             [(turn.t("support.item_button", title=i.title, budget=baht(i.budget_needed)),
+               str(i.id)) for i in items])
+
+
+async def answer_item(turn: Turn, answer: Answer) -> str:
+    items = {str(i.id): i for i in await _items(turn, str(turn.data.get("village", "")))}
+    item = items.get(answer.choice or "")
+    if item is None:
+        raise Invalid("input.use_buttons")
+    turn.data.update(item=item.id, item_title=item.title, item_budget=item.budget_needed)
+    return proceed(turn, "amount")
+
+
+def _ask_amount(turn: Turn) -> str:
+    return turn.t("support.ask_amount", title=turn.data.get("item_title", ""),
+                  budget=baht(turn.data.get("item_budget")))
+
+
+# --- confirmation and save -------------------------------------------------------------------
+
+EDITABLE = {"item": "support.edit.item", "amount": "support.edit.amount",
+            "purpose": "support.edit.purpose"}
+
+
+async def _summary(turn: Turn) -> str:
+    d = turn.data
+    village = d["village"]
+    threshold = await tambon_settings.threshold(turn.conn, village[:6])
+    warnings = []
+    if d.get("item_budget") and d["amount"] > d["item_budget"]:
+        warnings.append(turn.t("support.summary_over_budget"))
+    if d["amount"] > threshold:
+        warnings.append(turn.t("support.summary_auto_forward", threshold=baht(threshold)))
+    return turn.t(
+        "support.summary",
+        village=area_names.title(await areas.lineage(turn.conn, village), turn.language, 2),
+        title=d.get("item_title", ""), budget=baht(d.get("item_budget")),
+        amount=baht(d["amount"]), purpose=d["purpose"],
+        warnings="".join("\n" + w for w in warnings))
+
+
+async def _valid_item(turn: Turn) -> PlanItem | None:
+    item = await plans.get_item(turn.conn, int(turn.data.get("item") or 0))
+    if (item is None or item.village_code != turn.data["village"] or not item.is_open()
+            or item.approach != EXTERNAL_SUPPORT):
+        return None
+    open_plan = await plans.open_plan(turn.conn, item.village_code)
+    return item if open_plan and open_plan.id == item.plan_id else None
+
+
+async def _save(turn: Turn) -> str:
+    d = turn.data
+    assert turn.person is not None
+    if not await _may_request(turn, d["village"]):
+        turn.say("support.not_allowed")
+        return END
+    item = await _valid_item(turn)
+    if item is None:
+        turn.say("support.item_gone")
+        return END
+    request_id = await support_requests.create(
+        turn.conn, item_id=item.id, village_code=item.village_code, amount=d["amount"],
+        purpose=d["purpose"], person_id=turn.person.id, now=turn.now)
+    await audit.record(turn.conn, now=turn.now, person_id=turn.person.id,
+                       action="support_request.submit", entity="support_request",
+                       entity_id=request_id, to_state=support_requests.SUBMITTED,
+                       detail={"item_id": item.id, "amount": d["amount"], "level": "tambon"})
+    tambon = item.village_code[:6]
+    threshold = await tambon_settings.threshold(turn.conn, tambon)
+    params = dict(id=request_id, item=item.title, amount=baht(d["amount"]),
+                  purpose=d["purpose"][:300], threshold=baht(threshold),
+                  village=await area_names.bilingual_title(turn.conn, item.village_code, 2))
+    taos = await people.holders_of(turn.conn, Role.TAO, tambon)
+    if d["amount"] <= threshold:
+        turn.say("support.saved", id=request_id)
+        turn.notify(taos, "support.notify.new", **params)
+        return END
+    await _forward_automatically(turn, request_id, threshold)
+    turn.say("support.saved_auto", id=request_id, threshold=baht(threshold))
+    districts = await people.holders_of(turn.conn, Role.DISTRICT, item.village_code[:4])
+    turn.notify(districts, "support.notify.auto_district", **params)
+    turn.notify(taos, "support.notify.auto_tao", **params)
+    return END
+
+
+async def _forward_automatically(turn: Turn, request_id: int, threshold: int) -> None:
+    """Beyond the tambon's capacity by its own rule: the system forwards, not a person."""
+    assert turn.person is not None
+    note = support_requests.auto_note(threshold)
+    await support_requests.forward(turn.conn, request_id, note=note, person_id=None,
+                                   now=turn.now)
+    await audit.record(turn.conn, now=turn.now, person_id=None,
+                       action="support_request.forward", entity="support_request",
+                       entity_id=request_id, from_state=support_requests.SUBMITTED,
+                       to_state=support_requests.FORWARDED, reason=note,
+                       detail={"auto": True, "threshold": threshold,
+                               "triggered_by": turn.person.id, "level": "district"})
+
+
+FLOW = Flow(
+    name="support_request",
+    title_key="support.flow.request",
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "support.menu", 35),
+    begin=begin,
+    steps={
+        "village": Step(ask_village, answer_village),
+        "item": Step(ask_item, answer_item),
+        "amount": amount_step("amount", _ask_amount, "purpose", minimum=1),
+        "purpose": text_step("purpose", "support.ask_purpose", "confirm",
+                             min_length=PURPOSE_MIN, max_length=PURPOSE_MAX),
+        "confirm": confirm_step(_summary, EDITABLE, _save, save_label="support.submit"),
+    },
+)
