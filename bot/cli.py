@@ -14,6 +14,7 @@ from bot import demo
 from bot.app import App
 from bot.config import Settings
 from bot.console import ConsoleSender, run_console
+from bot.scheduler import Scheduler
 from handlers import invites
 from handlers.clock import SystemClock, local_date
 from handlers.permissions import PermissionDenied, Role
@@ -34,7 +35,8 @@ async def _chat(settings: Settings) -> int:
         async with app.db.transaction() as conn:
             if not await demo.has_people(conn):
                 await demo.seed(conn, app.clock.now())
-        await run_console(app.db, app.engine, app.outbox, screen)
+        scheduler = Scheduler(app.db, app.clock, on_enqueued=app.outbox.wake)
+        await run_console(app.db, app.engine, app.outbox, screen, scheduler)
     return 0
 
 

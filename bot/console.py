@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bot.demo import CONSOLE, GUEST_KEY, console_user_id
 from bot.outbox_sender import OutboxSender, SendOutcome, Sent
+from bot.scheduler import Scheduler
 from handlers.engine import Engine
 from handlers.messages import Incoming, Location, Reply
 from handlers.thai_input import normalize_text, to_arabic_digits
@@ -56,8 +57,9 @@ class ConsoleSender:
 
 class ConsoleChat:
     def __init__(self, db: Database, engine: Engine, sender: OutboxSender,
-                 screen: ConsoleSender) -> None:
+                 screen: ConsoleSender, scheduler: Scheduler | None = None) -> None:
         self.db = db
+        self.scheduler = scheduler
         self.engine = engine
         self.sender = sender
         self.screen = screen
@@ -118,6 +120,8 @@ class ConsoleChat:
         if command == "/as":
             await self.switch(rest)
             return True
+        if self.scheduler is not None:  # reminders fall due while people type
+            await self.scheduler.run_due()
         await self.engine.handle(self._incoming(text, command, rest))
         await self.sender.deliver_due(CONSOLE, self.active.user_id)
         await self._hint_other_chats()
@@ -163,8 +167,8 @@ class ConsoleChat:
 
 
 async def run_console(db: Database, engine: Engine, sender: OutboxSender,
-                      screen: ConsoleSender) -> None:
-    chat = ConsoleChat(db, engine, sender, screen)
+                      screen: ConsoleSender, scheduler: Scheduler | None = None) -> None:
+    chat = ConsoleChat(db, engine, sender, screen, scheduler)
     await chat.start()
     while True:
         try:

@@ -165,3 +165,17 @@ async def test_schedules_survive_a_restart(db_path, clock: FixedClock) -> None: 
         after = {s.kind: s.next_run_at for s in await reminders.schedules(conn)}
     assert after == before
     assert before["weekly_progress"] == bkk(2025, 1, 13, 9, 0)
+
+
+async def test_the_roll_call_reaches_a_village_leader_on_the_console(
+        console, clock: FixedClock) -> None:  # type: ignore[no-untyped-def]
+    await _plan_with_open_item(console.db, "35010101", 1, clock)
+    console.chat.scheduler = Scheduler(console.db, clock, QuietHours())
+    await console.start("2")
+    await console.type("เมนู")  # the first look at the schedules only sets their times
+    clock.set(bkk(2025, 1, 13, 9, 0))
+    out = await console.type("เมนู")
+    assert "มีข้อความใหม่ 1 ข้อความถึง สมศรี" in out
+    out = await console.type("/as 1")
+    assert "สัปดาห์นี้หมู่บ้านยังไม่ได้รายงานความคืบหน้า" in out
+    assert "[1] รายงานความคืบหน้า" in out
