@@ -328,7 +328,7 @@ async def test_setup_richmenu_installs_the_thai_menu_as_default(
     assert line.default_rich_menu_id == menu_id
     menu = line.rich_menus[menu_id]
     texts = [area["action"]["text"] for area in menu.request["areas"]]
-    assert texts == ["รายงานปัญหา", "แผนของหมู่บ้าน", "ความคืบหน้า", "สรุปผล", "ช่วยเหลือ"]
+    assert texts == ["รายงานปัญหา", "แผนของหมู่บ้าน", "รายงานความคืบหน้า", "สรุปผล", "ช่วยเหลือ"]
     assert menu.image is not None and menu.image[:8] == b"\x89PNG\r\n\x1a\n"
     assert menu.image_content_type == "image/png"
 
