@@ -65,6 +65,7 @@ class ConsoleChat:
         self.screen = screen
         self.personas: list[Persona] = []
         self.active: Persona | None = None
+        self._hinted: dict[str, int] = {}  # waiting messages already pointed out
 
     def say(self, key: str, **params: object) -> None:
         self.screen.write(t("th", key, **params))
@@ -151,9 +152,10 @@ class ConsoleChat:
         async with self.db.read() as conn:
             pending = await outbox.pending_by_chat(conn, CONSOLE)
         for n, persona in enumerate(self.personas, 1):
-            if persona != self.active and pending.get(persona.user_id):
-                self.say("console.new_messages_for", count=pending[persona.user_id],
-                         name=persona.name, number=n)
+            waiting = pending.get(persona.user_id, 0)
+            if persona != self.active and waiting > self._hinted.get(persona.user_id, 0):
+                self.say("console.new_messages_for", count=waiting, name=persona.name, number=n)
+            self._hinted[persona.user_id] = waiting
 
     async def start(self) -> None:
         await self.load_personas()
