@@ -7,6 +7,7 @@ import logging
 
 from bot.config import Settings
 from bot.outbox_sender import ChannelSender, OutboxSender
+from bot.summary_renderer import SummaryRenderer
 from handlers import category_suggestion, thai_input
 from handlers.clock import Clock, SystemClock
 from handlers.engine import Engine, EngineSettings
@@ -29,7 +30,8 @@ class App:
         self.db = Database(settings.db_path)
         self.engine = Engine(self.db, self.clock,
                              EngineSettings(bot_username=settings.telegram_bot_username))
-        self.outbox = OutboxSender(self.db, senders, self.clock)
+        self.renderer = SummaryRenderer(self.db, settings.media_dir, self.clock)
+        self.outbox = OutboxSender(self.db, senders, self.clock, prepare=self.renderer.prepare)
         self.engine.on_enqueued(self.outbox.wake)
         self._warm_up: asyncio.Task[None] | None = None
 

@@ -19,7 +19,7 @@ from handlers import invites
 from handlers.clock import SystemClock, local_date
 from handlers.permissions import PermissionDenied, Role
 from locales import format_date
-from storage import areas
+from storage import areas, backup
 from storage.db import Database
 
 log = logging.getLogger("cercap")
@@ -97,6 +97,36 @@ async def _import_villages(db: Database, path: Path) -> int:
     return len(rows)
 
 
+async def _export(settings: Settings, args: argparse.Namespace) -> int:
+    from handlers.summaries import compute_summary
+
+    from bot.export import csv_files, export_filename, workbook
+    from bot.summary_renderer import join_csv
+    from handlers.summary_model import Period
+    from handlers.thai_input import parse_date
+
+    today = local_date(SystemClock().now())
+    start, end = parse_date(args.start, today), parse_date(args.end, today)
+    if start is None or end is None or end < start:
+        raise ValueError("--from and --to must be dates, --to not before --from")
+    async with Database(settings.db_path) as db:
+        if await _area_missing(db, args.area):
+            raise ValueError(f"unknown area {args.area}")
+        summary = await compute_summary(await db.reader(), args.area, Period(start, end),
+                                        today)
+    data = (workbook(summary, args.language) if args.format == "xlsx"
+            else join_csv(csv_files(summary, args.language)))
+    out = Path(args.out or export_filename(summary, args.format))
+    out.write_bytes(data)
+    _print(f"wrote {out} ({len(data):,} bytes)")
+    return 0
+
+
+async def _area_missing(db: Database, code: str) -> bool:
+    async with db.read() as conn:
+        return await areas.get(conn, code) is None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cercap-bot", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -119,6 +149,20 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--name-en", default="")
     imp = asub.add_parser("import-villages", help="import villages from a CSV file")
     imp.add_argument("csv", help="columns: tambon_code,village_no,name_th,name_en")
+    exp = sub.add_parser("export", help="export a summary as an Excel workbook or CSV")
+    exp.add_argument("--area", required=True, help="area code (village, tambon, district,"
+                     " province, LN01..LN14, TH)")
+    exp.add_argument("--from", dest="start", required=True,
+                     help="first day, e.g. 1/1/2568 or 2025-01-01 (Buddhist or Christian era)")
+    exp.add_argument("--to", dest="end", required=True, help="last day (inclusive)")
+    exp.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
+    exp.add_argument("--language", choices=["th", "en"], default="th")
+    exp.add_argument("--out", help="file to write (default: a name from the area and dates)")
+    bk = sub.add_parser("backup", help="copy the database to PATH (safe while the bot runs)")
+    bk.add_argument("path")
+    rs = sub.add_parser("restore", help="replace the database with the backup at PATH "
+                        "(stop the bot first)")
+    rs.add_argument("path")
     line = sub.add_parser("line", help="LINE channel set-up")
     lsub = line.add_subparsers(dest="line_command", required=True)
     lsub.add_parser("setup-richmenu", help="install the Thai rich menu as the default")
@@ -137,6 +181,16 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(_chat(settings))
         if args.command == "invite":
             return asyncio.run(_invite(settings, args))
+        if args.command == "backup":
+            version = backup.backup(settings.db_path, Path(args.path))
+            _print(f"backed up {settings.db_path} to {args.path} (schema {version})")
+            return 0
+        if args.command == "restore":
+            version = backup.restore(Path(args.path), settings.db_path)
+            _print(f"restored {args.path} into {settings.db_path} (schema {version})")
+            return 0
+        if args.command == "export":
+            return asyncio.run(_export(settings, args))
         if args.command == "line":
             from bot.line_setup import install_rich_menu
 
@@ -145,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_areas(settings, args))
     except KeyboardInterrupt:
         return 130
-    except (ValueError, PermissionDenied) as exc:
+    except (ValueError, PermissionDenied, backup.BackupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -26,6 +26,8 @@ class Settings:
     line_channel_secret: str | None = None
     line_api_host: str | None = None
     telegram_request_timeout: float = 10.0
+    public_url: str | None = None
+    media_secret: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,6 +49,8 @@ class Settings:
             line_channel_secret=os.environ.get("LINE_CHANNEL_SECRET") or None,
             line_api_host=os.environ.get("LINE_API_HOST") or None,
             telegram_request_timeout=float(os.environ.get("TELEGRAM_REQUEST_TIMEOUT") or 10.0),
+            public_url=os.environ.get("CERCAP_PUBLIC_URL") or None,
+            media_secret=os.environ.get("CERCAP_MEDIA_SECRET") or None,
         )
 
     @property

@@ -43,10 +43,12 @@ from linebot.v3.webhooks import (
     UnfollowEvent,
 )
 
+from bot.media_links import MediaLinks
 from bot.ordering import PerKeyLock
 from bot.outbox_sender import Blocked, Failed, Retry, SendOutcome, Sent
 from handlers.engine import Engine
 from handlers.messages import Choice, Incoming, Location, Reply
+from locales import DEFAULT_LANGUAGE, t
 from storage.outbox import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -115,9 +117,29 @@ def _alt_text(text: str) -> str:
     return (text.splitlines() or ["…"])[0][:400] or "…"
 
 
-def render(reply: Reply) -> list[dict[str, Any]]:
+def _attachments(reply: Reply, links: MediaLinks | None) -> tuple[str, list[dict[str, Any]]]:
+    """Images and files go by URL on LINE: a signed link to the media folder. Without a
+    public address the text says where to get them instead."""
+    text, extra = reply.text, []
+    language = str(reply.extra.get("language", DEFAULT_LANGUAGE))
+    if reply.image and links:
+        url = links.url(reply.image)
+        extra.append({"type": "image", "originalContentUrl": url, "previewImageUrl": url})
+    if reply.file:
+        text += "\n" + (t(language, "summary.link", name=Path(reply.file).name,
+                           url=links.url(reply.file)) if links
+                         else t(language, "summary.file_unavailable"))
+    return text, extra
+
+
+def render(reply: Reply, links: MediaLinks | None = None) -> list[dict[str, Any]]:
     """One outbox Reply as LINE messages: a confirmation screen as a Flex bubble, up to
-    13 choices as quick replies, longer lists as a carousel of button pages."""
+    13 choices as quick replies, longer lists as a carousel of button pages; images and
+    files as signed links."""
+    if reply.image or reply.file:
+        text, images = _attachments(reply, links)
+        return [*render(Reply(text, reply.choices, expects=reply.expects, extra=reply.extra)),
+                *images]
     if reply.expects == "confirm" and reply.choices:
         buttons = [_button(c, primary=i == 0) for i, c in enumerate(reply.choices)]
         return [{"type": "flex", "altText": _alt_text(reply.text),
@@ -144,8 +166,10 @@ class LineSender:
     channel = CHANNEL
 
     def __init__(self, api: Callable[[], AsyncMessagingApi],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 links: MediaLinks | None = None) -> None:
         self._api = api
+        self.links = links
         self.clock = clock
         self._pushes_since_check = 0
 
@@ -154,7 +178,7 @@ class LineSender:
         return message.reply_token
 
     def batch_size(self, message: OutboxMessage) -> int:
-        return len(render(Reply.from_payload(message.payload)))
+        return len(render(Reply.from_payload(message.payload), self.links))
 
     max_batch = MAX_MESSAGES_PER_CALL
 
@@ -163,7 +187,8 @@ class LineSender:
 
     async def send_many(self, batch: list[OutboxMessage]) -> SendOutcome:
         first = batch[0]
-        messages = [m for row in batch for m in render(Reply.from_payload(row.payload))]
+        messages = [m for row in batch
+                    for m in render(Reply.from_payload(row.payload), self.links)]
         token = first.reply_token
         fresh = token and self.clock() - first.created_at.timestamp() < \
             REPLY_TOKEN_TTL.total_seconds()
@@ -245,7 +270,8 @@ def _derived_key(key: str, n: int) -> str:
 class LineChannel:
     def __init__(self, *, access_token: str, channel_secret: str, engine: Engine,
                  media_dir: Path, api_host: str | None = None,
-                 max_photo_bytes: int = 10_000_000, ordering: PerKeyLock | None = None) -> None:
+                 max_photo_bytes: int = 10_000_000, ordering: PerKeyLock | None = None,
+                 links: MediaLinks | None = None) -> None:
         self.access_token = access_token
         self.parser = WebhookParser(channel_secret)
         self.engine = engine
@@ -257,7 +283,7 @@ class LineChannel:
         self._api: AsyncMessagingApi | None = None
         self._blob: AsyncMessagingApiBlob | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.sender = LineSender(self.api)
+        self.sender = LineSender(self.api, links=links)
 
     def api(self) -> AsyncMessagingApi:
         if self._api is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -103,8 +104,13 @@ def backoff_seconds(attempts: int) -> float:
 
 class OutboxSender:
     def __init__(self, db: Database, senders: list[ChannelSender],
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None,
+                 prepare: Callable[[OutboxMessage], Awaitable[OutboxMessage]] | None = None
+                 ) -> None:
+        """`prepare` turns a queued request for content (a summary, a chart, an export)
+        into the message to send, just before sending."""
         self.db = db
+        self.prepare = prepare
         self.clock = clock or SystemClock()
         self.senders = {s.channel: s for s in senders}
         self._wake = asyncio.Event()
@@ -167,6 +173,8 @@ class OutboxSender:
     async def _send(self, batch: list[OutboxMessage]) -> SendOutcome:
         sender = self.senders[batch[0].channel]
         try:
+            if self.prepare is not None:
+                batch = [await self.prepare(message) for message in batch]
             if len(batch) > 1:
                 batching: BatchingSender = sender  # type: ignore[assignment]
                 return await batching.send_many(batch)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 from typing import Protocol
 
 from bot.app import App
 from bot.config import Settings
 from bot.line_channel import LineChannel
+from bot.media_links import MediaLinks
 from bot.ordering import PerKeyLock
 from bot.scheduler import Scheduler
 from bot.telegram_channel import TelegramChannel
@@ -64,13 +67,16 @@ class Service:
             if s.telegram_webhook_url:
                 self.web.add_post(self.telegram.webhook_path(), self.telegram.handle_webhook)
             self.channels.append(self.telegram)
+        links = self._media_links()
+        if links:
+            self.web.app.router.add_get("/media/{path:.*}", links.handle)
         if s.line_access_token:
             if not s.line_channel_secret:
                 raise ValueError("LINE_CHANNEL_SECRET is required with LINE_CHANNEL_ACCESS_TOKEN")
             self.line = LineChannel(
                 access_token=s.line_access_token, channel_secret=s.line_channel_secret,
                 engine=self.engine, media_dir=s.media_dir, api_host=s.line_api_host,
-                max_photo_bytes=s.media_max_bytes, ordering=self.ordering)
+                max_photo_bytes=s.media_max_bytes, ordering=self.ordering, links=links)
             self.app.outbox.add_sender(self.line.sender)
             self.web.add_post(LINE_WEBHOOK_PATH, self.line.handle_webhook)
             self.channels.append(self.line)
@@ -81,6 +87,15 @@ class Service:
             self._tasks = [asyncio.create_task(self.app.outbox.run(), name="outbox"),
                            asyncio.create_task(self.scheduler.run(), name="reminders"),
                            asyncio.create_task(self._sweep_idle(), name="idle-sweep")]
+
+    def _media_links(self) -> MediaLinks | None:
+        """Signed links to the media folder, when the bot has a public address."""
+        s = self.settings
+        if not s.public_url:
+            return None
+        seed = s.media_secret or s.line_channel_secret or s.telegram_token or ""
+        secret = hmac.new(seed.encode(), b"cercap media links", hashlib.sha256).digest()
+        return MediaLinks(s.public_url, secret, s.media_dir)
 
     async def stop(self) -> None:
         """No new requests, then the work in hand finishes, then the connections close.

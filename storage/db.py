@@ -41,6 +41,7 @@ class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._conn: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
     async def open(self) -> Database:
@@ -53,6 +54,9 @@ class Database:
         return self
 
     async def close(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -82,6 +86,15 @@ class Database:
                 raise
             else:
                 await conn.execute("COMMIT")
+
+    async def reader(self) -> aiosqlite.Connection:
+        """A second, read-only connection for long reads (summaries, exports): with WAL it
+        sees the last committed state and never waits for, or holds up, the writer."""
+        if self._reader is None:
+            self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+            await _configure(self._reader)
+            await self._reader.execute("PRAGMA query_only = ON")
+        return self._reader
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
