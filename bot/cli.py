@@ -98,10 +98,9 @@ async def _import_villages(db: Database, path: Path) -> int:
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:
-    from handlers.summaries import compute_summary
-
     from bot.export import csv_files, export_filename, workbook
     from bot.summary_renderer import join_csv
+    from handlers.summaries import compute_summary
     from handlers.summary_model import Period
     from handlers.thai_input import parse_date
 
