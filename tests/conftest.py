@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
 from bot import demo
 from bot.console import ConsoleChat, ConsoleSender
 from bot.outbox_sender import OutboxSender
+from bot.summary_renderer import SummaryRenderer
 from handlers.clock import FixedClock
 from handlers.engine import Engine, EngineSettings
 from storage.db import Database
@@ -54,13 +56,15 @@ def clock() -> FixedClock:
 class Harness:
     """The console channel, with everything it prints captured per call."""
 
-    def __init__(self, db: Database, clock: FixedClock) -> None:
+    def __init__(self, db: Database, clock: FixedClock, media_dir: Path | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.media_dir = media_dir or Path(tempfile.mkdtemp(prefix="cercap-media-"))
         self.lines: list[str] = []
         self.screen = ConsoleSender(self.lines.append)
         self.engine = Engine(db, clock, EngineSettings(bot_username="cercap_test_bot"))
-        self.sender = OutboxSender(db, [self.screen], clock)
+        renderer = SummaryRenderer(db, self.media_dir, clock)
+        self.sender = OutboxSender(db, [self.screen], clock, prepare=renderer.prepare)
         self.engine.on_enqueued(self.sender.wake)
         self.chat = ConsoleChat(db, self.engine, self.sender, self.screen)
 
@@ -98,8 +102,8 @@ async def seeded(database: Database, clock: FixedClock) -> Database:
 
 
 @pytest.fixture
-async def console(seeded: Database, clock: FixedClock) -> Harness:
-    return Harness(seeded, clock)
+async def console(seeded: Database, clock: FixedClock, tmp_path: Path) -> Harness:
+    return Harness(seeded, clock, tmp_path / "media")
 
 
 @pytest.fixture(autouse=True)
