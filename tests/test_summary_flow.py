@@ -42,7 +42,8 @@ async def test_core_team_sees_its_tambon_drills_down_and_exports(console: Harnes
         assert image.format == "PNG" and image.size[0] >= 800
 
     out = await console.type("📥 Excel")
-    workbook = openpyxl.load_workbook(io.BytesIO((console.media_dir / _path(out, "📎")).read_bytes()))
+    xlsx = (console.media_dir / _path(out, "📎")).read_bytes()
+    workbook = openpyxl.load_workbook(io.BytesIO(xlsx))
     assert len(workbook.sheetnames) == 5
 
     out = await console.type("📄 CSV")
