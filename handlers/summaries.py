@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
 import aiosqlite
@@ -65,20 +64,21 @@ from handlers.summary_model import (
     Summary,
     SupportSection,
 )
+from storage import plans, support_requests
 from storage import summaries as q
 from storage.areas import Area
 from storage.plans import APPROACHES, OUTCOMES
 from storage.summaries import Scope, Window
 from storage.timestamps import from_db, to_db
 
-NATION = "TH"
-TOP = 5
-ITEM_STATUSES = ("not_started", "in_progress", "done", "stalled")
-REQUEST_STATUSES = ("submitted", "forwarded", "funded", "returned")
+TOP = 5  # entries of a ranking
+ITEM_STATUSES = tuple(s for s in plans.ITEM_STATUSES if s != "withdrawn")
+REQUEST_STATUSES = (support_requests.SUBMITTED, support_requests.FORWARDED,
+                    support_requests.FUNDED, support_requests.RETURNED)
 
 
 class UnknownArea(LookupError):
-    pass
+    """No area has this code."""
 
 
 async def compute_summary(conn: aiosqlite.Connection, area_code: str, period: Period,
@@ -229,15 +229,14 @@ async def _children(conn: aiosqlite.Connection, area: Area, below: list[Area],
                     by_village: list[tuple[str, int, int]]) -> list[AreaValue]:
     if not below:
         return []
-    if area.level == "nation":
-        network_of = await q.network_of_provinces(conn)
-        key_of: Callable[[str], str] = lambda village: network_of.get(village[:2], "")  # noqa: E731
-    else:
-        length = len(below[0].code)
-        key_of = lambda village: village[:length]  # noqa: E731
+    # A village's child is the prefix of its code as long as the children's codes; for the
+    # nation, the learning network of its province.
+    width = 2 if area.level == "nation" else len(below[0].code)
+    child_of = await q.network_of_provinces(conn) if area.level == "nation" else {}
     problems: dict[str, int] = defaultdict(int)
     for village, count, _ in by_village:
-        problems[key_of(village)] += count
+        prefix = village[:width]
+        problems[child_of.get(prefix, prefix)] += count
     return [AreaValue(c.code, title([c], "th", 1), title([c], "en", 1), problems[c.code])
             for c in below]
 

@@ -35,6 +35,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "the CERCAP cycle: forums, plans, progress, support requests, reviews, lessons",
               sql_file="0004_cercap_cycle.sql"),
     Migration(5, "reminder schedules, pauses, broadcasts", sql_file="0005_reminders.sql"),
+    Migration(6, "indexes for area summaries", sql_file="0006_summary_indexes.sql"),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
