@@ -11,10 +11,13 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
+from handlers import area_names
 from handlers.clock import local_date
 from handlers.flow import Step, proceed
+from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.thai_input import normalize_text, parse_date, parse_number, to_arabic_digits
 from handlers.turn import NAV_PREFIX, Answer, Invalid, Turn
+from storage import areas
 
 Options = Callable[[Turn], Awaitable[list[tuple[str, str]]]]
 Summary = Callable[[Turn], Awaitable[str]]
@@ -187,6 +190,27 @@ def multi_select_step(field: str, question: str | Callable[[Turn], str], options
         raise Invalid("input.use_buttons")
 
     return Step(ask, answer)
+
+
+async def ask_committee_village(turn: Turn, question_key: str) -> None:
+    """Which village, for people on more than one village committee."""
+    choices = []
+    for code in areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
+        area = await areas.get(turn.conn, code)
+        if area:
+            choices.append((area_names.title([area], turn.language, depth=1), code))
+    turn.ask(turn.t(question_key), choices)
+
+
+async def chosen_committee_village(turn: Turn, given: Answer, action: Action) -> str:
+    """The village pressed, once the person may do `action` there."""
+    if not given.choice:
+        raise Invalid("input.use_buttons")
+    try:
+        await check(turn.conn, turn.grants, action, given.choice)
+    except PermissionDenied:
+        raise Invalid("input.use_buttons") from None
+    return given.choice
 
 
 def photo_step(field: str, question: str, next_step: str) -> Step:

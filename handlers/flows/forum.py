@@ -13,6 +13,8 @@ from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import (
+    ask_committee_village,
+    chosen_committee_village,
     confirm_step,
     date_step,
     multi_select_step,
@@ -52,24 +54,14 @@ async def begin(turn: Turn) -> str | None:
 # --- village (only for people on more than one village committee) -------------------------
 
 async def ask_village(turn: Turn) -> None:
-    choices = []
-    for code in areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
-        area = await areas.get(turn.conn, code)
-        if area:
-            choices.append((area_names.title([area], turn.language, depth=1), code))
-    turn.ask(turn.t("forum.ask_village"), choices)
+    await ask_committee_village(turn, "forum.ask_village")
 
 
 async def answer_village(turn: Turn, answer: Answer) -> str:
-    if not answer.choice:
-        raise Invalid("input.use_buttons")
-    try:
-        await check(turn.conn, turn.grants, Action.RECORD_FORUM, answer.choice)
-    except PermissionDenied:
-        raise Invalid("input.use_buttons") from None
-    if answer.choice != turn.data.get("village"):
+    village = await chosen_committee_village(turn, answer, Action.RECORD_FORUM)
+    if village != turn.data.get("village"):
         turn.data.pop("problems", None)  # another village's reports
-    turn.data["village"] = answer.choice
+    turn.data["village"] = village
     return proceed(turn, "held_on")
 
 

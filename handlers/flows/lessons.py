@@ -11,7 +11,14 @@ from typing import Any
 from handlers import area_names
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
-from handlers.steps import choice_step, confirm_step, date_step, text_step
+from handlers.steps import (
+    ask_committee_village,
+    choice_step,
+    chosen_committee_village,
+    confirm_step,
+    date_step,
+    text_step,
+)
 from handlers.turn import Answer, DateText, Invalid, Localized, Turn
 from locales import format_date
 from storage import areas, audit, lessons, people, plans
@@ -60,22 +67,15 @@ def _be(turn: Turn, day: date) -> str:
 # --- village (only for people on more than one village committee) -------------------------
 
 async def ask_village(turn: Turn) -> None:
-    choices = []
-    for code in areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
-        area = await areas.get(turn.conn, code)
-        if area:
-            choices.append((area_names.title([area], turn.language, depth=1), code))
-    turn.ask(turn.t("lessons.ask_village"), choices)
+    await ask_committee_village(turn, "lessons.ask_village")
 
 
 async def answer_village(turn: Turn, answer: Answer) -> str:
-    if not answer.choice or answer.choice not in areas_with_role(turn.grants,
-                                                                 Role.VILLAGE_COMMITTEE):
-        raise Invalid("input.use_buttons")
-    if answer.choice == turn.data.get("village"):
+    village = await chosen_committee_village(turn, answer, Action.RECORD_LESSONS)
+    if village == turn.data.get("village"):
         return proceed(turn, "worked")
     turn.data.pop("_return_to", None)  # another village: another plan, from the start
-    return await _start_for(turn, answer.choice) or END
+    return await _start_for(turn, village) or END
 
 
 # --- the plan and its items --------------------------------------------------------------------

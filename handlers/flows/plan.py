@@ -19,7 +19,9 @@ from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import (
     amount_step,
+    ask_committee_village,
     choice_step,
+    chosen_committee_village,
     confirm_step,
     date_step,
     multi_select_step,
@@ -28,7 +30,7 @@ from handlers.steps import (
 from handlers.thai_input import format_baht
 from handlers.turn import Answer, Bilingual, DateText, Invalid, Localized, Turn, render
 from locales import category_label, format_date
-from storage import areas, audit, conversations, people, plans, problems
+from storage import audit, conversations, people, plans, problems
 from storage.plans import APPROACHES, Plan, PlanItem
 
 # The village is kept under an underscore key: the home screen holds nothing the person
@@ -138,25 +140,6 @@ async def tell_core_team(turn: Turn, village: str, key: str, **params: Any) -> N
     turn.notify(await people.holders_of(turn.conn, Role.CORE_TEAM, village[:6]), key, **params)
 
 
-async def village_step_ask(turn: Turn, question_key: str) -> None:
-    choices = []
-    for code in areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
-        area = await areas.get(turn.conn, code)
-        if area:
-            choices.append((area_names.title([area], turn.language, depth=1), code))
-    turn.ask(turn.t(question_key), choices)
-
-
-async def village_step_answer(turn: Turn, given: Answer, action: Action) -> str:
-    if not given.choice:
-        raise Invalid("input.use_buttons")
-    try:
-        await check(turn.conn, turn.grants, action, given.choice)
-    except PermissionDenied:
-        raise Invalid("input.use_buttons") from None
-    return given.choice
-
-
 def _date(iso: str) -> DateText:
     return DateText(date.fromisoformat(iso))
 
@@ -175,11 +158,11 @@ async def begin(turn: Turn) -> str | None:
 
 
 async def ask_village(turn: Turn) -> None:
-    await village_step_ask(turn, "plan.ask_village")
+    await ask_committee_village(turn, "plan.ask_village")
 
 
 async def answer_village(turn: Turn, given: Answer) -> str:
-    turn.data[VILLAGE] = await village_step_answer(turn, given, Action.MANAGE_PLAN)
+    turn.data[VILLAGE] = await chosen_committee_village(turn, given, Action.MANAGE_PLAN)
     return "home"
 
 

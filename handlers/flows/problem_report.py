@@ -8,7 +8,14 @@ from handlers import area_names
 from handlers.category_suggestion import suggest
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
-from handlers.steps import confirm_step, location_step, number_step, photo_step
+from handlers.steps import (
+    ask_committee_village,
+    chosen_committee_village,
+    confirm_step,
+    location_step,
+    number_step,
+    photo_step,
+)
 from handlers.thai_input import normalize_text
 from handlers.turn import Answer, Bilingual, Invalid, Localized, Turn
 from locales import category_label, problem_categories
@@ -41,22 +48,11 @@ async def begin(turn: Turn) -> str | None:
 # --- village (only for people on more than one village committee) -------------------------
 
 async def ask_village(turn: Turn) -> None:
-    choices = []
-    for code in areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
-        area = await areas.get(turn.conn, code)
-        if area:
-            choices.append((area_names.title([area], turn.language, depth=1), code))
-    turn.ask(turn.t("report.ask_village"), choices)
+    await ask_committee_village(turn, "report.ask_village")
 
 
 async def answer_village(turn: Turn, answer: Answer) -> str:
-    if not answer.choice:
-        raise Invalid("input.use_buttons")
-    try:
-        await check(turn.conn, turn.grants, Action.REPORT_PROBLEM, answer.choice)
-    except PermissionDenied:
-        raise Invalid("input.use_buttons") from None
-    turn.data["village"] = answer.choice
+    turn.data["village"] = await chosen_committee_village(turn, answer, Action.REPORT_PROBLEM)
     return proceed(turn, "category")
 
 

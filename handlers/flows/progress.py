@@ -19,12 +19,12 @@ from handlers.flows.plan import (
     routed,
     tell_core_team,
     variant_step,
-    village_step_answer,
-    village_step_ask,
 )
 from handlers.permissions import Action, Role, areas_with_role
 from handlers.steps import (
+    ask_committee_village,
     choice_step,
+    chosen_committee_village,
     confirm_step,
     number_step,
     photo_step,
@@ -73,11 +73,11 @@ async def begin(turn: Turn) -> str | None:
 
 
 async def ask_village(turn: Turn) -> None:
-    await village_step_ask(turn, "progress.ask_village")
+    await ask_committee_village(turn, "progress.ask_village")
 
 
 async def answer_village(turn: Turn, given: Answer) -> str:
-    turn.data[VILLAGE] = await village_step_answer(turn, given, Action.REPORT_PROGRESS)
+    turn.data[VILLAGE] = await chosen_committee_village(turn, given, Action.REPORT_PROGRESS)
     if not await _open_items(turn):
         raise Invalid("progress.no_items_here")
     return "item"
