@@ -5,7 +5,6 @@ step."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from datetime import date
 
@@ -13,11 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handlers.flows.progress import FLOW
-from handlers.messages import Incoming
 from storage import plans
-from storage.db import Database
 from tests.conftest import START, Harness
-from tests.test_report_fuzz import NAV, answers
+from tests.fuzz import answers, conversation, is_navigation, put_in_step, throw
 
 VILLAGE = "35010101"
 ITEMS = (("ขุดลอกคลองส่งน้ำ", "self_reliance", ""),
@@ -233,24 +230,8 @@ OWN_FIELDS: dict[str, set[str]] = {
     "village": {"_village"}, "item": set(FULL_DRAFT) - {"_village"},
     "status": {"status", *DEPENDENT}, "photo": {"photo", "photo_id"}, "confirm": set(),
 }
-_ids = itertools.count()
 
 
-async def _put_in_step(db: Database, step: str) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "UPDATE conversations SET flow = 'progress', step = ?, data = ?, seq = 50,"
-            " updated_at = '2025-01-10T03:00:00.000000+00:00', history = '[]'"
-            " WHERE identity_id = (SELECT id FROM identities WHERE platform_user_id = ?)",
-            (step, json.dumps(FULL_DRAFT, ensure_ascii=False), "demo-village"))
-
-
-async def _conversation(db: Database) -> tuple[str | None, str | None, dict]:  # type: ignore[type-arg]
-    async with db.read() as conn, conn.execute(
-            "SELECT flow, step, data FROM conversations c JOIN identities i"
-            " ON i.id = c.identity_id WHERE i.platform_user_id = 'demo-village'") as cur:
-        row = await cur.fetchone()
-    return row[0], row[1], json.loads(row[2])
 
 
 async def _snapshot(console: Harness) -> list[tuple]:  # type: ignore[type-arg]
@@ -261,23 +242,19 @@ async def _snapshot(console: Harness) -> list[tuple]:  # type: ignore[type-arg]
 
 @settings(max_examples=250, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(step=st.sampled_from(sorted(FLOW.steps)), answer=answers)
+@given(step=st.sampled_from(sorted(FLOW.steps)), answer=answers())
 async def test_random_input_at_every_step(console: Harness, step: str, answer: dict) -> None:  # type: ignore[type-arg]
-    if answer.get("text", "").strip().casefold() in NAV:
+    if is_navigation(answer):
         return
     if console.chat.active is None:
         await console.start("1")
         await _seed_plan(console)
         await console.type("เมนู")
     before = await _snapshot(console)
-    await _put_in_step(console.db, step)
-    update = Incoming(channel="console", user_id="demo-village", chat_id="demo-village",
-                      update_id=f"fuzz-{next(_ids)}", **answer)
-    await console.engine.handle(update)  # must not raise
-    assert await console.sender.deliver_due("console", "demo-village") >= 1  # always answered
-    console.take()
+    await put_in_step(console.db, "progress", step, FULL_DRAFT)
+    await throw(console, answer)
 
-    flow, now_at, data = await _conversation(console.db)
+    flow, now_at, data = await conversation(console.db)
     assert flow == "progress"
     assert now_at in FLOW.steps
     for key, value in FULL_DRAFT.items():
