@@ -1,0 +1,246 @@
+"""Telegram latency: a person's message → the bot's reply, through the real
+python-telegram-bot stack (long polling) against the local Bot API test server.
+
+200 simulated people walk the report flow at once, 10 messages each (2,000 measured
+messages): each person sends its next answer as soon as the reply to the previous one has
+arrived (the reply is complete when its question has arrived: a reply can be two messages,
+e.g. "saved #12" and the menu). Latency is from push_update (the message reaches
+Telegram) to the first sendMessage to that chat arriving at the server.
+
+The floor: a bare python-telegram-bot echo bot (Application + MessageHandler sending the
+text back, long polling, library defaults) handling the same message pattern against its
+own, identical test server. Both bots run as their own processes (`python -m bot.cli run`,
+configured by environment variables as in production; the echo bot as
+`python -m bench.common telegram-echo`), while the test server and the simulated people
+run in this process: each bot has the machine's second core to itself and neither shares
+an event loop with the load, which keeps the comparison fair. Targets: bot / floor
+≤ 1.3 at p50 and at p99.
+
+Two phases, each 2,000 measured messages, after a warm-up (10 people walk one report):
+- back-to-back, as specified: the next answer leaves the moment the reply is complete.
+  200 people with no pause keep either bot busy all the time, so latency here is mostly
+  the wait in the queue, that is 200 / the bot's throughput;
+- paced: each person pauses 1 to 3 s (uniformly) before answering, as people do; about
+  80 messages a second then arrive, under half of what either bot can handle, so latency
+  is mostly the path's own.
+
+    python -m bench.latency_telegram [--people 200] [--messages 10] [--profile]
+
+--profile samples the bot with py-spy during the measured phase and prints its hot spots
+(figures from such a run are written to latency_telegram-profiled.json, since sampling
+costs CPU). Prints a table and writes bench/results/latency_telegram.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    BOT_COMMAND,
+    ROOT,
+    TG_TOKEN,
+    Process,
+    Profiler,
+    Walker,
+    answered_once,
+    bot_env,
+    bot_reply_done,
+    bot_store,
+    cpu_seconds,
+    echo_command,
+    echo_reply_done,
+    free_port,
+    latency_summary,
+    machine,
+    print_profile,
+    profile_summary,
+    seed,
+    self_cpu_seconds,
+    telegram_ids,
+    wait_until_quiet,
+    write_raw_profile,
+    write_result,
+)
+from tests.servers.telegram_api import TelegramTestServer
+
+WARM_UP_PEOPLE = 10
+WARM_UP_MESSAGES = 8  # one whole report each: every step's code runs before measuring
+TARGET_RATIO = 1.3
+
+
+class TelegramWalker(Walker):
+    def __init__(self, user_id: int, server: TelegramTestServer, *, echo: bool) -> None:
+        super().__init__(str(user_id), echo_reply_done if echo else bot_reply_done,
+                         scripted=echo)
+        self.user_id = user_id
+        self.server = server
+
+    async def send(self, text: str) -> None:
+        self.server.push_update(self.server.text_update(self.user_id, text))
+
+
+def watch_sends(server: TelegramTestServer, walkers: dict[int, TelegramWalker]) -> None:
+    """Tell each walker the moment a sendMessage to its chat arrives at the server."""
+    _, send_message = server._methods["sendmessage"]
+
+    async def watched(params: dict[str, Any]) -> Any:
+        at = time.monotonic()
+        result = await send_message(params)  # raises for a refused call: not a reply
+        walker = walkers.get(params.get("chat_id"))  # type: ignore[arg-type]
+        if walker is not None:
+            markup = params.get("reply_markup") or {}
+            has_choices = bool(markup.get("inline_keyboard") or markup.get("keyboard"))
+            walker.received(str(params.get("text", "")), has_choices, at)
+        return result
+
+    server.register_method("sendMessage", watched)
+
+
+PHASES = {"back_to_back": None, "paced": (1.0, 3.0)}
+
+
+async def run_phase(pid: int, walkers: list[TelegramWalker], messages: int,
+                    think: tuple[float, float] | None, profile_to: Path | None
+                    ) -> dict[str, Any]:
+    profiler = Profiler(pid, profile_to) if profile_to else None
+    if profiler:
+        await asyncio.sleep(0.5)  # py-spy attached
+    latencies: list[float] = []
+    cpu_bot, cpu_here, started = cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
+    stalled = sum(await asyncio.gather(*(w.walk(messages, latencies, think=think)
+                                         for w in walkers)))
+    seconds = time.monotonic() - started
+    cpu_bot, cpu_here = cpu_seconds(pid) - cpu_bot, self_cpu_seconds() - cpu_here
+    if profiler:
+        profiler.stop()
+    handled = len(latencies)
+    return {**latency_summary(latencies), "stalled": stalled, "seconds": round(seconds, 2),
+            "messages_per_second": round(handled / seconds, 1),
+            "bot_cpu_seconds": round(cpu_bot, 2),
+            "bot_cpu_ms_per_message": round(cpu_bot / max(handled, 1) * 1000, 3),
+            "bot_cpu_share": round(cpu_bot / seconds, 3),
+            "load_generator_cpu_share": round(cpu_here / seconds, 3)}
+
+
+async def run_load(server: TelegramTestServer, pid: int, people: list[int], messages: int,
+                   warm_up: list[int], *, echo: bool, profile_to: Path | None = None
+                   ) -> dict[str, Any]:
+    """Warm-up, then each phase; the profile (if asked) covers the back-to-back phase."""
+    walkers = {uid: TelegramWalker(uid, server, echo=echo) for uid in people + warm_up}
+    watch_sends(server, walkers)
+    await asyncio.gather(*(walkers[uid].walk(WARM_UP_MESSAGES, None) for uid in warm_up))
+    await asyncio.sleep(1.0)  # the warm-up's last sends are out of the way
+    measured = [walkers[uid] for uid in people]
+    result: dict[str, Any] = {}
+    for phase, think in PHASES.items():
+        result[phase] = await run_phase(pid, measured, messages, think,
+                                        profile_to if phase == "back_to_back" else None)
+    await asyncio.sleep(1.0)  # a reply sent twice would arrive now
+    return {**result, **answered_once(measured)}
+
+
+async def measure_bot(folder: Path, people: list[int], warm_up: list[int], messages: int,
+                      profile: bool) -> dict[str, Any]:
+    await seed(folder / "bench.db", people + warm_up, [])
+    async with TelegramTestServer(token=TG_TOKEN) as server:
+        port = free_port()
+        bot = Process(BOT_COMMAND, bot_env(folder, port, telegram_origin=server.origin),
+                      folder / "bot.log")
+        bot.start()
+        try:
+            await bot.wait_healthy(port)
+            await server.wait_for_poll(timeout=30)
+            raw = folder / "bot.pyspy" if profile else None
+            result = await run_load(server, bot.pid, people, messages, warm_up, echo=False,
+                                    profile_to=raw)
+            if raw:
+                result["profile"] = profile_summary(raw)
+                kept = write_raw_profile("latency_telegram", raw)
+                result["profile"]["raw_stacks"] = str(kept.relative_to(ROOT))
+        finally:
+            bot.stop()
+    result["stored"] = bot_store(folder / "bench.db")
+    return result
+
+
+async def measure_echo(folder: Path, people: list[int], warm_up: list[int], messages: int
+                       ) -> dict[str, Any]:
+    async with TelegramTestServer(token=TG_TOKEN) as server:
+        echo = Process(echo_command("telegram-echo", "--api", server.origin),
+                       bot_env(folder, 0), folder / "echo.log")
+        echo.start()
+        try:
+            await server.wait_for_poll(timeout=30)
+            return await run_load(server, echo.pid, people, messages, warm_up, echo=True)
+        finally:
+            echo.stop()
+
+
+async def main(people_count: int, messages: int, profile: bool) -> dict[str, Any]:
+    people = telegram_ids(people_count)
+    warm_up = telegram_ids(WARM_UP_PEOPLE, first=8_000_000)
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as name:
+        folder = Path(name)
+        bot = await measure_bot(folder, people, warm_up, messages, profile)
+        floor = await measure_echo(folder, people, warm_up, messages)
+    ratios = {phase: {"p50": round(bot[phase]["p50_ms"] / floor[phase]["p50_ms"], 2),
+                      "p99": round(bot[phase]["p99_ms"] / floor[phase]["p99_ms"], 2)}
+              for phase in PHASES}
+    return {"date": date.today().isoformat(), "machine": machine(), "people": people_count,
+            "messages_per_person_and_phase": messages, "profiled": profile,
+            "phases": {phase: {"think_seconds": think} for phase, think in PHASES.items()},
+            "bot": bot, "floor_echo": floor, "ratio": ratios, "target_ratio": TARGET_RATIO}
+
+
+def report(result: dict[str, Any]) -> str:
+    bot, floor = result["bot"], result["floor_echo"]
+    lines = [f"Telegram latency, {result['people']} people × "
+             f"{result['messages_per_person_and_phase']} messages a phase, long polling "
+             f"(ms from push_update to the first sendMessage)",
+             f"  {'phase':<13}{'':<11}{'count':>6}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"
+             f"{'msg/s':>8}{'CPU ms/msg':>11}{'CPU busy':>9}{'stalled':>8}"]
+    for phase in PHASES:
+        for name, side in (("bot", bot), ("echo floor", floor)):
+            row = side[phase]
+            lines.append(
+                f"  {phase:<13}{name:<11}{row['count']:>6}{row['p50_ms']:>8.1f}"
+                f"{row['p90_ms']:>8.1f}{row['p99_ms']:>8.1f}{row['max_ms']:>8.1f}"
+                f"{row['messages_per_second']:>8.1f}{row['bot_cpu_ms_per_message']:>11.2f}"
+                f"{row['bot_cpu_share']:>9.0%}{row['stalled']:>8}")
+        ratio = result["ratio"][phase]
+        verdict = "  ".join(
+            f"{key} {ratio[key]:.2f} {'OK' if ratio[key] <= result['target_ratio'] else 'MISSED'}"
+            for key in ("p50", "p99"))
+        lines.append(f"  {phase:<13}bot / floor: {verdict}   (target ≤ {result['target_ratio']})")
+    lines.append(f"  replies lost / doubled: bot {bot['replies_lost']} / {bot['replies_doubled']},"
+                 f" echo {floor['replies_lost']} / {floor['replies_doubled']};"
+                 f" bot stored: {bot['stored']}")
+    lines.append(f"  load generator CPU busy (back-to-back): "
+                 f"{bot['back_to_back']['load_generator_cpu_share']:.0%} with the bot, "
+                 f"{floor['back_to_back']['load_generator_cpu_share']:.0%} with the echo")
+    if "profile" in bot:
+        lines.append(print_profile(bot["profile"]))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=10, help="measured messages a person")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the bot with py-spy (pip install py-spy) while measuring")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="measure even while another benchmark runs")
+    args = parser.parse_args()
+    if not args.no_wait:
+        wait_until_quiet()
+    outcome = asyncio.run(main(args.people, args.messages, args.profile))
+    print(report(outcome))
+    write_result("latency_telegram-profiled" if args.profile else "latency_telegram", outcome)

@@ -1,0 +1,253 @@
+"""LINE throughput: signed webhook → reply at the local LINE API test server.
+
+200 simulated people walk the report flow at once, 10 events each (2,000 measured events):
+each person posts its next answer as a signed webhook (one text event, as LINE sends it)
+as soon as the reply to the previous one has arrived at the test server. Figures: events
+per second sustained over the measured phase, latency from the start of the webhook POST
+to the reply's arrival at the server (p50, p99), and whether every event was answered
+exactly once (each reply ends in exactly one question; replies lost or doubled are counted
+per person, and the bot's own records are checked: every update handled, every outbox row
+sent).
+
+The floor: a bare line-bot-sdk echo webhook (aiohttp + WebhookParser + AsyncMessagingApi
+reply_message, replying inside the request as the SDK's example does), with the same
+pattern against its own, identical test server. Both run as their own processes (the bot
+as `python -m bot.cli run` configured by environment variables, the echo as
+`python -m bench.common line-echo`); the test server and the people run in this process.
+Targets: bot throughput ≥ 0.8 × the floor's, zero lost or doubled.
+
+    python -m bench.throughput_line [--people 200] [--events 10] [--profile]
+
+--profile samples the bot with py-spy during the measured phase and prints its hot spots
+(figures then go to throughput_line-profiled.json). Prints a table and writes
+bench/results/throughput_line.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bench.common import (
+    BOT_COMMAND,
+    LINE_SECRET,
+    LINE_TOKEN,
+    ROOT,
+    Process,
+    Profiler,
+    Walker,
+    answered_once,
+    bot_env,
+    bot_reply_done,
+    bot_store,
+    cpu_seconds,
+    echo_command,
+    echo_reply_done,
+    free_port,
+    latency_summary,
+    line_ids,
+    machine,
+    print_profile,
+    profile_summary,
+    seed,
+    self_cpu_seconds,
+    wait_until_quiet,
+    write_raw_profile,
+    write_result,
+)
+from tests.servers.line_api import LineTestServer
+
+WARM_UP_PEOPLE = 10
+WARM_UP_EVENTS = 8  # one whole report each
+TARGET_SHARE = 0.8
+
+
+class LineWalker(Walker):
+    def __init__(self, user_id: str, server: LineTestServer, http: aiohttp.ClientSession,
+                 url: str, *, echo: bool) -> None:
+        super().__init__(user_id, echo_reply_done if echo else bot_reply_done, scripted=echo)
+        self.server = server
+        self.http = http
+        self.url = url
+        self.refused = 0  # webhooks answered other than 200 (LINE would redeliver them)
+
+    async def send(self, text: str) -> None:
+        event = self.server.text_event(self.name, text)
+        for attempt in range(5):
+            body = self.server.webhook_body([event if not attempt
+                                             else self.server.redelivery(event)])
+            headers = {"Content-Type": "application/json; charset=utf-8",
+                       "User-Agent": "LineBotWebhook/2.0",
+                       "X-Line-Signature": self.server.sign(body)}
+            try:
+                async with self.http.post(self.url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status == 200:
+                        return
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                pass
+            self.refused += 1
+            await asyncio.sleep(0.1)
+
+
+def watch_deliveries(server: LineTestServer, walkers: dict[str, LineWalker]) -> None:
+    """Tell each walker the moment a reply (or push) to it arrives at the server: one API
+    call carries all messages of one reply, up to five."""
+    deliver = server._deliver
+
+    def watched(via: Any, to: str, messages: list[dict[str, Any]]) -> Any:
+        at = time.monotonic()
+        sent = deliver(via, to, messages)
+        walker = walkers.get(to)
+        if walker is not None:
+            for message in messages:
+                text = str(message.get("text") or message.get("altText") or "")
+                has_choices = bool(message.get("quickReply")) or message.get("type") in (
+                    "flex", "template")
+                walker.received(text, has_choices, at)
+        return sent
+
+    server._deliver = watched  # type: ignore[method-assign]
+
+
+async def run_load(server: LineTestServer, url: str, pid: int, people: list[str], events: int,
+                   warm_up: list[str], *, echo: bool, profile_to: Path | None = None
+                   ) -> dict[str, Any]:
+    connector = aiohttp.TCPConnector(limit=0)  # LINE posts as many webhooks as it has
+    async with aiohttp.ClientSession(connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=30)) as http:
+        walkers = {uid: LineWalker(uid, server, http, url, echo=echo)
+                   for uid in people + warm_up}
+        watch_deliveries(server, walkers)
+        await asyncio.gather(*(walkers[uid].walk(WARM_UP_EVENTS, None) for uid in warm_up))
+        await asyncio.sleep(1.0)
+        profiler = Profiler(pid, profile_to) if profile_to else None
+        if profiler:
+            await asyncio.sleep(0.5)
+        calls_before = len(server.calls)
+        latencies: list[float] = []
+        cpu_bot, cpu_here, started = cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
+        stalled = sum(await asyncio.gather(*(walkers[uid].walk(events, latencies)
+                                             for uid in people)))
+        seconds = time.monotonic() - started
+        cpu_bot, cpu_here = cpu_seconds(pid) - cpu_bot, self_cpu_seconds() - cpu_here
+        if profiler:
+            profiler.stop()
+        await asyncio.sleep(1.0)  # a reply sent twice would arrive now
+    measured = [walkers[uid] for uid in people]
+    calls = server.calls[calls_before:]
+    kinds: dict[str, int] = {}
+    for call in calls:
+        key = f"{call.kind} {call.status}"
+        kinds[key] = kinds.get(key, 0) + 1
+    handled = len(latencies)
+    return {**latency_summary(latencies), "stalled": stalled,
+            **answered_once(measured), "webhooks_refused": sum(w.refused for w in measured),
+            "api_calls": kinds,
+            "seconds": round(seconds, 2), "events_per_second": round(handled / seconds, 1),
+            "bot_cpu_seconds": round(cpu_bot, 2),
+            "bot_cpu_ms_per_event": round(cpu_bot / max(handled, 1) * 1000, 3),
+            "bot_cpu_share": round(cpu_bot / seconds, 3),
+            "load_generator_cpu_share": round(cpu_here / seconds, 3)}
+
+
+async def measure_bot(folder: Path, people: list[str], warm_up: list[str], events: int,
+                      profile: bool) -> dict[str, Any]:
+    await seed(folder / "bench.db", [], people + warm_up)
+    async with LineTestServer(channel_secret=LINE_SECRET, access_token=LINE_TOKEN) as server:
+        port = free_port()
+        bot = Process(BOT_COMMAND, bot_env(folder, port, line_origin=server.origin),
+                      folder / "bot.log")
+        bot.start()
+        try:
+            await bot.wait_healthy(port)
+            raw = folder / "bot.pyspy" if profile else None
+            result = await run_load(server, f"http://127.0.0.1:{port}/line/callback", bot.pid,
+                                    people, events, warm_up, echo=False, profile_to=raw)
+            if raw:
+                result["profile"] = profile_summary(raw)
+                kept = write_raw_profile("throughput_line", raw)
+                result["profile"]["raw_stacks"] = str(kept.relative_to(ROOT))
+        finally:
+            bot.stop()
+    result["stored"] = bot_store(folder / "bench.db")
+    return result
+
+
+async def measure_echo(folder: Path, people: list[str], warm_up: list[str], events: int
+                       ) -> dict[str, Any]:
+    async with LineTestServer(channel_secret=LINE_SECRET, access_token=LINE_TOKEN) as server:
+        port = free_port()
+        echo = Process(echo_command("line-echo", "--port", str(port), "--api", server.origin),
+                       bot_env(folder, 0), folder / "echo.log")
+        echo.start()
+        try:
+            await echo.wait_healthy(port)
+            return await run_load(server, f"http://127.0.0.1:{port}/line/callback", echo.pid,
+                                  people, events, warm_up, echo=True)
+        finally:
+            echo.stop()
+
+
+async def main(people_count: int, events: int, profile: bool) -> dict[str, Any]:
+    people = line_ids(people_count)
+    warm_up = line_ids(WARM_UP_PEOPLE, first=1_000_000)
+    with tempfile.TemporaryDirectory(prefix="bench-line-") as name:
+        folder = Path(name)
+        bot = await measure_bot(folder, people, warm_up, events, profile)
+        floor = await measure_echo(folder, people, warm_up, events)
+    share = round(bot["events_per_second"] / floor["events_per_second"], 3)
+    return {"date": date.today().isoformat(), "machine": machine(), "people": people_count,
+            "events_per_person": events, "profiled": profile, "bot": bot, "floor_echo": floor,
+            "throughput_share": share, "target_share": TARGET_SHARE,
+            "p99_ratio": round(bot["p99_ms"] / floor["p99_ms"], 2)}
+
+
+def report(result: dict[str, Any]) -> str:
+    bot, floor = result["bot"], result["floor_echo"]
+    lines = [f"LINE webhook → reply, {result['people']} people × {result['events_per_person']}"
+             f" events (latency in ms from the POST to the reply at the server)",
+             f"  {'':<12}{'events':>7}{'ev/s':>9}{'p50':>9}{'p99':>9}{'max':>9}"
+             f"{'CPU ms/ev':>11}{'lost':>6}{'doubled':>9}{'stalled':>9}"]
+    for name, row in (("bot", bot), ("echo floor", floor)):
+        lines.append(f"  {name:<12}{row['count']:>7}{row['events_per_second']:>9.1f}"
+                     f"{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['max_ms']:>9.1f}"
+                     f"{row['bot_cpu_ms_per_event']:>11.2f}{row['replies_lost']:>6}"
+                     f"{row['replies_doubled']:>9}{row['stalled']:>9}")
+    share_ok = result["throughput_share"] >= result["target_share"]
+    clean = all(row["replies_lost"] == 0 and row["replies_doubled"] == 0 and row["stalled"] == 0
+                for row in (bot, floor))
+    lines.append(f"  throughput bot / floor: {result['throughput_share']:.2f}  target ≥ "
+                 f"{result['target_share']}  {'OK' if share_ok else 'MISSED'}")
+    lines.append(f"  lost or doubled: {'none  OK' if clean else 'SOME  MISSED'}"
+                 f"   (bot API calls: {bot['api_calls']}; stored: {bot.get('stored')})")
+    lines.append(f"  CPU busy during the run: bot process {bot['bot_cpu_share']:.0%}, echo "
+                 f"process {floor['bot_cpu_share']:.0%}; load generator "
+                 f"{bot['load_generator_cpu_share']:.0%} / {floor['load_generator_cpu_share']:.0%}")
+    if "profile" in bot:
+        lines.append(print_profile(bot["profile"]))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=200)
+    parser.add_argument("--events", type=int, default=10, help="measured events a person")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the bot with py-spy (pip install py-spy) while measuring")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="measure even while another benchmark runs")
+    args = parser.parse_args()
+    if not args.no_wait:
+        wait_until_quiet()
+    outcome = asyncio.run(main(args.people, args.events, args.profile))
+    print(report(outcome))
+    write_result("throughput_line-profiled" if args.profile else "throughput_line", outcome)
