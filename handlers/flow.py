@@ -42,6 +42,16 @@ class Flow:
     menu: MenuEntry | None = None
 
 
+def start_over_at(turn: Turn, step: str, *forget: str) -> str:
+    """Back to a list step afresh after finishing one of its entries: the answers named
+    are forgotten, and "back" does not lead into the entry just done."""
+    for key in (*forget, "_return_to"):
+        turn.data.pop(key, None)
+    turn.convo.history.clear()
+    turn.convo.step = step  # the engine records no step back when the next step is this one
+    return step
+
+
 def proceed(turn: Turn, default_next: str) -> str:
     """The next step after an answer: back to the confirmation screen when the person
     came from it to edit one field, otherwise onwards."""

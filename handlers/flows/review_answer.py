@@ -5,7 +5,7 @@ reviewer and the tambon's core team, attached to the same item."""
 from __future__ import annotations
 
 from handlers.clock import local_date
-from handlers.flow import END, Flow, MenuEntry, Step
+from handlers.flow import END, Flow, MenuEntry, Step, start_over_at
 from handlers.flows.review_inbox import (
     full_reference,
     is_blank_or_skip,
@@ -141,15 +141,10 @@ async def _summary(turn: Turn) -> str:
 
 
 async def _back_to_list(turn: Turn) -> str:
-    for key in ("review_id", "answer", "_return_to"):
-        turn.data.pop(key, None)
     if not await _open(turn):
         turn.say("review.answer_done")
         return END
-    # The list starts afresh: "back" must not lead into the comment just answered.
-    turn.convo.history.clear()
-    turn.convo.step = "pick"
-    return "pick"
+    return start_over_at(turn, "pick", "review_id", "answer")
 
 
 async def _save(turn: Turn) -> str:

@@ -13,7 +13,7 @@ import aiosqlite
 
 from handlers import area_names
 from handlers.clock import local_date
-from handlers.flow import END, Flow, MenuEntry, Step, proceed
+from handlers.flow import END, Flow, MenuEntry, Step, proceed, start_over_at
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import confirm_step, text_step
 from handlers.thai_input import format_baht
@@ -436,15 +436,10 @@ async def _summary(turn: Turn) -> str:
 
 
 async def _back_to_inbox(turn: Turn) -> str:
-    for key in ("entity", "entity_id", "verdict", "comment", "_return_to"):
-        turn.data.pop(key, None)
     if not await _inbox(turn):
         turn.say("review.inbox_done")
         return END
-    # The inbox starts afresh: "back" must not lead into the item just reviewed.
-    turn.convo.history.clear()
-    turn.convo.step = "inbox"
-    return "inbox"
+    return start_over_at(turn, "inbox", "entity", "entity_id", "verdict", "comment")
 
 
 async def _save(turn: Turn) -> str:
