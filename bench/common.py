@@ -18,6 +18,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,6 +165,40 @@ def latency_summary(seconds: list[float]) -> dict[str, Any]:
             "mean_ms": round(sum(ms) / len(ms), 2) if ms else None}
 
 
+def phase_figures(latencies: list[float], seconds: float, process_cpu: float, load_cpu: float,
+                  stalled: int, rate_key: str) -> dict[str, Any]:
+    """One measured phase: latencies, rate, and the CPU time of the measured process (the
+    bot or the echo) and of this process (the servers and the people)."""
+    handled = len(latencies)
+    return {**latency_summary(latencies), "stalled": stalled, "seconds": round(seconds, 2),
+            rate_key: round(handled / seconds, 1),
+            "process_cpu_ms_per_message": round(process_cpu / max(handled, 1) * 1000, 3),
+            "process_cpu_share": round(process_cpu / seconds, 3),
+            "load_generator_cpu_share": round(load_cpu / seconds, 3),
+            "_latencies": latencies, "_seconds": seconds, "_process_cpu": process_cpu,
+            "_load_cpu": load_cpu}
+
+
+SUMMED = ("stalled", "messages_sent", "replies_lost", "replies_doubled", "webhooks_refused")
+
+
+def pool(rounds: list[dict[str, Any]], rate_key: str) -> dict[str, Any]:
+    """The rounds of one phase as one: percentiles over every latency, rates and CPU over
+    the total time; each round's own rate and percentiles are kept."""
+    latencies = [x for r in rounds for x in r["_latencies"]]
+    seconds = sum(r["_seconds"] for r in rounds)
+    process_cpu = sum(r["_process_cpu"] for r in rounds)
+    load_cpu = sum(r["_load_cpu"] for r in rounds)
+    figures = phase_figures(latencies, seconds, process_cpu, load_cpu, 0, rate_key)
+    figures = {k: v for k, v in figures.items() if not k.startswith("_")}
+    for key in SUMMED:
+        if key in rounds[0]:
+            figures[key] = sum(r[key] for r in rounds)
+    figures["rounds"] = [{rate_key: r[rate_key], "p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"]}
+                         for r in rounds]
+    return figures
+
+
 def rss_mb(pid: int) -> float:
     """VmRSS of a process, in MB (10^6 bytes)."""
     return _status_kb(pid, "VmRSS") * 1024 / 1e6
@@ -202,8 +237,8 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
 
 def write_raw_profile(name: str, raw: Path) -> Path:
     """Keep py-spy's collapsed stacks (one line a stack: frames;... count), e.g. for
-    flamegraph.pl or speedscope."""
-    path = ROOT / "bench" / "results" / f"{name}.pyspy.txt"
+    flamegraph.pl or speedscope, outside the repository (they are large)."""
+    path = Path(tempfile.gettempdir()) / "cercap-bench" / f"{name}.pyspy.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(raw.read_text(errors="replace"))
     return path
@@ -398,6 +433,8 @@ class Profiler:
     def __init__(self, pid: int, raw: Path, rate: int = 200) -> None:
         self.raw = raw
         executable = Path(sys.executable).parent / "py-spy"
+        if not executable.exists():
+            raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
         self.popen = subprocess.Popen(
             [str(executable), "record", "-p", str(pid), "-r", str(rate), "-f", "raw",
              "--threads", "--nolineno", "-o", str(raw)],

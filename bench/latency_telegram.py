@@ -24,11 +24,14 @@ Two phases, each 2,000 measured messages, after a warm-up (10 people walk one re
   80 messages a second then arrive, under half of what either bot can handle, so latency
   is mostly the path's own.
 
-    python -m bench.latency_telegram [--people 200] [--messages 10] [--profile]
+    python -m bench.latency_telegram [--people 200] [--messages 10] [--rounds 2] [--profile]
 
---profile samples the bot with py-spy during the measured phase and prints its hot spots
-(figures from such a run are written to latency_telegram-profiled.json, since sampling
-costs CPU). Prints a table and writes bench/results/latency_telegram.json.
+Each round runs the bot, then the echo, on fresh servers; percentiles and rates pool the
+rounds (one run differs from the next by up to ±15% on this machine). About 80 s a round.
+--profile samples both processes with py-spy during the back-to-back phase and prints
+their hot spots (figures from such a run go to latency_telegram-profiled.json, since
+sampling costs CPU; the raw stacks to $TMPDIR/cercap-bench/). Prints a table and writes
+bench/results/latency_telegram.json.
 """
 
 from __future__ import annotations
@@ -43,7 +46,6 @@ from typing import Any
 
 from bench.common import (
     BOT_COMMAND,
-    ROOT,
     TG_TOKEN,
     Process,
     Profiler,
@@ -56,8 +58,9 @@ from bench.common import (
     echo_command,
     echo_reply_done,
     free_port,
-    latency_summary,
     machine,
+    phase_figures,
+    pool,
     print_profile,
     profile_summary,
     seed,
@@ -103,6 +106,7 @@ def watch_sends(server: TelegramTestServer, walkers: dict[int, TelegramWalker]) 
 
 
 PHASES = {"back_to_back": None, "paced": (1.0, 3.0)}
+RATE = "messages_per_second"
 
 
 async def run_phase(pid: int, walkers: list[TelegramWalker], messages: int,
@@ -119,13 +123,7 @@ async def run_phase(pid: int, walkers: list[TelegramWalker], messages: int,
     cpu_bot, cpu_here = cpu_seconds(pid) - cpu_bot, self_cpu_seconds() - cpu_here
     if profiler:
         profiler.stop()
-    handled = len(latencies)
-    return {**latency_summary(latencies), "stalled": stalled, "seconds": round(seconds, 2),
-            "messages_per_second": round(handled / seconds, 1),
-            "bot_cpu_seconds": round(cpu_bot, 2),
-            "bot_cpu_ms_per_message": round(cpu_bot / max(handled, 1) * 1000, 3),
-            "bot_cpu_share": round(cpu_bot / seconds, 3),
-            "load_generator_cpu_share": round(cpu_here / seconds, 3)}
+    return phase_figures(latencies, seconds, cpu_bot, cpu_here, stalled, RATE)
 
 
 async def run_load(server: TelegramTestServer, pid: int, people: list[int], messages: int,
@@ -161,39 +159,62 @@ async def measure_bot(folder: Path, people: list[int], warm_up: list[int], messa
                                     profile_to=raw)
             if raw:
                 result["profile"] = profile_summary(raw)
-                kept = write_raw_profile("latency_telegram", raw)
-                result["profile"]["raw_stacks"] = str(kept.relative_to(ROOT))
+                result["profile"]["raw_stacks"] = str(write_raw_profile("latency_telegram",
+                                                                        raw))
         finally:
             bot.stop()
     result["stored"] = bot_store(folder / "bench.db")
     return result
 
 
-async def measure_echo(folder: Path, people: list[int], warm_up: list[int], messages: int
-                       ) -> dict[str, Any]:
+async def measure_echo(folder: Path, people: list[int], warm_up: list[int], messages: int,
+                       profile: bool) -> dict[str, Any]:
     async with TelegramTestServer(token=TG_TOKEN) as server:
         echo = Process(echo_command("telegram-echo", "--api", server.origin),
                        bot_env(folder, 0), folder / "echo.log")
         echo.start()
         try:
             await server.wait_for_poll(timeout=30)
-            return await run_load(server, echo.pid, people, messages, warm_up, echo=True)
+            raw = folder / "echo.pyspy" if profile else None
+            result = await run_load(server, echo.pid, people, messages, warm_up, echo=True,
+                                    profile_to=raw)
+            if raw:
+                result["profile"] = profile_summary(raw)
+                result["profile"]["raw_stacks"] = str(write_raw_profile(
+                    "latency_telegram-echo", raw))
+            return result
         finally:
             echo.stop()
 
 
-async def main(people_count: int, messages: int, profile: bool) -> dict[str, Any]:
+def pooled(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    side: dict[str, Any] = {phase: pool([r[phase] for r in rounds], RATE) for phase in PHASES}
+    for key in ("messages_sent", "replies_lost", "replies_doubled"):
+        side[key] = sum(r[key] for r in rounds)
+    for key in ("profile", "stored"):
+        if key in rounds[-1]:
+            side[key] = rounds[-1][key]
+    return side
+
+
+async def main(people_count: int, messages: int, rounds: int, profile: bool
+               ) -> dict[str, Any]:
+    """Each round: the bot, then the echo, each on fresh servers (and the bot on a fresh
+    database); figures pool the rounds."""
     people = telegram_ids(people_count)
     warm_up = telegram_ids(WARM_UP_PEOPLE, first=8_000_000)
-    with tempfile.TemporaryDirectory(prefix="bench-latency-") as name:
-        folder = Path(name)
-        bot = await measure_bot(folder, people, warm_up, messages, profile)
-        floor = await measure_echo(folder, people, warm_up, messages)
+    bots, floors = [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="bench-latency-") as name:
+            folder = Path(name)
+            bots.append(await measure_bot(folder, people, warm_up, messages, profile))
+            floors.append(await measure_echo(folder, people, warm_up, messages, profile))
+    bot, floor = pooled(bots), pooled(floors)
     ratios = {phase: {"p50": round(bot[phase]["p50_ms"] / floor[phase]["p50_ms"], 2),
                       "p99": round(bot[phase]["p99_ms"] / floor[phase]["p99_ms"], 2)}
               for phase in PHASES}
     return {"date": date.today().isoformat(), "machine": machine(), "people": people_count,
-            "messages_per_person_and_phase": messages, "profiled": profile,
+            "messages_per_person_and_phase": messages, "rounds": rounds, "profiled": profile,
             "phases": {phase: {"think_seconds": think} for phase, think in PHASES.items()},
             "bot": bot, "floor_echo": floor, "ratio": ratios, "target_ratio": TARGET_RATIO}
 
@@ -201,8 +222,8 @@ async def main(people_count: int, messages: int, profile: bool) -> dict[str, Any
 def report(result: dict[str, Any]) -> str:
     bot, floor = result["bot"], result["floor_echo"]
     lines = [f"Telegram latency, {result['people']} people × "
-             f"{result['messages_per_person_and_phase']} messages a phase, long polling "
-             f"(ms from push_update to the first sendMessage)",
+             f"{result['messages_per_person_and_phase']} messages a phase × {result['rounds']} "
+             f"round(s), long polling (ms from push_update to the first sendMessage)",
              f"  {'phase':<13}{'':<11}{'count':>6}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"
              f"{'msg/s':>8}{'CPU ms/msg':>11}{'CPU busy':>9}{'stalled':>8}"]
     for phase in PHASES:
@@ -211,21 +232,28 @@ def report(result: dict[str, Any]) -> str:
             lines.append(
                 f"  {phase:<13}{name:<11}{row['count']:>6}{row['p50_ms']:>8.1f}"
                 f"{row['p90_ms']:>8.1f}{row['p99_ms']:>8.1f}{row['max_ms']:>8.1f}"
-                f"{row['messages_per_second']:>8.1f}{row['bot_cpu_ms_per_message']:>11.2f}"
-                f"{row['bot_cpu_share']:>9.0%}{row['stalled']:>8}")
+                f"{row[RATE]:>8.1f}{row['process_cpu_ms_per_message']:>11.2f}"
+                f"{row['process_cpu_share']:>9.0%}{row['stalled']:>8}")
         ratio = result["ratio"][phase]
         verdict = "  ".join(
             f"{key} {ratio[key]:.2f} {'OK' if ratio[key] <= result['target_ratio'] else 'MISSED'}"
             for key in ("p50", "p99"))
         lines.append(f"  {phase:<13}bot / floor: {verdict}   (target ≤ {result['target_ratio']})")
+    if result["rounds"] > 1:
+        for name, side in (("bot", bot), ("echo floor", floor)):
+            each = ", ".join(f"{r[RATE]:.0f} msg/s p50 {r['p50_ms']:.0f} p99 {r['p99_ms']:.0f}"
+                             for r in side["back_to_back"]["rounds"])
+            lines.append(f"  back-to-back rounds, {name}: {each}")
     lines.append(f"  replies lost / doubled: bot {bot['replies_lost']} / {bot['replies_doubled']},"
                  f" echo {floor['replies_lost']} / {floor['replies_doubled']};"
-                 f" bot stored: {bot['stored']}")
+                 f" bot stored (last round): {bot['stored']}")
     lines.append(f"  load generator CPU busy (back-to-back): "
                  f"{bot['back_to_back']['load_generator_cpu_share']:.0%} with the bot, "
                  f"{floor['back_to_back']['load_generator_cpu_share']:.0%} with the echo")
     if "profile" in bot:
-        lines.append(print_profile(bot["profile"]))
+        lines.append("bot " + print_profile(bot["profile"]))
+    if "profile" in floor:
+        lines.append("echo floor " + print_profile(floor["profile"], lines=6))
     return "\n".join(lines)
 
 
@@ -233,14 +261,17 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=200)
-    parser.add_argument("--messages", type=int, default=10, help="measured messages a person")
+    parser.add_argument("--messages", type=int, default=10,
+                        help="measured messages a person in each phase")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="bot-then-echo rounds, pooled (runs vary by ±15%%)")
     parser.add_argument("--profile", action="store_true",
-                        help="sample the bot with py-spy (pip install py-spy) while measuring")
+                        help="sample both with py-spy (pip install py-spy) while measuring")
     parser.add_argument("--no-wait", action="store_true",
                         help="measure even while another benchmark runs")
     args = parser.parse_args()
     if not args.no_wait:
         wait_until_quiet()
-    outcome = asyncio.run(main(args.people, args.messages, args.profile))
+    outcome = asyncio.run(main(args.people, args.messages, args.rounds, args.profile))
     print(report(outcome))
     write_result("latency_telegram-profiled" if args.profile else "latency_telegram", outcome)

@@ -16,11 +16,13 @@ as `python -m bot.cli run` configured by environment variables, the echo as
 `python -m bench.common line-echo`); the test server and the people run in this process.
 Targets: bot throughput ≥ 0.8 × the floor's, zero lost or doubled.
 
-    python -m bench.throughput_line [--people 200] [--events 10] [--profile]
+    python -m bench.throughput_line [--people 200] [--events 10] [--rounds 3] [--profile]
 
---profile samples the bot with py-spy during the measured phase and prints its hot spots
-(figures then go to throughput_line-profiled.json). Prints a table and writes
-bench/results/throughput_line.json.
+Each round runs the bot, then the echo, on fresh servers; figures pool the rounds (one run
+differs from the next by up to ±20% on this machine). About 20 s a round. --profile
+samples both processes with py-spy while measuring and prints their hot spots (figures
+then go to throughput_line-profiled.json, raw stacks to $TMPDIR/cercap-bench/). Prints a
+table and writes bench/results/throughput_line.json.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ from bench.common import (
     BOT_COMMAND,
     LINE_SECRET,
     LINE_TOKEN,
-    ROOT,
     Process,
     Profiler,
     Walker,
@@ -51,9 +52,10 @@ from bench.common import (
     echo_command,
     echo_reply_done,
     free_port,
-    latency_summary,
     line_ids,
     machine,
+    phase_figures,
+    pool,
     print_profile,
     profile_summary,
     seed,
@@ -117,6 +119,9 @@ def watch_deliveries(server: LineTestServer, walkers: dict[str, LineWalker]) -> 
     server._deliver = watched  # type: ignore[method-assign]
 
 
+RATE = "events_per_second"
+
+
 async def run_load(server: LineTestServer, url: str, pid: int, people: list[str], events: int,
                    warm_up: list[str], *, echo: bool, profile_to: Path | None = None
                    ) -> dict[str, Any]:
@@ -142,20 +147,13 @@ async def run_load(server: LineTestServer, url: str, pid: int, people: list[str]
             profiler.stop()
         await asyncio.sleep(1.0)  # a reply sent twice would arrive now
     measured = [walkers[uid] for uid in people]
-    calls = server.calls[calls_before:]
     kinds: dict[str, int] = {}
-    for call in calls:
+    for call in server.calls[calls_before:]:
         key = f"{call.kind} {call.status}"
         kinds[key] = kinds.get(key, 0) + 1
-    handled = len(latencies)
-    return {**latency_summary(latencies), "stalled": stalled,
+    return {**phase_figures(latencies, seconds, cpu_bot, cpu_here, stalled, RATE),
             **answered_once(measured), "webhooks_refused": sum(w.refused for w in measured),
-            "api_calls": kinds,
-            "seconds": round(seconds, 2), "events_per_second": round(handled / seconds, 1),
-            "bot_cpu_seconds": round(cpu_bot, 2),
-            "bot_cpu_ms_per_event": round(cpu_bot / max(handled, 1) * 1000, 3),
-            "bot_cpu_share": round(cpu_bot / seconds, 3),
-            "load_generator_cpu_share": round(cpu_here / seconds, 3)}
+            "api_calls": kinds}
 
 
 async def measure_bot(folder: Path, people: list[str], warm_up: list[str], events: int,
@@ -173,16 +171,16 @@ async def measure_bot(folder: Path, people: list[str], warm_up: list[str], event
                                     people, events, warm_up, echo=False, profile_to=raw)
             if raw:
                 result["profile"] = profile_summary(raw)
-                kept = write_raw_profile("throughput_line", raw)
-                result["profile"]["raw_stacks"] = str(kept.relative_to(ROOT))
+                result["profile"]["raw_stacks"] = str(write_raw_profile("throughput_line",
+                                                                        raw))
         finally:
             bot.stop()
     result["stored"] = bot_store(folder / "bench.db")
     return result
 
 
-async def measure_echo(folder: Path, people: list[str], warm_up: list[str], events: int
-                       ) -> dict[str, Any]:
+async def measure_echo(folder: Path, people: list[str], warm_up: list[str], events: int,
+                       profile: bool) -> dict[str, Any]:
     async with LineTestServer(channel_secret=LINE_SECRET, access_token=LINE_TOKEN) as server:
         port = free_port()
         echo = Process(echo_command("line-echo", "--port", str(port), "--api", server.origin),
@@ -190,49 +188,81 @@ async def measure_echo(folder: Path, people: list[str], warm_up: list[str], even
         echo.start()
         try:
             await echo.wait_healthy(port)
-            return await run_load(server, f"http://127.0.0.1:{port}/line/callback", echo.pid,
-                                  people, events, warm_up, echo=True)
+            raw = folder / "echo.pyspy" if profile else None
+            result = await run_load(server, f"http://127.0.0.1:{port}/line/callback", echo.pid,
+                                    people, events, warm_up, echo=True, profile_to=raw)
+            if raw:
+                result["profile"] = profile_summary(raw)
+                result["profile"]["raw_stacks"] = str(write_raw_profile(
+                    "throughput_line-echo", raw))
+            return result
         finally:
             echo.stop()
 
 
-async def main(people_count: int, events: int, profile: bool) -> dict[str, Any]:
+def pooled(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    side = pool(rounds, RATE)
+    calls: dict[str, int] = {}
+    for r in rounds:
+        for key, n in r["api_calls"].items():
+            calls[key] = calls.get(key, 0) + n
+    side["api_calls"] = calls
+    for key in ("profile", "stored"):
+        if key in rounds[-1]:
+            side[key] = rounds[-1][key]
+    return side
+
+
+async def main(people_count: int, events: int, rounds: int, profile: bool) -> dict[str, Any]:
+    """Each round: the bot, then the echo, each on fresh servers (and the bot on a fresh
+    database); figures pool the rounds."""
     people = line_ids(people_count)
     warm_up = line_ids(WARM_UP_PEOPLE, first=1_000_000)
-    with tempfile.TemporaryDirectory(prefix="bench-line-") as name:
-        folder = Path(name)
-        bot = await measure_bot(folder, people, warm_up, events, profile)
-        floor = await measure_echo(folder, people, warm_up, events)
-    share = round(bot["events_per_second"] / floor["events_per_second"], 3)
+    bots, floors = [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="bench-line-") as name:
+            folder = Path(name)
+            bots.append(await measure_bot(folder, people, warm_up, events, profile))
+            floors.append(await measure_echo(folder, people, warm_up, events, profile))
+    bot, floor = pooled(bots), pooled(floors)
+    shares = [round(b[RATE] / f[RATE], 3) for b, f in zip(bots, floors, strict=True)]
     return {"date": date.today().isoformat(), "machine": machine(), "people": people_count,
-            "events_per_person": events, "profiled": profile, "bot": bot, "floor_echo": floor,
-            "throughput_share": share, "target_share": TARGET_SHARE,
+            "events_per_person": events, "rounds": rounds, "profiled": profile,
+            "bot": bot, "floor_echo": floor,
+            "throughput_share": round(bot[RATE] / floor[RATE], 3),
+            "throughput_share_by_round": shares, "target_share": TARGET_SHARE,
             "p99_ratio": round(bot["p99_ms"] / floor["p99_ms"], 2)}
 
 
 def report(result: dict[str, Any]) -> str:
     bot, floor = result["bot"], result["floor_echo"]
     lines = [f"LINE webhook → reply, {result['people']} people × {result['events_per_person']}"
-             f" events (latency in ms from the POST to the reply at the server)",
+             f" events × {result['rounds']} round(s) (latency in ms from the POST to the reply"
+             f" at the server)",
              f"  {'':<12}{'events':>7}{'ev/s':>9}{'p50':>9}{'p99':>9}{'max':>9}"
              f"{'CPU ms/ev':>11}{'lost':>6}{'doubled':>9}{'stalled':>9}"]
     for name, row in (("bot", bot), ("echo floor", floor)):
-        lines.append(f"  {name:<12}{row['count']:>7}{row['events_per_second']:>9.1f}"
+        lines.append(f"  {name:<12}{row['count']:>7}{row[RATE]:>9.1f}"
                      f"{row['p50_ms']:>9.1f}{row['p99_ms']:>9.1f}{row['max_ms']:>9.1f}"
-                     f"{row['bot_cpu_ms_per_event']:>11.2f}{row['replies_lost']:>6}"
+                     f"{row['process_cpu_ms_per_message']:>11.2f}{row['replies_lost']:>6}"
                      f"{row['replies_doubled']:>9}{row['stalled']:>9}")
     share_ok = result["throughput_share"] >= result["target_share"]
     clean = all(row["replies_lost"] == 0 and row["replies_doubled"] == 0 and row["stalled"] == 0
                 for row in (bot, floor))
-    lines.append(f"  throughput bot / floor: {result['throughput_share']:.2f}  target ≥ "
-                 f"{result['target_share']}  {'OK' if share_ok else 'MISSED'}")
+    by_round = ", ".join(f"{x:.2f}" for x in result["throughput_share_by_round"])
+    lines.append(f"  throughput bot / floor: {result['throughput_share']:.2f} (rounds: "
+                 f"{by_round})  target ≥ {result['target_share']}  "
+                 f"{'OK' if share_ok else 'MISSED'}")
     lines.append(f"  lost or doubled: {'none  OK' if clean else 'SOME  MISSED'}"
-                 f"   (bot API calls: {bot['api_calls']}; stored: {bot.get('stored')})")
-    lines.append(f"  CPU busy during the run: bot process {bot['bot_cpu_share']:.0%}, echo "
-                 f"process {floor['bot_cpu_share']:.0%}; load generator "
+                 f"   (bot API calls: {bot['api_calls']}; stored, last round: "
+                 f"{bot.get('stored')})")
+    lines.append(f"  CPU busy during the run: bot process {bot['process_cpu_share']:.0%}, echo "
+                 f"process {floor['process_cpu_share']:.0%}; load generator "
                  f"{bot['load_generator_cpu_share']:.0%} / {floor['load_generator_cpu_share']:.0%}")
     if "profile" in bot:
-        lines.append(print_profile(bot["profile"]))
+        lines.append("bot " + print_profile(bot["profile"]))
+    if "profile" in floor:
+        lines.append("echo floor " + print_profile(floor["profile"], lines=6))
     return "\n".join(lines)
 
 
@@ -241,13 +271,15 @@ if __name__ == "__main__":
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", type=int, default=200)
     parser.add_argument("--events", type=int, default=10, help="measured events a person")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="bot-then-echo rounds, pooled (runs vary by ±20%%)")
     parser.add_argument("--profile", action="store_true",
-                        help="sample the bot with py-spy (pip install py-spy) while measuring")
+                        help="sample both with py-spy (pip install py-spy) while measuring")
     parser.add_argument("--no-wait", action="store_true",
                         help="measure even while another benchmark runs")
     args = parser.parse_args()
     if not args.no_wait:
         wait_until_quiet()
-    outcome = asyncio.run(main(args.people, args.events, args.profile))
+    outcome = asyncio.run(main(args.people, args.events, args.rounds, args.profile))
     print(report(outcome))
     write_result("throughput_line-profiled" if args.profile else "throughput_line", outcome)
