@@ -481,7 +481,7 @@ def profile_summary(raw: Path, top: int = 15) -> dict[str, Any]:
                 for name, n in best]
 
     plumbing = ("(asyncio/base_events.py)", "(asyncio/runners.py)", "(<frozen runpy>)",
-                "(threading.py)", "(asyncio/events.py)", "(bot/cli.py)")
+                "(threading.py)", "(asyncio/events.py)", "(bot/cli.py)", "(bench/common.py)")
     inclusive = {k: v for k, v in inclusive.items() if not k.endswith(plumbing)}
     project = {k: v for k, v in inclusive.items()
                if any(f"({part}/" in k for part in ("bot", "handlers", "storage", "locales"))}
