@@ -132,3 +132,26 @@ async def eventually(check: object, timeout: float = 5.0, what: str = "the condi
         if loop.time() > deadline:
             raise TimeoutError(f"{what} did not hold within {timeout}s")
         await asyncio.sleep(0.02)
+
+
+TELEGRAM_TOKEN = "123456:TEST-TOKEN-cercap"
+LINE_SECRET = "line-channel-secret-for-tests"
+LINE_TOKEN = "line-access-token-for-tests"
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[object]:
+    """A local Telegram Bot API server on 127.0.0.1."""
+    from tests.servers.telegram_api import TelegramTestServer
+
+    async with TelegramTestServer(token=TELEGRAM_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def line() -> AsyncIterator[object]:
+    """A local LINE Messaging API server on 127.0.0.1."""
+    from tests.servers.line_api import LineTestServer
+
+    async with LineTestServer(channel_secret=LINE_SECRET, access_token=LINE_TOKEN) as server:
+        yield server

@@ -5,10 +5,7 @@ request, the TAO's decision and the progress report with its outcome, once on Te
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.service import Service
 from handlers.permissions import Role
@@ -16,10 +13,9 @@ from storage.db import Database
 from tests.servers.line_api import LineTestServer
 from tests.servers.telegram_api import TelegramTestServer
 from tests.test_delivery_faults import _line_settings
-from tests.test_line_channel import SECRET, _choices
-from tests.test_line_channel import TOKEN as LINE_TOKEN
 from tests.test_line_channel import Person as LinePerson
-from tests.test_telegram_channel import TOKEN, Person, issue_code, settings_for
+from tests.test_line_channel import _choices
+from tests.test_telegram_channel import Person, issue_code, settings_for
 
 VILLAGE = "35010102"
 
@@ -34,11 +30,6 @@ PLAN_STEPS = ["แผนของหมู่บ้าน", "จัดทำแ�
               "120000", "ไม่มีเงินสมทบ", "ข้าม", "1 ก.พ. 68", "31 มี.ค. 68", "ผู้ใหญ่บ้าน",
               "✅ บันทึก", "🏠 กลับเมนูหลัก"]
 
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramTestServer]:
-    async with TelegramTestServer(token=TOKEN) as server:
-        yield server
 
 
 async def test_key_steps_on_telegram(seeded_db_path: Path, tg: TelegramTestServer,
@@ -90,11 +81,6 @@ async def test_key_steps_on_telegram(seeded_db_path: Path, tg: TelegramTestServe
     assert await _count(seeded_db_path, "SELECT status, outcome_solved, households_helped"
                         " FROM plan_items") == [("done", "yes", 30)]
 
-
-@pytest.fixture
-async def line() -> AsyncIterator[LineTestServer]:
-    async with LineTestServer(channel_secret=SECRET, access_token=LINE_TOKEN) as server:
-        yield server
 
 
 async def test_key_steps_on_line(seeded_db_path: Path, line: LineTestServer,

@@ -5,7 +5,6 @@ sends never hold up a live reply."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,7 @@ from tests.servers.telegram_api import TelegramTestServer
 from tests.test_line_channel import SECRET
 from tests.test_line_channel import TOKEN as LINE_TOKEN
 from tests.test_line_channel import Person as LinePerson
-from tests.test_telegram_channel import TOKEN, settings_for
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramTestServer]:
-    async with TelegramTestServer(token=TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-async def line() -> AsyncIterator[LineTestServer]:
-    async with LineTestServer(channel_secret=SECRET, access_token=LINE_TOKEN) as server:
-        yield server
+from tests.test_telegram_channel import settings_for
 
 
 def _line_settings(db_path: Path, server: LineTestServer, media: Path) -> Settings:

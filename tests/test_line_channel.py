@@ -20,10 +20,10 @@ from handlers.clock import SystemClock
 from handlers.messages import Choice, Reply
 from handlers.permissions import Role
 from storage.db import Database
+from tests.conftest import LINE_SECRET, LINE_TOKEN
 from tests.servers.line_api import LineTestServer, redelivery
 
-SECRET = "line-channel-secret-for-tests"
-TOKEN = "line-access-token-for-tests"
+SECRET, TOKEN = LINE_SECRET, LINE_TOKEN
 CORE = "U" + "c" * 32
 LEADER = "U" + "a" * 32
 VILLAGE_2 = "35010102"
@@ -100,11 +100,6 @@ async def issue_code(db_path: Path, role: Role, area: str) -> str:
                                      is_admin_cli=True)
     return invite.code
 
-
-@pytest.fixture
-async def line() -> AsyncIterator[LineTestServer]:
-    async with LineTestServer(channel_secret=SECRET, access_token=TOKEN) as server:
-        yield server
 
 
 @pytest.fixture

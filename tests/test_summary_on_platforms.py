@@ -4,11 +4,9 @@ download link, signed, served by the bot's own web server)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bot.config import Settings
 from bot.service import Service
@@ -18,13 +16,7 @@ from tests.servers.telegram_api import TelegramTestServer
 from tests.test_line_channel import SECRET
 from tests.test_line_channel import TOKEN as LINE_TOKEN
 from tests.test_line_channel import Person as LinePerson
-from tests.test_telegram_channel import TOKEN, Person, issue_code, settings_for
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramTestServer]:
-    async with TelegramTestServer(token=TOKEN) as server:
-        yield server
+from tests.test_telegram_channel import Person, issue_code, settings_for
 
 
 async def test_chart_and_workbook_on_telegram(seeded_db_path: Path, tg: TelegramTestServer,
@@ -49,11 +41,6 @@ async def test_chart_and_workbook_on_telegram(seeded_db_path: Path, tg: Telegram
     assert len(documents) == 1
     assert documents[0].params["document"].filename.endswith(".xlsx")
 
-
-@pytest.fixture
-async def line() -> AsyncIterator[LineTestServer]:
-    async with LineTestServer(channel_secret=SECRET, access_token=LINE_TOKEN) as server:
-        yield server
 
 
 async def test_chart_and_export_link_on_line(seeded_db_path: Path, line: LineTestServer,

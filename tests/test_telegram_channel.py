@@ -20,9 +20,10 @@ from handlers import invites
 from handlers.clock import SystemClock
 from handlers.permissions import Role
 from storage.db import Database
+from tests.conftest import TELEGRAM_TOKEN
 from tests.servers.telegram_api import TelegramTestServer
 
-TOKEN = "123456:TEST-TOKEN-cercap"
+TOKEN = TELEGRAM_TOKEN
 CORE = 2001
 LEADER = 3001
 VILLAGE_2 = "35010102"
@@ -74,11 +75,6 @@ class Person:
         data = self.buttons()[label]
         return await self.push(self.server.callback_update(self.user_id, data))
 
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramTestServer]:
-    async with TelegramTestServer(token=TOKEN) as server:
-        yield server
 
 
 @pytest.fixture
