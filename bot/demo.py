@@ -7,9 +7,8 @@ from datetime import datetime
 from importlib.resources import files
 from typing import Any
 
-import aiosqlite
-
 from storage import areas, audit, people
+from storage.connection import Connection
 from storage.people import Grant
 
 CONSOLE = "console"
@@ -24,7 +23,7 @@ def console_user_id(key: str) -> str:
     return f"demo-{key}"
 
 
-async def has_people(conn: aiosqlite.Connection) -> bool:
+async def has_people(conn: Connection) -> bool:
     async with conn.execute("SELECT EXISTS (SELECT 1 FROM people)") as cur:
         row = await cur.fetchone()
     return bool(row and row[0])
@@ -40,7 +39,7 @@ def _area_for(role: str, tambon: str, person: dict[str, Any]) -> str:
     return tambon[:2]  # viewer: the province
 
 
-async def seed(conn: aiosqlite.Connection, now: datetime) -> None:
+async def seed(conn: Connection, now: datetime) -> None:
     data = demo_data()
     tambon = data["tambon"]
     for village in data["villages"]:

@@ -346,11 +346,21 @@ class LineChannel:
         incoming = await self.incoming_from(event)
         if incoming is None:
             return
-        work = asyncio.create_task(self.engine.handle(incoming))
-        done, _ = await asyncio.wait({work}, timeout=LOADING_AFTER_SECONDS)
-        if not done and not incoming.is_group:
-            await self._show_loading(incoming.chat_id)
-        await work
+        if incoming.is_group:
+            await self.engine.handle(incoming)
+            return
+        # Usually the answer is queued within a millisecond and the timer never fires.
+        loading = asyncio.get_running_loop().call_later(
+            LOADING_AFTER_SECONDS, self._start_loading, incoming.chat_id)
+        try:
+            await self.engine.handle(incoming)
+        finally:
+            loading.cancel()
+
+    def _start_loading(self, chat_id: str) -> None:
+        task = asyncio.create_task(self._show_loading(chat_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def incoming_from(self, event: Event) -> Incoming | None:
         source = getattr(event, "source", None)

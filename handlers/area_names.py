@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import aiosqlite
-
 from handlers.turn import Bilingual
 from locales import t
 from storage import areas
 from storage.areas import Area
+from storage.connection import Connection
 
 BANGKOK = "10"
 _SHOWN_LEVELS = ("village", "tambon", "district", "province")
@@ -31,6 +30,6 @@ def title(lineage: list[Area], language: str, depth: int = 4) -> str:
     return " ".join(_part(a, language) for a in shown[:depth])
 
 
-async def bilingual_title(conn: aiosqlite.Connection, code: str, depth: int = 4) -> Bilingual:
+async def bilingual_title(conn: Connection, code: str, depth: int = 4) -> Bilingual:
     lineage = await areas.lineage(conn, code)
     return Bilingual(title(lineage, "th", depth), title(lineage, "en", depth))

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import aiosqlite
-
 from handlers import group_commands, menu
 from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
@@ -33,6 +31,7 @@ from handlers.turn import (
 )
 from locales import DEFAULT_LANGUAGE, catalog
 from storage import conversations, groups, outbox, people, processed_updates
+from storage.connection import Connection
 from storage.conversations import Conversation, Draft
 from storage.db import Database
 
@@ -112,7 +111,7 @@ class Engine:
                       if identity and identity.person_id else None)
         return person.language if person else DEFAULT_LANGUAGE
 
-    async def _turn(self, conn: aiosqlite.Connection, incoming: Incoming | None,
+    async def _turn(self, conn: Connection, incoming: Incoming | None,
                     now: datetime, identity: people.Identity | None = None) -> Turn:
         if identity is None:
             assert incoming is not None
@@ -289,7 +288,7 @@ class Engine:
         else:
             turn.say("join.how_to_join")
 
-    async def _save_draft(self, conn: aiosqlite.Connection, identity_id: int,
+    async def _save_draft(self, conn: Connection, identity_id: int,
                           convo: Conversation, now: datetime) -> None:
         assert convo.flow and convo.step
         await conversations.save_draft(conn, identity_id, Draft(

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
 from handlers import area_names
 from handlers.messages import Incoming, Reply
 from handlers.permissions import Role, areas_with_role
 from locales import DEFAULT_LANGUAGE, t
 from storage import areas, audit, groups, outbox, people
+from storage.connection import Connection
 
 LINK_COMMANDS = ("/link", "/linkgroup")
 UNLINK_COMMANDS = ("/unlink", "/unlinkgroup")
@@ -22,7 +21,7 @@ def _command(text: str) -> str:
     return text.strip().split()[0].split("@")[0].casefold() if text.strip() else ""
 
 
-async def handle(conn: aiosqlite.Connection, incoming: Incoming, now: datetime) -> None:
+async def handle(conn: Connection, incoming: Incoming, now: datetime) -> None:
     identity = await people.identity(conn, incoming.channel, incoming.user_id)
     person = await people.person(conn, identity.person_id) if identity and identity.person_id \
         else None

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import aiosqlite
-
 from handlers.permissions import PermissionDenied, Role, may_invite
 from storage import areas, audit, invites, people
+from storage.connection import Connection
 from storage.invites import Invite
 from storage.people import Grant, Identity
 
@@ -38,7 +37,7 @@ def deep_link(bot_username: str | None, code: str) -> str | None:
     return f"https://t.me/{bot_username}?start={code}" if bot_username else None
 
 
-async def issue(conn: aiosqlite.Connection, *, issuer_id: int | None,
+async def issue(conn: Connection, *, issuer_id: int | None,
                 issuer_grants: Iterable[Grant],
                 role: Role, area_code: str, now: datetime, ttl: timedelta = DEFAULT_TTL,
                 max_uses: int = 1, is_admin_cli: bool = False) -> Invite:
@@ -71,7 +70,7 @@ class RedeemError(Exception):
         self.reason = reason
 
 
-async def redeem(conn: aiosqlite.Connection, identity: Identity, text: str, language: str,
+async def redeem(conn: Connection, identity: Identity, text: str, language: str,
                  now: datetime) -> Redeemed:
     failed = await invites.failed_attempts_since(conn, identity.id, now - THROTTLE_WINDOW)
     if failed >= MAX_FAILED_TRIES:

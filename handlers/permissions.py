@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
-import aiosqlite
-
 from storage import areas
+from storage.connection import Connection
 from storage.people import Grant
 
 
@@ -92,7 +91,7 @@ def allowed(grants: Iterable[Grant], action: Action, lineage: list[str]) -> bool
                for g in grants)
 
 
-async def check(conn: aiosqlite.Connection, grants: Iterable[Grant], action: Action,
+async def check(conn: Connection, grants: Iterable[Grant], action: Action,
                 area_code: str) -> None:
     lineage = [a.code for a in await areas.lineage(conn, area_code)]
     if not allowed(grants, action, lineage):

@@ -14,20 +14,19 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import aiosqlite
-
 from handlers.clock import BANGKOK, local_date
 from handlers.messages import Choice, Reply
 from handlers.schedule_time import QuietHours
 from handlers.turn import MENU_PREFIX
 from locales import format_date, t
 from storage import outbox
+from storage.connection import Connection
 from storage.outbox import NewMessage
 from storage.reminders import Recipient, recipients
 from storage.timestamps import to_db
 
 Note = tuple[Recipient, str, dict[str, Any], str, str | None]  # who, key, params, dedupe, flow
-Planner = Callable[[aiosqlite.Connection, datetime, dict[str, Any]], Awaitable[list[Note]]]
+Planner = Callable[[Connection, datetime, dict[str, Any]], Awaitable[list[Note]]]
 
 OPEN_ITEMS = "('not_started', 'in_progress', 'stalled')"
 
@@ -44,13 +43,13 @@ def _digest(values: list[Any]) -> str:
     return hashlib.sha1(json.dumps(values).encode()).hexdigest()[:12]
 
 
-async def _counts(conn: aiosqlite.Connection, sql: str, params: dict[str, Any]
+async def _counts(conn: Connection, sql: str, params: dict[str, Any]
                   ) -> dict[str, list[Any]]:
     async with conn.execute(sql, params) as cur:
         return {r[0]: list(r[1:]) for r in await cur.fetchall()}
 
 
-async def weekly_progress(conn: aiosqlite.Connection, now: datetime, params: dict[str, Any]
+async def weekly_progress(conn: Connection, now: datetime, params: dict[str, Any]
                           ) -> list[Note]:
     """Roll-call: villages with open plan items that have not reported progress this week."""
     monday = _monday(local_date(now))
@@ -66,7 +65,7 @@ async def weekly_progress(conn: aiosqlite.Connection, now: datetime, params: dic
              "progress") for r in found]
 
 
-async def overdue_items(conn: aiosqlite.Connection, now: datetime, params: dict[str, Any]
+async def overdue_items(conn: Connection, now: datetime, params: dict[str, Any]
                         ) -> list[Note]:
     """Items past their end date: the village is told; after the grace period, the core team."""
     today = local_date(now)
@@ -108,7 +107,7 @@ _UNREVIEWED = " UNION ALL ".join(
     for table in ("problems", "forums", "plan_items", "progress_updates", "lessons"))
 
 
-async def core_digest(conn: aiosqlite.Connection, now: datetime, params: dict[str, Any]
+async def core_digest(conn: Connection, now: datetime, params: dict[str, Any]
                       ) -> list[Note]:
     """One message a day to each core team: how many submissions wait for review."""
     today = local_date(now)
@@ -121,7 +120,7 @@ async def core_digest(conn: aiosqlite.Connection, now: datetime, params: dict[st
                                       kind="core_digest", now=now)]
 
 
-async def decider_digest(conn: aiosqlite.Connection, now: datetime, params: dict[str, Any]
+async def decider_digest(conn: Connection, now: datetime, params: dict[str, Any]
                          ) -> list[Note]:
     """TAO and district deciders: requests waiting longer than N days."""
     today = local_date(now)
@@ -145,7 +144,7 @@ async def decider_digest(conn: aiosqlite.Connection, now: datetime, params: dict
     return notes
 
 
-async def forum_monthly(conn: aiosqlite.Connection, now: datetime, params: dict[str, Any]
+async def forum_monthly(conn: Connection, now: datetime, params: dict[str, Any]
                         ) -> list[Note]:
     """Villages that held no community forum in the last 30 days."""
     today = local_date(now)
@@ -159,7 +158,7 @@ async def forum_monthly(conn: aiosqlite.Connection, now: datetime, params: dict[
             for r in found]
 
 
-async def lessons_due(conn: aiosqlite.Connection, now: datetime, params: dict[str, Any]
+async def lessons_due(conn: Connection, now: datetime, params: dict[str, Any]
                       ) -> list[Note]:
     """Open plans at (or past) the end of their period, with no lessons recorded."""
     today = local_date(now)
@@ -201,7 +200,7 @@ def _payload(language: str, key: str, params: dict[str, Any], flow: str | None,
     return cache[cache_key]
 
 
-async def plan(conn: aiosqlite.Connection, kind: str, now: datetime, params: dict[str, Any],
+async def plan(conn: Connection, kind: str, now: datetime, params: dict[str, Any],
                quiet: QuietHours) -> int:
     """Queue this kind's reminders for everyone concerned now; returns how many were new."""
     notes = await PLANNERS[kind](conn, now, params)

@@ -48,8 +48,6 @@ import heapq
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
-import aiosqlite
-
 from handlers.area_names import title
 from handlers.clock import BANGKOK
 from handlers.summary_model import (
@@ -67,6 +65,7 @@ from handlers.summary_model import (
 from storage import plans, support_requests
 from storage import summaries as q
 from storage.areas import Area
+from storage.connection import AnyConnection
 from storage.plans import APPROACHES, OUTCOMES
 from storage.summaries import Scope, Window
 from storage.timestamps import from_db, to_db
@@ -81,7 +80,7 @@ class UnknownArea(LookupError):
     """No area has this code."""
 
 
-async def compute_summary(conn: aiosqlite.Connection, area_code: str, period: Period,
+async def compute_summary(conn: AnyConnection, area_code: str, period: Period,
                           today: date, *, silent_days: int = 30) -> Summary:
     """The summary of `area_code` over `period`, as of `today` (Bangkok dates). Raises
     UnknownArea for a code not in areas, ValueError for a period ending before it starts
@@ -146,7 +145,7 @@ def _scope(area: Area, below: list[Area]) -> Scope:
 
 # --- sections -----------------------------------------------------------------------------------
 
-async def _impact(conn: aiosqlite.Connection, scope: Scope, window: Window, period: Period,
+async def _impact(conn: AnyConnection, scope: Scope, window: Window, period: Period,
                   by_village: list[tuple[str, int, int]]) -> ImpactSection:
     categories: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     months: dict[str, list[int]] = {m: [0, 0] for m in months_of(period)}
@@ -168,7 +167,7 @@ async def _impact(conn: aiosqlite.Connection, scope: Scope, window: Window, peri
     )
 
 
-async def _plans(conn: aiosqlite.Connection, scope: Scope, window: Window, today: date
+async def _plans(conn: AnyConnection, scope: Scope, window: Window, today: date
                  ) -> PlansSection:
     totals = await q.plan_item_totals(conn, scope, window, today.isoformat(), APPROACHES,
                                       ITEM_STATUSES)
@@ -178,7 +177,7 @@ async def _plans(conn: aiosqlite.Connection, scope: Scope, window: Window, today
                         overdue=totals.overdue, stalled=totals.by_status["stalled"])
 
 
-async def _support(conn: aiosqlite.Connection, scope: Scope, window: Window) -> SupportSection:
+async def _support(conn: AnyConnection, scope: Scope, window: Window) -> SupportSection:
     by_status = dict.fromkeys(REQUEST_STATUSES, 0)
     amounts = dict.fromkeys(REQUEST_STATUSES, 0)
     granted = 0
@@ -192,7 +191,7 @@ async def _support(conn: aiosqlite.Connection, scope: Scope, window: Window) -> 
                           own_money=await q.own_money_of_requested_items(conn, scope, window))
 
 
-async def _participation(conn: aiosqlite.Connection, scope: Scope, window: Window,
+async def _participation(conn: AnyConnection, scope: Scope, window: Window,
                          today: date, silent_days: int) -> ParticipationSection:
     forums, participants, with_forum = await q.forum_totals(conn, scope, window)
     silent = await q.silent_villages(
@@ -211,7 +210,7 @@ def _days_since(instant: str, today: date) -> int:
     return (today - from_db(instant).astimezone(BANGKOK).date()).days
 
 
-async def _results(conn: aiosqlite.Connection, scope: Scope, window: Window) -> ResultsSection:
+async def _results(conn: AnyConnection, scope: Scope, window: Window) -> ResultsSection:
     solved = dict.fromkeys(OUTCOMES, 0)
     confirmed = helped = 0
     for outcome, count, households in await q.outcomes(conn, scope, window):
@@ -225,7 +224,7 @@ async def _results(conn: aiosqlite.Connection, scope: Scope, window: Window) -> 
 
 # --- areas --------------------------------------------------------------------------------------
 
-async def _children(conn: aiosqlite.Connection, area: Area, below: list[Area],
+async def _children(conn: AnyConnection, area: Area, below: list[Area],
                     by_village: list[tuple[str, int, int]]) -> list[AreaValue]:
     if not below:
         return []
@@ -241,7 +240,7 @@ async def _children(conn: aiosqlite.Connection, area: Area, below: list[Area],
             for c in below]
 
 
-async def _villages(conn: aiosqlite.Connection, ranked: list[tuple[str, int]]
+async def _villages(conn: AnyConnection, ranked: list[tuple[str, int]]
                     ) -> list[AreaValue]:
     """Villages of a ranking, named by themselves and their tambon."""
     named = await q.villages_with_tambons(conn, [code for code, _ in ranked])

@@ -12,11 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 import locales
 from handlers.messages import Choice, Incoming, Location, Reply
 from handlers.thai_input import normalize_text
+from storage.connection import Connection
 from storage.conversations import Conversation
 from storage.people import Grant, Identity, Person
 
@@ -92,7 +91,7 @@ class Notification:
 
 
 class Turn:
-    def __init__(self, *, conn: aiosqlite.Connection, now: datetime, incoming: Incoming | None,
+    def __init__(self, *, conn: Connection, now: datetime, incoming: Incoming | None,
                  identity: Identity, person: Person | None, grants: list[Grant],
                  convo: Conversation, bot_username: str | None = None) -> None:
         self.conn = conn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import aiosqlite
+from storage.connection import Connection, Row
 
 LEVELS = ("nation", "network", "province", "district", "tambon", "village")
 
@@ -25,7 +25,7 @@ class Area:
 _COLUMNS = "code, level, parent_code, name_th, name_en, village_no"
 
 
-def _area(row: aiosqlite.Row) -> Area:
+def _area(row: Row) -> Area:
     return Area(row["code"], row["level"], row["parent_code"], row["name_th"], row["name_en"],
                 row["village_no"])
 
@@ -34,20 +34,20 @@ def village_code(tambon_code: str, village_no: int) -> str:
     return f"{tambon_code}{village_no:02d}"
 
 
-async def get(conn: aiosqlite.Connection, code: str) -> Area | None:
+async def get(conn: Connection, code: str) -> Area | None:
     async with conn.execute(f"SELECT {_COLUMNS} FROM areas WHERE code = ?", (code,)) as cur:
         row = await cur.fetchone()
     return _area(row) if row else None
 
 
-async def children(conn: aiosqlite.Connection, code: str) -> list[Area]:
+async def children(conn: Connection, code: str) -> list[Area]:
     async with conn.execute(
         f"SELECT {_COLUMNS} FROM areas WHERE parent_code = ? ORDER BY village_no, code", (code,)
     ) as cur:
         return [_area(r) for r in await cur.fetchall()]
 
 
-async def lineage(conn: aiosqlite.Connection, code: str) -> list[Area]:
+async def lineage(conn: Connection, code: str) -> list[Area]:
     """The area and all above it, nearest first (village, tambon, …, nation)."""
     async with conn.execute(
         f"""WITH RECURSIVE up(code, depth) AS (
@@ -63,7 +63,7 @@ async def lineage(conn: aiosqlite.Connection, code: str) -> list[Area]:
 
 
 async def add_village(
-    conn: aiosqlite.Connection, tambon_code: str, village_no: int, name_th: str, name_en: str = ""
+    conn: Connection, tambon_code: str, village_no: int, name_th: str, name_en: str = ""
 ) -> Area:
     tambon = await get(conn, tambon_code)
     if tambon is None or tambon.level != "tambon":
@@ -82,6 +82,6 @@ async def add_village(
     return area
 
 
-async def count_by_level(conn: aiosqlite.Connection) -> dict[str, int]:
+async def count_by_level(conn: Connection) -> dict[str, int]:
     async with conn.execute("SELECT level, COUNT(*) FROM areas GROUP BY level") as cur:
         return {r[0]: r[1] for r in await cur.fetchall()}

@@ -6,12 +6,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
+from storage.connection import Connection
 from storage.timestamps import to_db
 
 
-async def record(conn: aiosqlite.Connection, *, now: datetime, person_id: int | None,
+async def record(conn: Connection, *, now: datetime, person_id: int | None,
                  action: str, entity: str | None = None, entity_id: str | int | None = None,
                  from_state: str | None = None, to_state: str | None = None,
                  reason: str | None = None, detail: dict[str, Any] | None = None) -> None:

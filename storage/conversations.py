@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
+from storage.connection import Connection
 from storage.timestamps import from_db, to_db
 
 
@@ -32,7 +31,7 @@ class Draft:
     saved_at: datetime
 
 
-async def load(conn: aiosqlite.Connection, identity_id: int) -> Conversation:
+async def load(conn: Connection, identity_id: int) -> Conversation:
     async with conn.execute(
         "SELECT flow, step, data, history, seq, updated_at FROM conversations"
         " WHERE identity_id = ?", (identity_id,)
@@ -44,7 +43,7 @@ async def load(conn: aiosqlite.Connection, identity_id: int) -> Conversation:
                         json.loads(r["history"]), r["seq"], from_db(r["updated_at"]))
 
 
-async def save(conn: aiosqlite.Connection, convo: Conversation, now: datetime) -> None:
+async def save(conn: Connection, convo: Conversation, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO conversations (identity_id, flow, step, data, history, seq, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -56,7 +55,7 @@ async def save(conn: aiosqlite.Connection, convo: Conversation, now: datetime) -
     )
 
 
-async def idle_since(conn: aiosqlite.Connection, before: datetime) -> list[int]:
+async def idle_since(conn: Connection, before: datetime) -> list[int]:
     """Identities whose conversation is inside a flow and untouched since `before`."""
     async with conn.execute(
         "SELECT identity_id FROM conversations WHERE flow IS NOT NULL AND updated_at < ?",
@@ -65,7 +64,7 @@ async def idle_since(conn: aiosqlite.Connection, before: datetime) -> list[int]:
         return [r[0] for r in await cur.fetchall()]
 
 
-async def save_draft(conn: aiosqlite.Connection, identity_id: int, draft: Draft) -> None:
+async def save_draft(conn: Connection, identity_id: int, draft: Draft) -> None:
     await conn.execute(
         "INSERT INTO drafts (identity_id, flow, step, data, history, saved_at)"
         " VALUES (?, ?, ?, ?, ?, ?)"
@@ -76,7 +75,7 @@ async def save_draft(conn: aiosqlite.Connection, identity_id: int, draft: Draft)
     )
 
 
-async def drafts_of(conn: aiosqlite.Connection, identity_id: int) -> list[Draft]:
+async def drafts_of(conn: Connection, identity_id: int) -> list[Draft]:
     async with conn.execute(
         "SELECT flow, step, data, history, saved_at FROM drafts WHERE identity_id = ?"
         " ORDER BY saved_at DESC", (identity_id,)
@@ -85,6 +84,6 @@ async def drafts_of(conn: aiosqlite.Connection, identity_id: int) -> list[Draft]
                       from_db(r["saved_at"])) for r in await cur.fetchall()]
 
 
-async def delete_draft(conn: aiosqlite.Connection, identity_id: int, flow: str) -> None:
+async def delete_draft(conn: Connection, identity_id: int, flow: str) -> None:
     await conn.execute("DELETE FROM drafts WHERE identity_id = ? AND flow = ?",
                        (identity_id, flow))

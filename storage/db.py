@@ -3,7 +3,8 @@
 SQLite has one writer. Every write goes through `Database.transaction()`, which
 holds an asyncio lock for the whole BEGIN IMMEDIATE … COMMIT, so two coroutines
 never interleave transactions on the same connection. Keep transactions short and
-never await the network inside one.
+never await the network inside one: the writer's statements run on the event loop's
+thread (`storage.connection`), and long reads belong on `Database.reader()`.
 """
 
 from __future__ import annotations
@@ -11,44 +12,65 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiosqlite
 
+from storage.connection import Connection, Row
 from storage.migrations import migrate
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DB_PATH = Path("data") / "cercap.db"
 BUSY_TIMEOUT_MS = 5000
+# The writer blocks the event loop while SQLite waits for a lock another process holds
+# (a restore, a second bot by mistake), so it waits briefly and then yields to the loop.
+INLINE_BUSY_TIMEOUT_MS = 20
 
 
 def db_path_from_env() -> Path:
     return Path(os.environ.get("CERCAP_DB") or DEFAULT_DB_PATH)
 
 
-async def _configure(conn: aiosqlite.Connection) -> None:
-    conn.row_factory = aiosqlite.Row
-    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+async def _configure(conn: Connection | aiosqlite.Connection, busy_timeout_ms: int) -> None:
+    conn.row_factory = Row
+    await conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     await conn.execute("PRAGMA journal_mode = WAL")
     await conn.execute("PRAGMA foreign_keys = ON")
     await conn.execute("PRAGMA synchronous = NORMAL")
 
 
+async def _begin(conn: Connection) -> None:
+    """BEGIN IMMEDIATE, waiting (without holding up the event loop) up to BUSY_TIMEOUT_MS
+    for another process's write lock."""
+    waited = 0.0
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or waited * 1000 >= BUSY_TIMEOUT_MS:
+                raise
+        log.warning("database locked by another process: waiting")
+        await asyncio.sleep(0.05)
+        waited += 0.05 + INLINE_BUSY_TIMEOUT_MS / 1000
+
+
 class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._conn: aiosqlite.Connection | None = None
+        self._conn: Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
     async def open(self) -> Database:
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await _configure(self._conn)
+        self._conn = Connection.open(str(self.path))
+        await _configure(self._conn, INLINE_BUSY_TIMEOUT_MS)
         async with self._lock:
             await migrate(self._conn)
         return self
@@ -68,17 +90,17 @@ class Database:
         await self.close()
 
     @property
-    def conn(self) -> aiosqlite.Connection:
+    def conn(self) -> Connection:
         if self._conn is None:
             raise RuntimeError("database is not open")
         return self._conn
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         """One write transaction: all of it commits or none of it does."""
         async with self._lock:
             conn = self.conn
-            await conn.execute("BEGIN IMMEDIATE")
+            await _begin(conn)
             try:
                 yield conn
             except BaseException:
@@ -92,12 +114,12 @@ class Database:
         sees the last committed state and never waits for, or holds up, the writer."""
         if self._reader is None:
             self._reader = await aiosqlite.connect(self.path, isolation_level=None)
-            await _configure(self._reader)
+            await _configure(self._reader, BUSY_TIMEOUT_MS)
             await self._reader.execute("PRAGMA query_only = ON")
         return self._reader
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def read(self) -> AsyncIterator[Connection]:
         """A consistent read. Shares the writer's lock, so it never sees half a transaction."""
         async with self._lock:
             yield self.conn

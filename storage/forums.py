@@ -6,8 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import aiosqlite
-
+from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
 
 
@@ -31,14 +30,14 @@ _COLUMNS = ("id, village_code, held_on, participants, groups_present, other_grou
             " photo_ref, photo_platform_id, reporter_id, created_at, review_status")
 
 
-def _forum(r: aiosqlite.Row) -> Forum:
+def _forum(r: Row) -> Forum:
     return Forum(r["id"], r["village_code"], date.fromisoformat(r["held_on"]), r["participants"],
                  tuple(json.loads(r["groups_present"])), r["other_groups"], r["notes"],
                  r["photo_ref"], r["photo_platform_id"], r["reporter_id"],
                  from_db(r["created_at"]), r["review_status"])
 
 
-async def insert(conn: aiosqlite.Connection, *, village_code: str, held_on: date,
+async def insert(conn: Connection, *, village_code: str, held_on: date,
                  participants: int, groups_present: list[str], other_groups: str, notes: str,
                  photo_ref: str | None, photo_platform_id: str | None, problem_ids: list[int],
                  reporter_id: int, now: datetime) -> int:
@@ -58,13 +57,13 @@ async def insert(conn: aiosqlite.Connection, *, village_code: str, held_on: date
     return forum_id
 
 
-async def get(conn: aiosqlite.Connection, forum_id: int) -> Forum | None:
+async def get(conn: Connection, forum_id: int) -> Forum | None:
     async with conn.execute(f"SELECT {_COLUMNS} FROM forums WHERE id = ?", (forum_id,)) as cur:
         row = await cur.fetchone()
     return _forum(row) if row else None
 
 
-async def of_village(conn: aiosqlite.Connection, village_code: str, limit: int = 20
+async def of_village(conn: Connection, village_code: str, limit: int = 20
                      ) -> list[Forum]:
     """The village's forums, the latest held first."""
     async with conn.execute(
@@ -74,7 +73,7 @@ async def of_village(conn: aiosqlite.Connection, village_code: str, limit: int =
         return [_forum(r) for r in await cur.fetchall()]
 
 
-async def problems_of(conn: aiosqlite.Connection, forum_id: int) -> list[int]:
+async def problems_of(conn: Connection, forum_id: int) -> list[int]:
     """The ids of the problems discussed at the forum."""
     async with conn.execute(
         "SELECT problem_id FROM forum_problems WHERE forum_id = ? ORDER BY problem_id",

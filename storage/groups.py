@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
+from storage.connection import Connection
 from storage.timestamps import to_db
 
 
@@ -17,7 +16,7 @@ class LinkedGroup:
     area_code: str
 
 
-async def link(conn: aiosqlite.Connection, channel: str, chat_id: str, area_code: str,
+async def link(conn: Connection, channel: str, chat_id: str, area_code: str,
                person_id: int, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO notification_groups (channel, chat_id, area_code, linked_by, linked_at)"
@@ -28,7 +27,7 @@ async def link(conn: aiosqlite.Connection, channel: str, chat_id: str, area_code
     )
 
 
-async def unlink(conn: aiosqlite.Connection, channel: str, chat_id: str) -> int:
+async def unlink(conn: Connection, channel: str, chat_id: str) -> int:
     cur = await conn.execute(
         "UPDATE notification_groups SET active = 0"
         " WHERE channel = ? AND chat_id = ? AND active = 1",
@@ -36,7 +35,7 @@ async def unlink(conn: aiosqlite.Connection, channel: str, chat_id: str) -> int:
     return cur.rowcount
 
 
-async def of_area(conn: aiosqlite.Connection, area_code: str) -> list[LinkedGroup]:
+async def of_area(conn: Connection, area_code: str) -> list[LinkedGroup]:
     async with conn.execute(
         "SELECT channel, chat_id, area_code FROM notification_groups"
         " WHERE area_code = ? AND active = 1 ORDER BY channel, chat_id", (area_code,)
@@ -44,7 +43,7 @@ async def of_area(conn: aiosqlite.Connection, area_code: str) -> list[LinkedGrou
         return [LinkedGroup(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
 
-async def deactivate_chat(conn: aiosqlite.Connection, channel: str, chat_id: str) -> None:
+async def deactivate_chat(conn: Connection, channel: str, chat_id: str) -> None:
     await conn.execute(
         "UPDATE notification_groups SET active = 0 WHERE channel = ? AND chat_id = ?",
         (channel, chat_id))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
+from storage.connection import Connection
 from storage.timestamps import from_db, to_db
 
 
@@ -22,7 +21,7 @@ class Invite:
     uses: int
 
 
-async def create(conn: aiosqlite.Connection, code: str, role: str, area_code: str,
+async def create(conn: Connection, code: str, role: str, area_code: str,
                  issued_by: int | None, expires_at: datetime, max_uses: int,
                  now: datetime) -> Invite:
     cur = await conn.execute(
@@ -34,7 +33,7 @@ async def create(conn: aiosqlite.Connection, code: str, role: str, area_code: st
     return Invite(cur.lastrowid, code, role, area_code, issued_by, expires_at, max_uses, 0)
 
 
-async def find(conn: aiosqlite.Connection, code: str) -> Invite | None:
+async def find(conn: Connection, code: str) -> Invite | None:
     async with conn.execute(
         "SELECT id, code, role, area_code, issued_by, expires_at, max_uses, uses"
         " FROM invites WHERE code = ?", (code,)
@@ -46,11 +45,11 @@ async def find(conn: aiosqlite.Connection, code: str) -> Invite | None:
                   from_db(r["expires_at"]), r["max_uses"], r["uses"])
 
 
-async def use(conn: aiosqlite.Connection, invite_id: int) -> None:
+async def use(conn: Connection, invite_id: int) -> None:
     await conn.execute("UPDATE invites SET uses = uses + 1 WHERE id = ?", (invite_id,))
 
 
-async def record_attempt(conn: aiosqlite.Connection, identity_id: int, success: bool,
+async def record_attempt(conn: Connection, identity_id: int, success: bool,
                          now: datetime) -> None:
     await conn.execute(
         "INSERT INTO invite_attempts (identity_id, attempted_at, success) VALUES (?, ?, ?)",
@@ -58,7 +57,7 @@ async def record_attempt(conn: aiosqlite.Connection, identity_id: int, success: 
     )
 
 
-async def failed_attempts_since(conn: aiosqlite.Connection, identity_id: int,
+async def failed_attempts_since(conn: Connection, identity_id: int,
                                 since: datetime) -> int:
     async with conn.execute(
         "SELECT COUNT(*) FROM invite_attempts"

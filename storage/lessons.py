@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
+from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
 
 
@@ -27,12 +26,12 @@ _COLUMNS = ("id, plan_id, village_code, what_worked, what_did_not, next_steps, c
             " created_at, review_status")
 
 
-def _lesson(r: aiosqlite.Row) -> Lesson:
+def _lesson(r: Row) -> Lesson:
     return Lesson(r["id"], r["plan_id"], r["village_code"], r["what_worked"], r["what_did_not"],
                   r["next_steps"], r["created_by"], from_db(r["created_at"]), r["review_status"])
 
 
-async def insert(conn: aiosqlite.Connection, *, plan_id: int, village_code: str,
+async def insert(conn: Connection, *, plan_id: int, village_code: str,
                  what_worked: str, what_did_not: str, next_steps: str, person_id: int,
                  now: datetime) -> int:
     cur = await conn.execute(
@@ -44,7 +43,7 @@ async def insert(conn: aiosqlite.Connection, *, plan_id: int, village_code: str,
     return cur.lastrowid
 
 
-async def of_village(conn: aiosqlite.Connection, village_code: str, limit: int = 20
+async def of_village(conn: Connection, village_code: str, limit: int = 20
                      ) -> list[Lesson]:
     """The village's lessons, the latest first."""
     async with conn.execute(
@@ -54,7 +53,7 @@ async def of_village(conn: aiosqlite.Connection, village_code: str, limit: int =
         return [_lesson(r) for r in await cur.fetchall()]
 
 
-async def of_plan(conn: aiosqlite.Connection, plan_id: int) -> list[Lesson]:
+async def of_plan(conn: Connection, plan_id: int) -> list[Lesson]:
     """The lessons drawn for one plan, in the order they were recorded."""
     async with conn.execute(
         f"SELECT {_COLUMNS} FROM lessons WHERE plan_id = ? ORDER BY created_at, id", (plan_id,)

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
+from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
 
 LIVE_REPLY = 0
@@ -32,7 +31,7 @@ class OutboxMessage:
     created_at: datetime
 
 
-async def enqueue(conn: aiosqlite.Connection, *, channel: str, chat_id: str,
+async def enqueue(conn: Connection, *, channel: str, chat_id: str,
                   person_id: int | None, priority: int, payload: dict[str, Any], now: datetime,
                   reply_token: str | None = None, dedupe_key: str | None = None) -> int | None:
     """Queue one message; returns its id, or None when `dedupe_key` was queued before."""
@@ -55,7 +54,7 @@ class NewMessage:
     dedupe_key: str
 
 
-async def enqueue_many(conn: aiosqlite.Connection, messages: list[NewMessage], *,
+async def enqueue_many(conn: Connection, messages: list[NewMessage], *,
                        priority: int, now: datetime, not_before: datetime | None = None,
                        batch: str | None = None) -> int:
     """Queue many messages at once (reminders, announcements); a dedupe key queued
@@ -72,7 +71,7 @@ async def enqueue_many(conn: aiosqlite.Connection, messages: list[NewMessage], *
     return conn.total_changes - before
 
 
-def _message(r: aiosqlite.Row) -> OutboxMessage:
+def _message(r: Row) -> OutboxMessage:
     return OutboxMessage(r["id"], r["channel"], r["chat_id"], r["person_id"], r["priority"],
                          json.loads(r["payload"]), r["reply_token"], r["retry_key"],
                          r["attempts"], from_db(r["created_at"]))
@@ -82,7 +81,7 @@ _COLUMNS = ("id, channel, chat_id, person_id, priority, payload, reply_token, re
             " attempts, created_at")
 
 
-async def due(conn: aiosqlite.Connection, channel: str, now: datetime, limit: int = 100,
+async def due(conn: Connection, channel: str, now: datetime, limit: int = 100,
               chat_id: str | None = None) -> list[OutboxMessage]:
     """Pending messages whose time has come, most urgent first, oldest first within that.
 
@@ -105,7 +104,7 @@ async def due(conn: aiosqlite.Connection, channel: str, now: datetime, limit: in
         return [_message(r) for r in await cur.fetchall()]
 
 
-async def mark_sent(conn: aiosqlite.Connection, message_id: int, now: datetime) -> None:
+async def mark_sent(conn: Connection, message_id: int, now: datetime) -> None:
     await conn.execute(
         "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
         " last_error = NULL WHERE id = ?",
@@ -113,7 +112,7 @@ async def mark_sent(conn: aiosqlite.Connection, message_id: int, now: datetime) 
     )
 
 
-async def mark_retry(conn: aiosqlite.Connection, message_id: int, next_attempt_at: datetime,
+async def mark_retry(conn: Connection, message_id: int, next_attempt_at: datetime,
                      error: str) -> None:
     await conn.execute(
         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
@@ -122,7 +121,7 @@ async def mark_retry(conn: aiosqlite.Connection, message_id: int, next_attempt_a
     )
 
 
-async def mark_failed(conn: aiosqlite.Connection, message_id: int, error: str) -> None:
+async def mark_failed(conn: Connection, message_id: int, error: str) -> None:
     await conn.execute(
         "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?"
         " WHERE id = ?",
@@ -130,11 +129,11 @@ async def mark_failed(conn: aiosqlite.Connection, message_id: int, error: str) -
     )
 
 
-async def drop_reply_token(conn: aiosqlite.Connection, message_id: int) -> None:
+async def drop_reply_token(conn: Connection, message_id: int) -> None:
     await conn.execute("UPDATE outbox SET reply_token = NULL WHERE id = ?", (message_id,))
 
 
-async def pending_by_chat(conn: aiosqlite.Connection, channel: str) -> dict[str, int]:
+async def pending_by_chat(conn: Connection, channel: str) -> dict[str, int]:
     async with conn.execute(
         "SELECT chat_id, COUNT(*) FROM outbox WHERE status = 'pending' AND channel = ?"
         " GROUP BY chat_id", (channel,)
@@ -142,7 +141,7 @@ async def pending_by_chat(conn: aiosqlite.Connection, channel: str) -> dict[str,
         return {r[0]: r[1] for r in await cur.fetchall()}
 
 
-async def next_due_at(conn: aiosqlite.Connection, channels: list[str], after: datetime
+async def next_due_at(conn: Connection, channels: list[str], after: datetime
                       ) -> datetime | None:
     """When the next pending message falls due, later than `after`."""
     marks = ",".join("?" * len(channels))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
+from storage.connection import Connection, Row
 from storage.timestamps import to_db
 
 
@@ -33,7 +32,7 @@ class Grant:
     area_code: str
 
 
-def _identity(row: aiosqlite.Row) -> Identity:
+def _identity(row: Row) -> Identity:
     return Identity(row["id"], row["channel"], row["platform_user_id"], row["chat_id"],
                     row["person_id"], bool(row["active"]))
 
@@ -41,7 +40,7 @@ def _identity(row: aiosqlite.Row) -> Identity:
 _IDENTITY = "SELECT id, channel, platform_user_id, chat_id, person_id, active FROM identities"
 
 
-async def identity(conn: aiosqlite.Connection, channel: str, platform_user_id: str
+async def identity(conn: Connection, channel: str, platform_user_id: str
                    ) -> Identity | None:
     async with conn.execute(f"{_IDENTITY} WHERE channel = ? AND platform_user_id = ?",
                             (channel, platform_user_id)) as cur:
@@ -49,13 +48,13 @@ async def identity(conn: aiosqlite.Connection, channel: str, platform_user_id: s
     return _identity(row) if row else None
 
 
-async def identity_by_id(conn: aiosqlite.Connection, identity_id: int) -> Identity | None:
+async def identity_by_id(conn: Connection, identity_id: int) -> Identity | None:
     async with conn.execute(f"{_IDENTITY} WHERE id = ?", (identity_id,)) as cur:
         row = await cur.fetchone()
     return _identity(row) if row else None
 
 
-async def ensure_identity(conn: aiosqlite.Connection, channel: str, platform_user_id: str,
+async def ensure_identity(conn: Connection, channel: str, platform_user_id: str,
                           chat_id: str, now: datetime) -> Identity:
     """The identity for this platform user, created on first contact. A message
     means the person can be reached again, so it is marked active."""
@@ -70,19 +69,19 @@ async def ensure_identity(conn: aiosqlite.Connection, channel: str, platform_use
     return found
 
 
-async def identities_of(conn: aiosqlite.Connection, person_id: int) -> list[Identity]:
+async def identities_of(conn: Connection, person_id: int) -> list[Identity]:
     async with conn.execute(f"{_IDENTITY} WHERE person_id = ? AND active = 1 ORDER BY id",
                             (person_id,)) as cur:
         return [_identity(r) for r in await cur.fetchall()]
 
 
-async def set_identity_active(conn: aiosqlite.Connection, channel: str, chat_id: str,
+async def set_identity_active(conn: Connection, channel: str, chat_id: str,
                               active: bool) -> None:
     await conn.execute("UPDATE identities SET active = ? WHERE channel = ? AND chat_id = ?",
                        (int(active), channel, chat_id))
 
 
-async def create_person(conn: aiosqlite.Connection, display_name: str, language: str,
+async def create_person(conn: Connection, display_name: str, language: str,
                         now: datetime) -> int:
     cur = await conn.execute(
         "INSERT INTO people (display_name, language, created_at) VALUES (?, ?, ?)",
@@ -92,33 +91,33 @@ async def create_person(conn: aiosqlite.Connection, display_name: str, language:
     return cur.lastrowid
 
 
-async def link_identity(conn: aiosqlite.Connection, identity_id: int, person_id: int) -> None:
+async def link_identity(conn: Connection, identity_id: int, person_id: int) -> None:
     await conn.execute("UPDATE identities SET person_id = ? WHERE id = ?", (person_id, identity_id))
 
 
-async def person(conn: aiosqlite.Connection, person_id: int) -> Person | None:
+async def person(conn: Connection, person_id: int) -> Person | None:
     async with conn.execute("SELECT id, display_name, language FROM people WHERE id = ?",
                             (person_id,)) as cur:
         row = await cur.fetchone()
     return Person(row["id"], row["display_name"], row["language"]) if row else None
 
 
-async def set_language(conn: aiosqlite.Connection, person_id: int, language: str) -> None:
+async def set_language(conn: Connection, person_id: int, language: str) -> None:
     await conn.execute("UPDATE people SET language = ? WHERE id = ?", (language, person_id))
 
 
-async def set_display_name(conn: aiosqlite.Connection, person_id: int, name: str) -> None:
+async def set_display_name(conn: Connection, person_id: int, name: str) -> None:
     await conn.execute("UPDATE people SET display_name = ? WHERE id = ?", (name, person_id))
 
 
-async def grants_of(conn: aiosqlite.Connection, person_id: int) -> list[Grant]:
+async def grants_of(conn: Connection, person_id: int) -> list[Grant]:
     async with conn.execute(
         "SELECT role, area_code FROM role_grants WHERE person_id = ? ORDER BY id", (person_id,)
     ) as cur:
         return [Grant(r["role"], r["area_code"]) for r in await cur.fetchall()]
 
 
-async def add_grant(conn: aiosqlite.Connection, person_id: int, grant: Grant,
+async def add_grant(conn: Connection, person_id: int, grant: Grant,
                     invite_id: int | None, now: datetime) -> None:
     await conn.execute(
         "INSERT OR IGNORE INTO role_grants (person_id, role, area_code, invite_id, granted_at)"
@@ -127,7 +126,7 @@ async def add_grant(conn: aiosqlite.Connection, person_id: int, grant: Grant,
     )
 
 
-async def holders_of(conn: aiosqlite.Connection, role: str, area_code: str) -> list[int]:
+async def holders_of(conn: Connection, role: str, area_code: str) -> list[int]:
     """People holding `role` exactly on `area_code`."""
     async with conn.execute(
         "SELECT person_id FROM role_grants WHERE role = ? AND area_code = ? ORDER BY person_id",

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import aiosqlite
-
+from storage.connection import Connection, Row
 from storage.timestamps import to_db
 
 APPROACHES = ("self_reliance", "cooperation", "external_support")
@@ -68,13 +67,13 @@ _EDITABLE_ITEM_FIELDS = frozenset({"title", "approach", "partner", "budget_neede
                                    "own_labour", "start_on", "end_on", "responsible"})
 
 
-def _plan(r: aiosqlite.Row) -> Plan:
+def _plan(r: Row) -> Plan:
     return Plan(r["id"], r["village_code"], date.fromisoformat(r["period_start"]),
                 date.fromisoformat(r["period_end"]), r["status"], r["previous_id"],
                 r["review_status"])
 
 
-def _item(r: aiosqlite.Row, problem_ids: tuple[int, ...]) -> PlanItem:
+def _item(r: Row, problem_ids: tuple[int, ...]) -> PlanItem:
     return PlanItem(r["id"], r["plan_id"], r["village_code"], r["title"], r["approach"],
                     r["partner"], r["budget_needed"], r["own_money"], r["own_labour"],
                     date.fromisoformat(r["start_on"]), date.fromisoformat(r["end_on"]),
@@ -85,26 +84,26 @@ def _item(r: aiosqlite.Row, problem_ids: tuple[int, ...]) -> PlanItem:
 
 # --- plans ------------------------------------------------------------------------------------
 
-async def open_plan(conn: aiosqlite.Connection, village_code: str) -> Plan | None:
+async def open_plan(conn: Connection, village_code: str) -> Plan | None:
     async with conn.execute(f"{_PLAN} WHERE village_code = ? AND status = 'open'",
                             (village_code,)) as cur:
         row = await cur.fetchone()
     return _plan(row) if row else None
 
 
-async def get_plan(conn: aiosqlite.Connection, plan_id: int) -> Plan | None:
+async def get_plan(conn: Connection, plan_id: int) -> Plan | None:
     async with conn.execute(f"{_PLAN} WHERE id = ?", (plan_id,)) as cur:
         row = await cur.fetchone()
     return _plan(row) if row else None
 
 
-async def plans_of_village(conn: aiosqlite.Connection, village_code: str) -> list[Plan]:
+async def plans_of_village(conn: Connection, village_code: str) -> list[Plan]:
     async with conn.execute(f"{_PLAN} WHERE village_code = ? ORDER BY period_start, id",
                             (village_code,)) as cur:
         return [_plan(r) for r in await cur.fetchall()]
 
 
-async def create_plan(conn: aiosqlite.Connection, *, village_code: str, period_start: date,
+async def create_plan(conn: Connection, *, village_code: str, period_start: date,
                       period_end: date, person_id: int, now: datetime,
                       previous_id: int | None = None) -> int:
     cur = await conn.execute(
@@ -117,14 +116,14 @@ async def create_plan(conn: aiosqlite.Connection, *, village_code: str, period_s
     return cur.lastrowid
 
 
-async def close_plan(conn: aiosqlite.Connection, plan_id: int, now: datetime) -> None:
+async def close_plan(conn: Connection, plan_id: int, now: datetime) -> None:
     await conn.execute("UPDATE plans SET status = 'closed', closed_at = ? WHERE id = ?",
                        (to_db(now), plan_id))
 
 
 # --- items ------------------------------------------------------------------------------------
 
-async def _problem_ids(conn: aiosqlite.Connection, item_ids: list[int]
+async def _problem_ids(conn: Connection, item_ids: list[int]
                        ) -> dict[int, tuple[int, ...]]:
     if not item_ids:
         return {}
@@ -139,7 +138,7 @@ async def _problem_ids(conn: aiosqlite.Connection, item_ids: list[int]
     return {k: tuple(v) for k, v in found.items()}
 
 
-async def _items(conn: aiosqlite.Connection, where: str, params: tuple[Any, ...]
+async def _items(conn: Connection, where: str, params: tuple[Any, ...]
                  ) -> list[PlanItem]:
     async with conn.execute(f"SELECT {_ITEM_COLUMNS} FROM plan_items WHERE {where}",
                             params) as cur:
@@ -148,18 +147,18 @@ async def _items(conn: aiosqlite.Connection, where: str, params: tuple[Any, ...]
     return [_item(r, problems.get(r["id"], ())) for r in rows]
 
 
-async def get_item(conn: aiosqlite.Connection, item_id: int) -> PlanItem | None:
+async def get_item(conn: Connection, item_id: int) -> PlanItem | None:
     found = await _items(conn, "id = ?", (item_id,))
     return found[0] if found else None
 
 
-async def items_of_plan(conn: aiosqlite.Connection, plan_id: int,
+async def items_of_plan(conn: Connection, plan_id: int,
                         include_withdrawn: bool = False) -> list[PlanItem]:
     where = "plan_id = ?" + ("" if include_withdrawn else " AND status != 'withdrawn'")
     return await _items(conn, where + " ORDER BY id", (plan_id,))
 
 
-async def open_items_of_village(conn: aiosqlite.Connection, village_code: str
+async def open_items_of_village(conn: Connection, village_code: str
                                 ) -> list[PlanItem]:
     """Items of the village's open plan that are not done or withdrawn."""
     return await _items(
@@ -170,7 +169,7 @@ async def open_items_of_village(conn: aiosqlite.Connection, village_code: str
         (village_code, village_code))
 
 
-async def add_item(conn: aiosqlite.Connection, *, plan_id: int, village_code: str, title: str,
+async def add_item(conn: Connection, *, plan_id: int, village_code: str, title: str,
                    approach: str, partner: str, budget_needed: int, own_money: int,
                    own_labour: str, start_on: date, end_on: date, responsible: str,
                    problem_ids: list[int], person_id: int, now: datetime,
@@ -193,7 +192,7 @@ async def add_item(conn: aiosqlite.Connection, *, plan_id: int, village_code: st
     return cur.lastrowid
 
 
-async def set_item_problems(conn: aiosqlite.Connection, item_id: int,
+async def set_item_problems(conn: Connection, item_id: int,
                             problem_ids: list[int]) -> None:
     await conn.execute("DELETE FROM plan_item_problems WHERE item_id = ?", (item_id,))
     await conn.executemany(
@@ -201,7 +200,7 @@ async def set_item_problems(conn: aiosqlite.Connection, item_id: int,
         [(item_id, p) for p in problem_ids])
 
 
-async def update_item(conn: aiosqlite.Connection, item_id: int, fields: dict[str, Any],
+async def update_item(conn: Connection, item_id: int, fields: dict[str, Any],
                       now: datetime) -> None:
     """Change what the village may edit of an item (title, approach, partner, amounts,
     dates, responsible person)."""
@@ -214,14 +213,14 @@ async def update_item(conn: aiosqlite.Connection, item_id: int, fields: dict[str
                        (*values.values(), to_db(now), item_id))
 
 
-async def withdraw_item(conn: aiosqlite.Connection, item_id: int, reason: str,
+async def withdraw_item(conn: Connection, item_id: int, reason: str,
                         now: datetime) -> None:
     await conn.execute(
         "UPDATE plan_items SET status = 'withdrawn', withdrawn_reason = ?, updated_at = ?"
         " WHERE id = ?", (reason, to_db(now), item_id))
 
 
-async def set_review_status(conn: aiosqlite.Connection, table: str, row_id: int,
+async def set_review_status(conn: Connection, table: str, row_id: int,
                             status: str) -> None:
     if table not in ("problems", "forums", "plans", "plan_items", "progress_updates", "lessons"):
         raise ValueError(f"no review status on {table}")
@@ -230,7 +229,7 @@ async def set_review_status(conn: aiosqlite.Connection, table: str, row_id: int,
 
 # --- progress ---------------------------------------------------------------------------------
 
-async def add_progress(conn: aiosqlite.Connection, *, item: PlanItem, status: str, percent: int,
+async def add_progress(conn: Connection, *, item: PlanItem, status: str, percent: int,
                        note: str, photo_ref: str | None, photo_platform_id: str | None,
                        stalled_reason: str | None, reporter_id: int, now: datetime) -> int:
     """Record a progress update and carry its status and percent onto the item."""
@@ -251,7 +250,7 @@ async def add_progress(conn: aiosqlite.Connection, *, item: PlanItem, status: st
     return cur.lastrowid
 
 
-async def confirm_outcome(conn: aiosqlite.Connection, item_id: int, solved: str,
+async def confirm_outcome(conn: Connection, item_id: int, solved: str,
                           households_helped: int, now: datetime) -> None:
     """The village's confirmation of a done item: this is what counts as a result."""
     if solved not in OUTCOMES:
@@ -262,7 +261,7 @@ async def confirm_outcome(conn: aiosqlite.Connection, item_id: int, solved: str,
         (solved, households_helped, to_db(now), to_db(now), item_id))
 
 
-async def last_progress_at(conn: aiosqlite.Connection, village_code: str) -> datetime | None:
+async def last_progress_at(conn: Connection, village_code: str) -> datetime | None:
     async with conn.execute(
         "SELECT MAX(created_at) FROM progress_updates WHERE village_code = ?", (village_code,)
     ) as cur:

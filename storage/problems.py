@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
+from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
 
 
@@ -30,13 +29,13 @@ _COLUMNS = ("id, village_code, category, description, households, severity, phot
             " latitude, longitude, reporter_id, created_at, review_status")
 
 
-def _problem(r: aiosqlite.Row) -> Problem:
+def _problem(r: Row) -> Problem:
     return Problem(r["id"], r["village_code"], r["category"], r["description"], r["households"],
                    r["severity"], r["photo_ref"], r["latitude"], r["longitude"], r["reporter_id"],
                    from_db(r["created_at"]), r["review_status"])
 
 
-async def insert(conn: aiosqlite.Connection, *, village_code: str, category: str,
+async def insert(conn: Connection, *, village_code: str, category: str,
                  description: str, households: int, severity: int, photo_ref: str | None,
                  photo_platform_id: str | None, latitude: float | None,
                  longitude: float | None, reporter_id: int, now: datetime) -> int:
@@ -52,13 +51,13 @@ async def insert(conn: aiosqlite.Connection, *, village_code: str, category: str
     return cur.lastrowid
 
 
-async def get(conn: aiosqlite.Connection, problem_id: int) -> Problem | None:
+async def get(conn: Connection, problem_id: int) -> Problem | None:
     async with conn.execute(f"SELECT {_COLUMNS} FROM problems WHERE id = ?", (problem_id,)) as cur:
         row = await cur.fetchone()
     return _problem(row) if row else None
 
 
-async def of_villages(conn: aiosqlite.Connection, village_codes: list[str], limit: int = 10
+async def of_villages(conn: Connection, village_codes: list[str], limit: int = 10
                       ) -> list[Problem]:
     marks = ",".join("?" * len(village_codes))
     async with conn.execute(
@@ -69,7 +68,7 @@ async def of_villages(conn: aiosqlite.Connection, village_codes: list[str], limi
         return [_problem(r) for r in await cur.fetchall()]
 
 
-async def under_area(conn: aiosqlite.Connection, area_code: str, limit: int = 10
+async def under_area(conn: Connection, area_code: str, limit: int = 10
                      ) -> list[Problem]:
     """The latest problems of villages inside an administrative area (DOPA code prefix)."""
     prefix = "" if area_code == "TH" else area_code

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
+from storage.connection import Connection
 from storage.timestamps import to_db
 
 
-async def claim(conn: aiosqlite.Connection, channel: str, update_id: str, now: datetime) -> bool:
+async def claim(conn: Connection, channel: str, update_id: str, now: datetime) -> bool:
     """True the first time this (channel, update id) is seen; call inside the handling
     transaction so the claim and the handling commit or roll back together."""
     cur = await conn.execute(

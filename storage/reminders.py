@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
+from storage.connection import Connection
 from storage.timestamps import from_db, to_db
 
 
@@ -37,7 +36,7 @@ class Recipient:
     area_code: str
 
 
-async def schedules(conn: aiosqlite.Connection) -> list[Schedule]:
+async def schedules(conn: Connection) -> list[Schedule]:
     async with conn.execute(
         "SELECT kind, hour, minute, weekday, day_of_month, enabled, params, next_run_at"
         " FROM schedules ORDER BY kind"
@@ -46,7 +45,7 @@ async def schedules(conn: aiosqlite.Connection) -> list[Schedule]:
                          from_db(r[7]) if r[7] else None) for r in await cur.fetchall()]
 
 
-async def set_next_run(conn: aiosqlite.Connection, kind: str, next_run_at: datetime,
+async def set_next_run(conn: Connection, kind: str, next_run_at: datetime,
                        last_run_at: datetime | None) -> None:
     await conn.execute(
         "UPDATE schedules SET next_run_at = ?, last_run_at = COALESCE(?, last_run_at)"
@@ -54,7 +53,7 @@ async def set_next_run(conn: aiosqlite.Connection, kind: str, next_run_at: datet
         (to_db(next_run_at), to_db(last_run_at) if last_run_at else None, kind))
 
 
-async def update_schedule(conn: aiosqlite.Connection, kind: str, *, hour: int, minute: int,
+async def update_schedule(conn: Connection, kind: str, *, hour: int, minute: int,
                           enabled: bool = True) -> None:
     """Change when a kind fires; its next run is computed again."""
     await conn.execute(
@@ -62,7 +61,7 @@ async def update_schedule(conn: aiosqlite.Connection, kind: str, *, hour: int, m
         " WHERE kind = ?", (hour, minute, int(enabled), kind))
 
 
-async def set_tambon_switch(conn: aiosqlite.Connection, tambon_code: str, kind: str,
+async def set_tambon_switch(conn: Connection, tambon_code: str, kind: str,
                             enabled: bool, person_id: int | None, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO tambon_reminders (tambon_code, kind, enabled, updated_by, updated_at)"
@@ -72,14 +71,14 @@ async def set_tambon_switch(conn: aiosqlite.Connection, tambon_code: str, kind: 
         (tambon_code, kind, int(enabled), person_id, to_db(now)))
 
 
-async def tambon_switches(conn: aiosqlite.Connection, tambon_code: str) -> dict[str, bool]:
+async def tambon_switches(conn: Connection, tambon_code: str) -> dict[str, bool]:
     async with conn.execute(
         "SELECT kind, enabled FROM tambon_reminders WHERE tambon_code = ?", (tambon_code,)
     ) as cur:
         return {r[0]: bool(r[1]) for r in await cur.fetchall()}
 
 
-async def pause(conn: aiosqlite.Connection, person_id: int, until: datetime | None,
+async def pause(conn: Connection, person_id: int, until: datetime | None,
                 now: datetime) -> None:
     await conn.execute(
         "INSERT INTO reminder_pauses (person_id, paused_until, paused_at) VALUES (?, ?, ?)"
@@ -88,11 +87,11 @@ async def pause(conn: aiosqlite.Connection, person_id: int, until: datetime | No
         (person_id, to_db(until) if until else None, to_db(now)))
 
 
-async def resume(conn: aiosqlite.Connection, person_id: int) -> None:
+async def resume(conn: Connection, person_id: int) -> None:
     await conn.execute("DELETE FROM reminder_pauses WHERE person_id = ?", (person_id,))
 
 
-async def paused_until(conn: aiosqlite.Connection, person_id: int) -> tuple[bool, datetime | None]:
+async def paused_until(conn: Connection, person_id: int) -> tuple[bool, datetime | None]:
     async with conn.execute("SELECT paused_until FROM reminder_pauses WHERE person_id = ?",
                             (person_id,)) as cur:
         row = await cur.fetchone()
@@ -118,7 +117,7 @@ _RECIPIENTS = """
 """
 
 
-async def recipients(conn: aiosqlite.Connection, *, role: str, areas_sql: str,
+async def recipients(conn: Connection, *, role: str, areas_sql: str,
                      params: dict[str, Any], kind: str, now: datetime,
                      honour_pauses: bool = True) -> list[Recipient]:
     """`honour_pauses=False` for an announcement: a pause is for reminders only."""
@@ -128,7 +127,7 @@ async def recipients(conn: aiosqlite.Connection, *, role: str, areas_sql: str,
         return [Recipient(*r) for r in await cur.fetchall()]
 
 
-async def create_broadcast(conn: aiosqlite.Connection, *, tambon_code: str, sender_id: int,
+async def create_broadcast(conn: Connection, *, tambon_code: str, sender_id: int,
                            text: str, recipients: int, now: datetime) -> int:
     cur = await conn.execute(
         "INSERT INTO broadcasts (tambon_code, sender_id, text, recipients, created_at)"
@@ -147,7 +146,7 @@ class BroadcastReport:
     pending: int
 
 
-async def broadcast_reports(conn: aiosqlite.Connection, sender_id: int, limit: int = 5
+async def broadcast_reports(conn: Connection, sender_id: int, limit: int = 5
                             ) -> list[BroadcastReport]:
     async with conn.execute(
         "SELECT b.id, b.text, b.created_at,"

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import aiosqlite
-
 from storage import plans
+from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
 
 ENTITIES = ("problem", "forum", "plan_item", "progress", "lesson")
@@ -92,7 +91,7 @@ def _check_entity(entity: str) -> None:
         raise ValueError(f"not a reviewable entity: {entity!r}")
 
 
-def _submission(entity: str, row: aiosqlite.Row, today: date) -> Submission:
+def _submission(entity: str, row: Row, today: date) -> Submission:
     item_status = row["item_status"]
     due = date.fromisoformat(row["end_on"]) if row["end_on"] else None
     open_item = item_status in plans.OPEN_STATUSES
@@ -112,7 +111,7 @@ def priority(submission: Submission) -> tuple[Any, ...]:
             ENTITIES.index(submission.entity), submission.id)
 
 
-async def inbox(conn: aiosqlite.Connection, tambon_code: str, today: date) -> list[Submission]:
+async def inbox(conn: Connection, tambon_code: str, today: date) -> list[Submission]:
     """Everything not yet reviewed from the tambon's villages: stalled first, then overdue,
     then the oldest first."""
     found: list[Submission] = []
@@ -124,7 +123,7 @@ async def inbox(conn: aiosqlite.Connection, tambon_code: str, today: date) -> li
     return sorted(found, key=priority)
 
 
-async def submission(conn: aiosqlite.Connection, entity: str, entity_id: int,
+async def submission(conn: Connection, entity: str, entity_id: int,
                      today: date) -> Submission | None:
     """One submission, whatever its review status."""
     _check_entity(entity)
@@ -133,7 +132,7 @@ async def submission(conn: aiosqlite.Connection, entity: str, entity_id: int,
     return _submission(entity, row, today) if row else None
 
 
-async def _rows(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]
+async def _rows(conn: Connection, sql: str, params: tuple[Any, ...]
                 ) -> list[dict[str, Any]]:
     async with conn.execute(sql, params) as cur:
         return [dict(r) for r in await cur.fetchall()]
@@ -142,7 +141,7 @@ async def _rows(conn: aiosqlite.Connection, sql: str, params: tuple[Any, ...]
 _PROBLEM_REF = "SELECT p.id, p.category, p.description FROM problems p"
 
 
-async def details(conn: aiosqlite.Connection, entity: str, entity_id: int
+async def details(conn: Connection, entity: str, entity_id: int
                   ) -> dict[str, Any] | None:
     """Every stored field of a submission, with what it refers to (the problems of a forum
     or an item, the item of a progress update, the plan period of a lesson)."""
@@ -172,7 +171,7 @@ async def details(conn: aiosqlite.Connection, entity: str, entity_id: int
 
 # --- reviews and replies ------------------------------------------------------------------ ---
 
-async def record_review(conn: aiosqlite.Connection, *, entity: str, entity_id: int,
+async def record_review(conn: Connection, *, entity: str, entity_id: int,
                         village_code: str, reviewer_id: int, verdict: str, comment: str,
                         now: datetime) -> int:
     """Record a verdict and carry it onto the submission's review status."""
@@ -188,7 +187,7 @@ async def record_review(conn: aiosqlite.Connection, *, entity: str, entity_id: i
     return cur.lastrowid
 
 
-async def add_reply(conn: aiosqlite.Connection, *, review_id: int, person_id: int, text: str,
+async def add_reply(conn: Connection, *, review_id: int, person_id: int, text: str,
                     now: datetime) -> int:
     cur = await conn.execute(
         "INSERT INTO review_replies (review_id, person_id, text, created_at)"
@@ -202,7 +201,7 @@ _REVIEW = ("SELECT r.id, r.entity, r.entity_id, r.village_code, r.reviewer_id,"
            " FROM reviews r LEFT JOIN people p ON p.id = r.reviewer_id")
 
 
-async def _with_replies(conn: aiosqlite.Connection, rows: list[aiosqlite.Row]) -> list[Review]:
+async def _with_replies(conn: Connection, rows: list[Row]) -> list[Review]:
     ids = [r["id"] for r in rows]
     replies: dict[int, list[ReviewReply]] = {}
     if ids:
@@ -220,25 +219,25 @@ async def _with_replies(conn: aiosqlite.Connection, rows: list[aiosqlite.Row]) -
                    tuple(replies.get(r["id"], ()))) for r in rows]
 
 
-async def _reviews(conn: aiosqlite.Connection, where: str, params: tuple[Any, ...]
+async def _reviews(conn: Connection, where: str, params: tuple[Any, ...]
                    ) -> list[Review]:
     async with conn.execute(f"{_REVIEW} WHERE {where} ORDER BY r.id", params) as cur:
         rows = list(await cur.fetchall())
     return await _with_replies(conn, rows)
 
 
-async def get_review(conn: aiosqlite.Connection, review_id: int) -> Review | None:
+async def get_review(conn: Connection, review_id: int) -> Review | None:
     found = await _reviews(conn, "r.id = ?", (review_id,))
     return found[0] if found else None
 
 
-async def thread(conn: aiosqlite.Connection, entity: str, entity_id: int) -> list[Review]:
+async def thread(conn: Connection, entity: str, entity_id: int) -> list[Review]:
     """Every review of one submission, oldest first, each with its replies."""
     _check_entity(entity)
     return await _reviews(conn, "r.entity = ? AND r.entity_id = ?", (entity, entity_id))
 
 
-async def reviews_for_village(conn: aiosqlite.Connection, village_code: str,
+async def reviews_for_village(conn: Connection, village_code: str,
                               only_open: bool = True) -> list[Review]:
     """The village's reviews; with `only_open`, those still waiting for its answer: a
     comment asking for something (needs attention, returned), not answered yet and not

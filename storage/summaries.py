@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from storage.areas import Area
+from storage.connection import AnyConnection
 
 OPEN_STATUSES = ("not_started", "in_progress", "stalled")
 EVERY_CODE = ("", "\uffff")
@@ -74,12 +73,12 @@ class Window:
     months: tuple[tuple[str, str, str], ...]
 
 
-async def _rows(conn: aiosqlite.Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+async def _rows(conn: AnyConnection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     # One round trip to aiosqlite's thread: a tambon's summary is mostly these hand-offs.
     return [tuple(r) for r in await conn.execute_fetchall(sql, params)]
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: list[Any]) -> tuple[Any, ...]:
+async def _one(conn: AnyConnection, sql: str, params: list[Any]) -> tuple[Any, ...]:
     return (await _rows(conn, sql, params))[0]
 
 
@@ -88,7 +87,7 @@ async def _one(conn: aiosqlite.Connection, sql: str, params: list[Any]) -> tuple
 _AREA = "code, level, parent_code, name_th, name_en, village_no"
 
 
-async def lineage(conn: aiosqlite.Connection, code: str) -> list[Area]:
+async def lineage(conn: AnyConnection, code: str) -> list[Area]:
     """The area and all above it, nearest first; [] for an unknown code."""
     rows = await _rows(
         conn,
@@ -99,19 +98,19 @@ async def lineage(conn: aiosqlite.Connection, code: str) -> list[Area]:
     return [Area(*r) for r in rows]
 
 
-async def children(conn: aiosqlite.Connection, code: str) -> list[Area]:
+async def children(conn: AnyConnection, code: str) -> list[Area]:
     """The areas one level down, by code."""
     rows = await _rows(conn, f"SELECT {_AREA} FROM areas WHERE parent_code = ? ORDER BY code",
                        [code])
     return [Area(*r) for r in rows]
 
 
-async def network_of_provinces(conn: aiosqlite.Connection) -> dict[str, str]:
+async def network_of_provinces(conn: AnyConnection) -> dict[str, str]:
     rows = await _rows(conn, "SELECT code, parent_code FROM areas WHERE level = 'province'", [])
     return {province: network for province, network in rows}
 
 
-async def villages_with_tambons(conn: aiosqlite.Connection, codes: list[str]
+async def villages_with_tambons(conn: AnyConnection, codes: list[str]
                                 ) -> dict[str, list[Area]]:
     """Each village code with [village, its tambon]."""
     if not codes:
@@ -127,7 +126,7 @@ async def villages_with_tambons(conn: aiosqlite.Connection, codes: list[str]
 
 # --- impact -------------------------------------------------------------------------------------
 
-async def problems_by_village(conn: aiosqlite.Connection, scope: Scope, w: Window
+async def problems_by_village(conn: AnyConnection, scope: Scope, w: Window
                               ) -> list[tuple[str, int, int]]:
     """(village code, problems, households) of every village with problems in the window."""
     source, where, params = scope.rows("problems", "p")
@@ -138,7 +137,7 @@ async def problems_by_village(conn: aiosqlite.Connection, scope: Scope, w: Windo
         [*params, w.start_utc, w.end_utc])
 
 
-async def problems_by_category_month(conn: aiosqlite.Connection, scope: Scope, w: Window
+async def problems_by_category_month(conn: AnyConnection, scope: Scope, w: Window
                                      ) -> list[tuple[str, str, int, int]]:
     """(category, month, problems, households) of the problems created in the window."""
     if scope.everything:
@@ -167,7 +166,7 @@ def _month_of(months: tuple[tuple[str, str, str], ...], lo: int = 0, hi: int | N
             [months[mid][1], *left_params, *right_params])
 
 
-async def _nation_by_category_month(conn: aiosqlite.Connection, w: Window
+async def _nation_by_category_month(conn: AnyConnection, w: Window
                                     ) -> list[tuple[str, str, int, int]]:
     """Every village: one seek of problems_category per category and month, instead of
     sorting a million rows into groups. The categories present are found by skipping
@@ -204,7 +203,7 @@ class PlanTotals:
     overdue: int
 
 
-async def plan_item_totals(conn: aiosqlite.Connection, scope: Scope, w: Window, today: str,
+async def plan_item_totals(conn: AnyConnection, scope: Scope, w: Window, today: str,
                            approaches: tuple[str, ...], statuses: tuple[str, ...]
                            ) -> PlanTotals:
     """Over the items, not withdrawn, of the plans whose [period_start, period_end]
@@ -233,7 +232,7 @@ async def plan_item_totals(conn: aiosqlite.Connection, scope: Scope, w: Window, 
 
 # --- support ------------------------------------------------------------------------------------
 
-async def requests_by_status(conn: aiosqlite.Connection, scope: Scope, w: Window
+async def requests_by_status(conn: AnyConnection, scope: Scope, w: Window
                              ) -> list[tuple[str, int, int, int]]:
     """(status now, requests, baht requested, baht granted) of the requests created in the
     window; granted counts funded requests only."""
@@ -246,7 +245,7 @@ async def requests_by_status(conn: aiosqlite.Connection, scope: Scope, w: Window
         [*params, w.start_utc, w.end_utc])
 
 
-async def own_money_of_requested_items(conn: aiosqlite.Connection, scope: Scope, w: Window
+async def own_money_of_requested_items(conn: AnyConnection, scope: Scope, w: Window
                                        ) -> int:
     """The villages' own money on the distinct items asked for in the window's requests."""
     source, where, params = scope.rows("support_requests", "r")
@@ -261,7 +260,7 @@ async def own_money_of_requested_items(conn: aiosqlite.Connection, scope: Scope,
 
 # --- participation ------------------------------------------------------------------------------
 
-async def forum_totals(conn: aiosqlite.Connection, scope: Scope, w: Window
+async def forum_totals(conn: AnyConnection, scope: Scope, w: Window
                        ) -> tuple[int, int, int]:
     """(forums, participants, villages with a forum) held on a day of the window."""
     source, where, params = scope.rows("forums", "f")
@@ -273,14 +272,14 @@ async def forum_totals(conn: aiosqlite.Connection, scope: Scope, w: Window
     return int(forums), int(participants), int(villages)
 
 
-async def village_count(conn: aiosqlite.Connection, scope: Scope) -> int:
+async def village_count(conn: AnyConnection, scope: Scope) -> int:
     source, where, params = scope.rows("areas", "a", "code")
     row = await _one(conn, f"SELECT COUNT(*) {source} WHERE {where} AND a.level = 'village'",
                      params)
     return int(row[0])
 
 
-async def silent_villages(conn: aiosqlite.Connection, scope: Scope, *, active_from_utc: str,
+async def silent_villages(conn: AnyConnection, scope: Scope, *, active_from_utc: str,
                           before_utc: str) -> list[tuple[str, str | None]]:
     """(village code, its last submission or None) of the scope's villages with no
     problem, forum or progress update created in [active_from_utc, before_utc); the last
@@ -305,7 +304,7 @@ async def silent_villages(conn: aiosqlite.Connection, scope: Scope, *, active_fr
 
 # --- results ------------------------------------------------------------------------------------
 
-async def outcomes(conn: aiosqlite.Connection, scope: Scope, w: Window
+async def outcomes(conn: AnyConnection, scope: Scope, w: Window
                    ) -> list[tuple[str | None, int, int]]:
     """(solved: yes/partly/no, items, households helped) of the outcomes confirmed in the
     window."""
@@ -318,7 +317,7 @@ async def outcomes(conn: aiosqlite.Connection, scope: Scope, w: Window
         [*params, w.start_utc, w.end_utc])
 
 
-async def items_done(conn: aiosqlite.Connection, scope: Scope, w: Window) -> int:
+async def items_done(conn: AnyConnection, scope: Scope, w: Window) -> int:
     """Items whose status is done and whose last progress update (the one that marked
     them done) was created in the window; an item done without any progress update
     counts at its updated_at. The last update is one seek of progress_item per item."""

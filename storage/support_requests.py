@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
+from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
 
 TAMBON, DISTRICT = "tambon", "district"
@@ -79,7 +78,7 @@ _COLUMNS = ("id, item_id, village_code, amount_requested, purpose, level, status
             " updated_at")
 
 
-def _request(r: aiosqlite.Row) -> SupportRequest:
+def _request(r: Row) -> SupportRequest:
     return SupportRequest(
         r["id"], r["item_id"], r["village_code"], r["amount_requested"], r["purpose"],
         r["level"], r["status"], r["amount_granted"], r["decided_by"],
@@ -87,7 +86,7 @@ def _request(r: aiosqlite.Row) -> SupportRequest:
         r["created_by"], from_db(r["created_at"]), from_db(r["updated_at"]))
 
 
-def _event(r: aiosqlite.Row) -> Event:
+def _event(r: Row) -> Event:
     return Event(r["id"], r["request_id"], from_db(r["at"]), r["person_id"], r["from_status"],
                  r["to_status"], r["level"], r["amount"], r["note"])
 
@@ -105,7 +104,7 @@ def auto_threshold(note: str | None) -> int | None:
     return int(digits) if digits.isdigit() else None
 
 
-async def _add_event(conn: aiosqlite.Connection, request_id: int, *, now: datetime,
+async def _add_event(conn: Connection, request_id: int, *, now: datetime,
                      person_id: int | None, from_status: str | None, to_status: str,
                      level: str, amount: int | None = None, note: str | None = None) -> None:
     await conn.execute(
@@ -116,7 +115,7 @@ async def _add_event(conn: aiosqlite.Connection, request_id: int, *, now: dateti
 
 # --- creating and deciding -----------------------------------------------------------------
 
-async def create(conn: aiosqlite.Connection, *, item_id: int, village_code: str, amount: int,
+async def create(conn: Connection, *, item_id: int, village_code: str, amount: int,
                  purpose: str, person_id: int, now: datetime) -> int:
     """A new request in the queue of the village's TAO."""
     if amount <= 0:
@@ -132,7 +131,7 @@ async def create(conn: aiosqlite.Connection, *, item_id: int, village_code: str,
     return cur.lastrowid
 
 
-async def _claim(conn: aiosqlite.Connection, request_id: int, level: str, assignments: str,
+async def _claim(conn: Connection, request_id: int, level: str, assignments: str,
                  params: tuple[object, ...]) -> SupportRequest:
     """Apply `assignments` only if the request still waits in `level`'s queue; the request
     as it was before. Raises AlreadyDecided (and changes nothing) otherwise."""
@@ -147,7 +146,7 @@ async def _claim(conn: aiosqlite.Connection, request_id: int, level: str, assign
     return before
 
 
-async def fund(conn: aiosqlite.Connection, request_id: int, *, level: str, amount: int,
+async def fund(conn: Connection, request_id: int, *, level: str, amount: int,
                person_id: int, now: datetime) -> SupportRequest:
     """Fund the request (in full or in part) from `level`'s queue."""
     current = await get(conn, request_id)
@@ -162,7 +161,7 @@ async def fund(conn: aiosqlite.Connection, request_id: int, *, level: str, amoun
     return before
 
 
-async def forward(conn: aiosqlite.Connection, request_id: int, *, note: str,
+async def forward(conn: Connection, request_id: int, *, note: str,
                   person_id: int | None, now: datetime) -> SupportRequest:
     """Send the request from the TAO's queue to the district's (person None: automatic)."""
     before = await _claim(conn, request_id, TAMBON,
@@ -173,7 +172,7 @@ async def forward(conn: aiosqlite.Connection, request_id: int, *, note: str,
     return before
 
 
-async def return_(conn: aiosqlite.Connection, request_id: int, *, level: str, reason: str,
+async def return_(conn: Connection, request_id: int, *, level: str, reason: str,
                   person_id: int, now: datetime) -> SupportRequest:
     """Give the request back to the village from `level`'s queue; a reason is required."""
     if not reason.strip():
@@ -189,14 +188,14 @@ async def return_(conn: aiosqlite.Connection, request_id: int, *, level: str, re
 
 # --- reading ----------------------------------------------------------------------------------
 
-async def get(conn: aiosqlite.Connection, request_id: int) -> SupportRequest | None:
+async def get(conn: Connection, request_id: int) -> SupportRequest | None:
     async with conn.execute(f"SELECT {_COLUMNS} FROM support_requests WHERE id = ?",
                             (request_id,)) as cur:
         row = await cur.fetchone()
     return _request(row) if row else None
 
 
-async def of_village(conn: aiosqlite.Connection, village_code: str) -> list[SupportRequest]:
+async def of_village(conn: Connection, village_code: str) -> list[SupportRequest]:
     """The village's requests, latest first."""
     async with conn.execute(
         f"SELECT {_COLUMNS} FROM support_requests WHERE village_code = ?"
@@ -205,7 +204,7 @@ async def of_village(conn: aiosqlite.Connection, village_code: str) -> list[Supp
         return [_request(r) for r in await cur.fetchall()]
 
 
-async def history(conn: aiosqlite.Connection, request_id: int) -> list[Event]:
+async def history(conn: Connection, request_id: int) -> list[Event]:
     async with conn.execute(
         "SELECT id, request_id, at, person_id, from_status, to_status, level, amount, note"
         " FROM support_request_events WHERE request_id = ? ORDER BY id", (request_id,)
@@ -213,7 +212,7 @@ async def history(conn: aiosqlite.Connection, request_id: int) -> list[Event]:
         return [_event(r) for r in await cur.fetchall()]
 
 
-async def _queue(conn: aiosqlite.Connection, level: str, area_code: str
+async def _queue(conn: Connection, level: str, area_code: str
                  ) -> list[SupportRequest]:
     async with conn.execute(
         f"SELECT {_COLUMNS} FROM support_requests WHERE level = ? AND status = ?"
@@ -223,13 +222,13 @@ async def _queue(conn: aiosqlite.Connection, level: str, area_code: str
         return [_request(r) for r in await cur.fetchall()]
 
 
-async def queue_for_tambon(conn: aiosqlite.Connection, tambon_code: str
+async def queue_for_tambon(conn: Connection, tambon_code: str
                            ) -> list[SupportRequest]:
     """Requests waiting for the TAO of the tambon, oldest first."""
     return await _queue(conn, TAMBON, tambon_code)
 
 
-async def queue_for_district(conn: aiosqlite.Connection, district_code: str
+async def queue_for_district(conn: Connection, district_code: str
                              ) -> list[SupportRequest]:
     """Requests forwarded to the district from any of its tambons, oldest first."""
     return await _queue(conn, DISTRICT, district_code)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
+from storage.connection import Connection
 from storage.timestamps import to_db
 
 DEFAULT_AUTO_FORWARD_THRESHOLD = 500_000  # baht
 
 
-async def threshold(conn: aiosqlite.Connection, tambon_code: str) -> int:
+async def threshold(conn: Connection, tambon_code: str) -> int:
     """Requests asking for more than this go straight to the district."""
     async with conn.execute(
         "SELECT auto_forward_threshold FROM tambon_settings WHERE tambon_code = ?",
@@ -21,7 +20,7 @@ async def threshold(conn: aiosqlite.Connection, tambon_code: str) -> int:
     return int(row[0]) if row and row[0] is not None else DEFAULT_AUTO_FORWARD_THRESHOLD
 
 
-async def set_threshold(conn: aiosqlite.Connection, tambon_code: str, amount: int, *,
+async def set_threshold(conn: Connection, tambon_code: str, amount: int, *,
                         person_id: int | None, now: datetime) -> None:
     if amount <= 0:
         raise ValueError("the threshold is a positive amount")

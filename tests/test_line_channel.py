@@ -274,9 +274,20 @@ async def test_groups_answer_only_commands(service: Service, line: LineTestServe
 async def test_loading_animation_shows_while_work_takes_time(
         service: Service, line: LineTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(line_channel, "LOADING_AFTER_SECONDS", 0.0)
+    person = Person(service, line, LEADER)
+    async with service.app.db.transaction():  # the bot's own work waits behind this one
+        assert await line.post_webhook(person.url, [line.text_event(LEADER, "สวัสดี")]) == 200
+        loading = await line.wait_for(lambda: line.calls_to("loading"),
+                                      what="the loading animation")
+    assert loading[0].json == {"chatId": LEADER, "loadingSeconds": 5}
+    await line.wait_for(lambda: person.messages(), what="the reply after the wait")
+    assert not line.calls_to("loading")[1:]  # shown once
+
+
+async def test_no_loading_animation_when_the_answer_is_quick(
+        service: Service, line: LineTestServer) -> None:
     await Person(service, line, LEADER).send("สวัสดี")
-    loading = line.calls_to("loading")
-    assert loading and loading[0].json == {"chatId": LEADER, "loadingSeconds": 5}
+    assert line.calls_to("loading") == []
 
 
 async def test_quota_near_the_limit_is_logged(service: Service, line: LineTestServer,

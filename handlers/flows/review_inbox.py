@@ -9,8 +9,6 @@ import json
 from datetime import date
 from typing import Any
 
-import aiosqlite
-
 from handlers import area_names
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step, proceed, start_over_at
@@ -20,6 +18,7 @@ from handlers.thai_input import format_baht
 from handlers.turn import Answer, Bilingual, DateText, Invalid, Localized, Turn, label_key, render
 from locales import LANGUAGES, catalog, category_label, format_date
 from storage import areas, audit, people, plans, reviews
+from storage.connection import Connection
 from storage.reviews import Review, Submission
 
 INBOX_SHOWN = 20
@@ -102,7 +101,7 @@ def reference(sub: Submission, village: Any, *, short: bool = False) -> Localize
         "village": village})
 
 
-async def full_reference(conn: aiosqlite.Connection, sub: Submission) -> Localized:
+async def full_reference(conn: Connection, sub: Submission) -> Localized:
     return reference(sub, await area_names.bilingual_title(conn, sub.village_code, depth=2))
 
 

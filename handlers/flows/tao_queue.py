@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import aiosqlite
-
 from handlers import area_names
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
@@ -22,6 +20,7 @@ from handlers.steps import amount_step, confirm_step, text_step
 from handlers.turn import NAV_PREFIX, Answer, Invalid, Localized, Turn
 from locales import category_label, format_date
 from storage import areas, audit, people, plans, problems, support_requests
+from storage.connection import Connection
 from storage.support_requests import (
     DISTRICT,
     FORWARDED,
@@ -41,7 +40,7 @@ DECISION_FIELDS = ("decision", "amount", "note", "reason")
 NOTE_MAX = REASON_MAX = 500
 PROBLEM_TEXT_MAX = 80
 
-Queue = Callable[[aiosqlite.Connection, str], Awaitable[list[SupportRequest]]]
+Queue = Callable[[Connection, str], Awaitable[list[SupportRequest]]]
 
 
 @dataclass(frozen=True)

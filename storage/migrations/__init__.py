@@ -12,8 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
-import aiosqlite
-
+from storage.connection import Connection
 from storage.migrations.areas_data import load_areas
 
 log = logging.getLogger(__name__)
@@ -24,7 +23,7 @@ class Migration:
     version: int
     name: str
     sql_file: str | None = None
-    run: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None
+    run: Callable[[Connection], Awaitable[None]] | None = None
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -41,13 +40,13 @@ MIGRATIONS: tuple[Migration, ...] = (
 LATEST_VERSION = MIGRATIONS[-1].version
 
 
-async def schema_version(conn: aiosqlite.Connection) -> int:
+async def schema_version(conn: Connection) -> int:
     async with conn.execute("PRAGMA user_version") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
 
 
-async def _apply(conn: aiosqlite.Connection, migration: Migration) -> None:
+async def _apply(conn: Connection, migration: Migration) -> None:
     await conn.execute("BEGIN IMMEDIATE")
     try:
         if migration.sql_file:
@@ -68,7 +67,7 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-async def migrate(conn: aiosqlite.Connection, target: int = LATEST_VERSION) -> int:
+async def migrate(conn: Connection, target: int = LATEST_VERSION) -> int:
     """Bring the file up to `target`; returns the version it ends at."""
     current = await schema_version(conn)
     if current > LATEST_VERSION:

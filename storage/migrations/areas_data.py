@@ -8,8 +8,9 @@ import io
 import json
 from importlib.resources import files
 
-import aiosqlite
 import geothai
+
+from storage.connection import Connection
 
 NATION_CODE = "TH"
 
@@ -23,7 +24,7 @@ def learning_network_rows() -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-async def load_areas(conn: aiosqlite.Connection) -> None:
+async def load_areas(conn: Connection) -> None:
     nation = nation_row()
     rows: list[tuple[str, str, str | None, str, str, str | None]] = [
         (NATION_CODE, "nation", None, nation["name_th"], nation["name_en"], None),

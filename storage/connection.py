@@ -1,0 +1,109 @@
+"""The writer's connection: aiosqlite's async interface over one sqlite3 connection whose
+statements run right away, on the event loop's thread.
+
+Handling an update is a dozen or two short statements on a small, indexed, WAL-mode
+file: each takes a few microseconds in SQLite, while a hand-off to aiosqlite's thread
+and back costs 60 to 160 µs of CPU (measured: `bench/latency_telegram.py --profile`).
+So the hot path runs its statements inline, and the only slow statements it has, bulk
+inserts of many rows (a reminder to every village), go to a worker thread. Long reads
+(summaries, exports) use aiosqlite's own connection, `Database.reader()`, in its thread.
+
+Statements are executed when `execute` is called; awaiting the result only hands back the
+cursor, so code written for aiosqlite (`await conn.execute(...)`, `async with
+conn.execute(...) as cur`) works unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from typing import Any
+
+import aiosqlite
+
+Row = sqlite3.Row
+Parameters = Sequence[Any] | Mapping[str, Any]
+INLINE_MANY_ROWS = 200  # executemany with more rows than this runs in a worker thread
+
+
+class Cursor:
+    """A finished statement: the rows it returned, its lastrowid and rowcount."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    def __await__(self) -> Generator[Any, None, Cursor]:
+        return self
+        yield  # a generator that finishes at once: `await` yields this cursor
+
+    async def __aenter__(self) -> Cursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+
+class Connection:
+    """The subset of aiosqlite.Connection the repositories use, run inline."""
+
+    def __init__(self, raw: sqlite3.Connection) -> None:
+        self.raw = raw
+
+    @classmethod
+    def open(cls, path: str) -> Connection:
+        # check_same_thread off: bulk statements run in a worker thread while the event
+        # loop waits for them, holding the database lock, so never two threads at once.
+        return cls(sqlite3.connect(path, isolation_level=None, check_same_thread=False))
+
+    @property
+    def row_factory(self) -> Any:
+        return self.raw.row_factory
+
+    @row_factory.setter
+    def row_factory(self, factory: Any) -> None:
+        self.raw.row_factory = factory
+
+    @property
+    def total_changes(self) -> int:
+        return self.raw.total_changes
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.in_transaction
+
+    def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
+        return Cursor(self.raw.execute(sql, parameters))
+
+    async def execute_fetchall(self, sql: str, parameters: Parameters = ()) -> list[Any]:
+        return self.raw.execute(sql, parameters).fetchall()
+
+    async def executemany(self, sql: str, rows: Iterable[Parameters]) -> Cursor:
+        rows = list(rows)
+        if len(rows) <= INLINE_MANY_ROWS:
+            return Cursor(self.raw.executemany(sql, rows))
+        return Cursor(await asyncio.to_thread(self.raw.executemany, sql, rows))
+
+    async def close(self) -> None:
+        self.raw.close()
+
+
+# What read-only queries (summaries) accept: the writer's inline connection, or the
+# reader, aiosqlite's threaded one.
+AnyConnection = Connection | aiosqlite.Connection
