@@ -7,23 +7,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.pacing import Pacer
 from handlers.clock import Clock, SystemClock
 from storage import outbox, people
+from storage.connection import Connection
 from storage.db import Database
-from storage.outbox import OutboxMessage
+from storage.outbox import Chat, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 300.0
 IDLE_POLL_SECONDS = 5.0
-CHATS_IN_FLIGHT = 16  # chats served at once; one chat's messages always go one by one
+CHATS_IN_FLIGHT = 4  # chats served at once; one chat's messages always go one by one
 
 
 @dataclass(frozen=True)
@@ -116,19 +117,42 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._round = asyncio.Lock()
         self._in_flight = asyncio.Semaphore(CHATS_IN_FLIGHT)
+        self._busy: set[Chat] = set()  # chats being delivered now, by one task each
+        self._again: set[Chat] = set()  # busy chats that got more messages meanwhile
+        self._tasks: set[asyncio.Task[int]] = set()
+        self._running = False
         self._paced_until: float | None = None  # seconds until a paced message may go
         self._more_due = False  # a round stopped at its limit: go again at once
 
     def add_sender(self, sender: ChannelSender) -> None:
         self.senders[sender.channel] = sender
 
-    def wake(self) -> None:
-        self._wake.set()
+    def wake(self, chats: Iterable[Chat] | None = None) -> None:
+        """Messages were queued. For the chats named, delivery starts at once (a live
+        reply does not wait for a round); otherwise the next round finds them."""
+        if chats is None or not self._running:
+            self._wake.set()
+            return
+        for chat in chats:
+            if chat[0] not in self.senders:
+                self._wake.set()
+            elif chat in self._busy:
+                self._again.add(chat)
+            else:
+                self._start(chat, None)
+
+    def _start(self, chat: Chat, due: list[OutboxMessage] | None) -> asyncio.Task[int]:
+        self._busy.add(chat)
+        task = asyncio.create_task(self._deliver_chat(chat, due))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def deliver_due(self, channel: str | None = None, chat_id: str | None = None,
                           limit: int = 200) -> int:
         """Send what is due now; returns how many messages were sent. Chats are served
-        concurrently, each chat's messages in order."""
+        concurrently, each chat's messages in order; a chat already being served gets
+        its new messages from the task serving it."""
         sent = 0
         async with self._round:
             self._paced_until = None
@@ -136,30 +160,64 @@ class OutboxSender:
             for name in [channel] if channel else list(self.senders):
                 async with self.db.read() as conn:
                     due = await outbox.due(conn, name, self.clock.now(), limit, chat_id)
-                self._more_due = self._more_due or len(due) == limit
-                by_chat: dict[str, list[OutboxMessage]] = {}
+                by_chat: dict[Chat, list[OutboxMessage]] = {}
                 for message in due:
-                    by_chat.setdefault(message.chat_id, []).append(message)
-                counts = await asyncio.gather(*(self._deliver_chat(self.senders[name], msgs)
-                                                for msgs in by_chat.values()))
-                sent += sum(counts)
+                    by_chat.setdefault((name, message.chat_id), []).append(message)
+                if len(due) == limit and len(by_chat) > 1:
+                    # The last chat's rows may be cut at the limit (a reply and the menu
+                    # share one LINE reply token): it goes whole in the next round.
+                    by_chat.pop((name, due[-1].chat_id))
+                self._more_due = self._more_due or len(due) == limit
+                started = []
+                for chat, messages in by_chat.items():
+                    if chat in self._busy:
+                        self._again.add(chat)
+                    else:
+                        started.append(self._start(chat, messages))
+                sent += sum(await asyncio.gather(*started))
         return sent
 
-    async def _deliver_chat(self, sender: ChannelSender, messages: list[OutboxMessage]) -> int:
+    async def _deliver_chat(self, chat: Chat, due: list[OutboxMessage] | None) -> int:
+        """Send one chat's due messages in order, then again while more arrived."""
+        channel, chat_id = chat
+        sender = self.senders[channel]
         sent = 0
-        async with self._in_flight:
-            for batch in _batches(sender, messages):
-                wait = self._pacing_wait(sender, batch[0])
-                if wait > 0:
-                    self._paced_until = min(self._paced_until or wait, wait)
-                    break
-                outcome = await self._send(batch)
-                for message in batch:
-                    await self._record(message, outcome)
-                if not isinstance(outcome, Sent):
-                    break  # later messages of this chat wait, to keep the order
-                sent += len(batch)
-        return sent
+        try:
+            async with self._in_flight:
+                while True:
+                    self._again.discard(chat)
+                    if due is None:
+                        async with self.db.read() as conn:
+                            due = await outbox.due(conn, channel, self.clock.now(), 200,
+                                                   chat_id)
+                    count, finished = await self._send_in_order(sender, due)
+                    sent += count
+                    if not finished or chat not in self._again:
+                        return sent
+                    due = None
+        except Exception:  # the rows stay pending: the next round tries again
+            log.exception("delivering to %s/%s failed", channel, chat_id)
+            self._wake.set()
+            return sent
+        finally:
+            self._busy.discard(chat)
+
+    async def _send_in_order(self, sender: ChannelSender, messages: list[OutboxMessage]
+                             ) -> tuple[int, bool]:
+        """(how many were sent, whether all of them were)."""
+        sent = 0
+        for batch in _batches(sender, messages):
+            wait = self._pacing_wait(sender, batch[0])
+            if wait > 0:
+                self._paced_until = min(self._paced_until or wait, wait)
+                self._wake.set()  # the loop works out when to come back
+                return sent, False
+            outcome = await self._send(batch)
+            await self._record(batch, outcome)
+            if not isinstance(outcome, Sent):
+                return sent, False  # later messages of this chat wait, to keep the order
+            sent += len(batch)
+        return sent, True
 
     @staticmethod
     def _pacing_wait(sender: ChannelSender, message: OutboxMessage) -> float:
@@ -183,28 +241,43 @@ class OutboxSender:
             log.exception("sending outbox message %d failed", batch[0].id)
             return Retry(f"{type(exc).__name__}: {exc}")
 
-    async def _record(self, message: OutboxMessage, outcome: SendOutcome) -> None:
+    async def _record(self, batch: list[OutboxMessage], outcome: SendOutcome) -> None:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            match outcome:
-                case Sent():
-                    await outbox.mark_sent(conn, message.id, now)
-                case Retry(error, after) if message.attempts + 1 < MAX_ATTEMPTS:
-                    delay = after if after is not None else backoff_seconds(message.attempts)
-                    await outbox.mark_retry(conn, message.id, now + timedelta(seconds=delay),
-                                            error)
-                case Retry(error, _) | Failed(error):
-                    log.error("outbox message %d failed for good: %s", message.id, error)
-                    await outbox.mark_failed(conn, message.id, error)
-                case Blocked(error):
-                    log.warning("chat %s/%s blocked the bot: %s", message.channel,
-                                message.chat_id, error)
-                    await outbox.mark_failed(conn, message.id, f"blocked: {error}")
-                    await people.set_identity_active(conn, message.channel, message.chat_id,
-                                                     False)
+            for message in batch:
+                await self._record_one(conn, message, outcome, now)
+
+    @staticmethod
+    async def _record_one(conn: Connection, message: OutboxMessage, outcome: SendOutcome,
+                          now: datetime) -> None:
+        match outcome:
+            case Sent():
+                await outbox.mark_sent(conn, message.id, now)
+            case Retry(error, after) if message.attempts + 1 < MAX_ATTEMPTS:
+                delay = after if after is not None else backoff_seconds(message.attempts)
+                await outbox.mark_retry(conn, message.id, now + timedelta(seconds=delay),
+                                        error)
+            case Retry(error, _) | Failed(error):
+                log.error("outbox message %d failed for good: %s", message.id, error)
+                await outbox.mark_failed(conn, message.id, error)
+            case Blocked(error):
+                log.warning("chat %s/%s blocked the bot: %s", message.channel,
+                            message.chat_id, error)
+                await outbox.mark_failed(conn, message.id, f"blocked: {error}")
+                await people.set_identity_active(conn, message.channel, message.chat_id,
+                                                 False)
 
     async def run(self) -> None:
         """Deliver forever: at once when woken, otherwise when the next retry falls due."""
+        self._running = True
+        try:
+            await self._run()
+        finally:
+            self._running = False
+            for task in list(self._tasks):
+                task.cancel()
+
+    async def _run(self) -> None:
         while True:
             self._wake.clear()
             try:

@@ -34,6 +34,7 @@ from storage import conversations, groups, outbox, people, processed_updates
 from storage.connection import Connection
 from storage.conversations import Conversation, Draft
 from storage.db import Database
+from storage.outbox import Chat
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +73,14 @@ class Engine:
         self._nav = _nav_words()
         self._listeners: list[Callable[[], None]] = []
 
-    def on_enqueued(self, listener: Callable[[], None]) -> None:
-        """Called after a transaction that queued messages commits (wakes the senders)."""
+    def on_enqueued(self, listener: Callable[[set[Chat] | None], None]) -> None:
+        """Called after a transaction that queued messages commits (wakes the senders),
+        with the (channel, chat_id) pairs it queued for, or None when it does not say."""
         self._listeners.append(listener)
 
-    def _wake(self) -> None:
+    def _wake(self, chats: set[Chat] | None = None) -> None:
         for listener in self._listeners:
-            listener()
+            listener(chats)
 
     async def handle(self, incoming: Incoming) -> HandleResult:
         """Handle one update, all or nothing."""
@@ -94,8 +96,8 @@ class Engine:
             turn = await self._turn(conn, incoming, now)
             await self._dispatch(turn)
             await conversations.save(conn, turn.convo, now)
-            await self._enqueue(turn)
-        self._wake()
+            chats = await self._enqueue(turn)
+        self._wake(chats)
         return HandleResult(stale_button=turn.stale_button)
 
     async def mark_unreachable(self, channel: str, chat_id: str) -> None:
@@ -359,9 +361,13 @@ class Engine:
     # --- the outbox ------------------------------------------------------------------------
 
     async def _enqueue(self, turn: Turn, priority: int = outbox.LIVE_REPLY,
-                       dedupe: str | None = None) -> None:
+                       dedupe: str | None = None) -> set[Chat]:
+        """Queue the turn's replies and notifications; returns the chats they go to."""
         incoming = turn.incoming
         base = dedupe or (f"{incoming.channel}:{incoming.update_id}" if incoming else "sys")
+        chats: set[Chat] = set()
+        if turn.replies:
+            chats.add((turn.identity.channel, turn.identity.chat_id))
         for i, reply in enumerate(turn.replies):
             await outbox.enqueue(
                 turn.conn, channel=turn.identity.channel, chat_id=turn.identity.chat_id,
@@ -375,6 +381,7 @@ class Engine:
                 continue
             text = render(recipient.language, note.key, note.params)
             for identity in await people.identities_of(turn.conn, note.person_id):
+                chats.add((identity.channel, identity.chat_id))
                 await outbox.enqueue(
                     turn.conn, channel=identity.channel, chat_id=identity.chat_id,
                     person_id=note.person_id, priority=outbox.NOTIFICATION,
@@ -383,8 +390,9 @@ class Engine:
         for i, (area_code, key, params) in enumerate(turn.group_notifications):
             text = render(DEFAULT_LANGUAGE, key, params)
             for group in await groups.of_area(turn.conn, area_code):
+                chats.add((group.channel, group.chat_id))
                 await outbox.enqueue(
                     turn.conn, channel=group.channel, chat_id=group.chat_id, person_id=None,
                     priority=outbox.NOTIFICATION, payload=Reply(text).to_payload(),
                     now=turn.now, dedupe_key=f"{base}:g{i}:{group.channel}:{group.chat_id}")
-
+        return chats

@@ -12,6 +12,8 @@ from typing import Any
 from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
 
+Chat = tuple[str, str]  # (channel, chat_id): where a row goes
+
 LIVE_REPLY = 0
 NOTIFICATION = 1
 BULK = 2
