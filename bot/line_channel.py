@@ -119,7 +119,11 @@ def _bubble(text: str | None, buttons: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _alt_text(text: str) -> str:
-    return (text.splitlines() or ["…"])[0][:400] or "…"
+    """What a chat list or notification shows for a Flex message: the question, which is
+    the first line of the last paragraph (a note such as "please use the buttons" may
+    come above it in the same reply)."""
+    question = text.rsplit("\n\n", 1)[-1]
+    return (question.splitlines() or ["…"])[0][:400] or "…"
 
 
 def _attachments(reply: Reply, links: MediaLinks | None) -> tuple[str, list[dict[str, Any]]]:

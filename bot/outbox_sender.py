@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 300.0
 IDLE_POLL_SECONDS = 5.0
-CHATS_IN_FLIGHT = 4  # chats served at once; one chat's messages always go one by one
+CHATS_IN_FLIGHT = 4
+# A chat's rows are read a page at a time: a chat with a paced backlog (the core team
+# notified of 200 reports) usually sends one before its pace holds it back.
+CHAT_PAGE = 10  # chats served at once; one chat's messages always go one by one
 
 
 @dataclass(frozen=True)
@@ -158,8 +161,15 @@ class OutboxSender:
             self._paced_until = None
             self._more_due = False
             for name in [channel] if channel else list(self.senders):
+                # While the channel's rate is used up, only live replies can go: reading
+                # the paced backlog (a reminder to every village) would be wasted work.
+                pacer = getattr(self.senders[name], "pacer", None)
+                held = pacer.overall_wait() if pacer is not None else 0.0
+                if held > 0:
+                    self._paced_until = min(self._paced_until or held, held)
                 async with self.db.read() as conn:
-                    due = await outbox.due(conn, name, self.clock.now(), limit, chat_id)
+                    due = await outbox.due(conn, name, self.clock.now(), limit, chat_id,
+                                           outbox.LIVE_REPLY if held > 0 else outbox.BULK)
                 by_chat: dict[Chat, list[OutboxMessage]] = {}
                 for message in due:
                     by_chat.setdefault((name, message.chat_id), []).append(message)
@@ -181,18 +191,19 @@ class OutboxSender:
         """Send one chat's due messages in order, then again while more arrived."""
         channel, chat_id = chat
         sender = self.senders[channel]
-        sent = 0
+        sent, more = 0, False
         try:
             async with self._in_flight:
                 while True:
                     self._again.discard(chat)
                     if due is None:
                         async with self.db.read() as conn:
-                            due = await outbox.due(conn, channel, self.clock.now(), 200,
-                                                   chat_id)
+                            due = await outbox.due(conn, channel, self.clock.now(),
+                                                   CHAT_PAGE, chat_id)
+                        more = len(due) == CHAT_PAGE
                     count, finished = await self._send_in_order(sender, due)
                     sent += count
-                    if not finished or chat not in self._again:
+                    if not finished or not (more or chat in self._again):
                         return sent
                     due = None
         except Exception:  # the rows stay pending: the next round tries again
@@ -210,7 +221,10 @@ class OutboxSender:
             wait = self._pacing_wait(sender, batch[0])
             if wait > 0:
                 self._paced_until = min(self._paced_until or wait, wait)
-                self._wake.set()  # the loop works out when to come back
+                if not self._round.locked():
+                    # Started by a commit, not a round: the loop must learn when to come
+                    # back. (Within a round it does anyway; waking it then would spin.)
+                    self._wake.set()
                 return sent, False
             outcome = await self._send(batch)
             await self._record(batch, outcome)

@@ -29,6 +29,10 @@ class Pacer:
         self._overall_next = 0.0
         self._chat_next: dict[str, float] = {}
 
+    def overall_wait(self) -> float:
+        """Seconds until any paced message may go."""
+        return max(0.0, self._overall_next - self.clock())
+
     def wait_for(self, chat_id: str, *, is_group: bool, live: bool) -> float:
         """Seconds this message must still wait; 0 means send now (its slot is taken)."""
         now = self.clock()

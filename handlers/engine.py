@@ -16,7 +16,7 @@ from handlers import group_commands, menu
 from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
 from handlers.flows import FLOWS
-from handlers.messages import Incoming, Reply
+from handlers.messages import Incoming, Reply, joined
 from handlers.thai_input import normalize_text
 from handlers.turn import (
     MENU_PREFIX,
@@ -368,7 +368,7 @@ class Engine:
         chats: set[Chat] = set()
         if turn.replies:
             chats.add((turn.identity.channel, turn.identity.chat_id))
-        for i, reply in enumerate(turn.replies):
+        for i, reply in enumerate(joined(turn.replies)):
             await outbox.enqueue(
                 turn.conn, channel=turn.identity.channel, chat_id=turn.identity.chat_id,
                 person_id=turn.person.id if turn.person else None, priority=priority,

@@ -6,7 +6,7 @@ message; nothing else about a platform is known past this module.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -52,7 +52,16 @@ class Reply:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_payload(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"text": self.text,
+                "choices": [{"label": c.label, "payload": c.payload} for c in self.choices],
+                "image": self.image, "file": self.file, "expects": self.expects,
+                "answered": self.answered, "extra": dict(self.extra)}
+
+    @property
+    def plain(self) -> bool:
+        """Only text: no buttons, picture, file or special layout."""
+        return not (self.choices or self.image or self.file or self.expects or self.answered
+                    or self.extra)
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> Reply:
@@ -60,3 +69,17 @@ class Reply:
         return cls(text=data["text"], choices=choices, image=data.get("image"),
                    file=data.get("file"), expects=data.get("expects"),
                    answered=data.get("answered"), extra=data.get("extra") or {})
+
+
+def joined(replies: list[Reply]) -> list[Reply]:
+    """The replies as few messages as possible: a plain text goes on top of the next
+    text-only message ("saved #12" above the menu, "please type a number" above the
+    question asked again). One message to read instead of two, and one fewer to send."""
+    out: list[Reply] = []
+    for reply in replies:
+        last = out[-1] if out else None
+        if last is not None and last.plain and reply.text and not (reply.image or reply.file):
+            out[-1] = replace(reply, text=f"{last.text}\n\n{reply.text}")
+        else:
+            out.append(reply)
+    return out

@@ -29,6 +29,9 @@ BUSY_TIMEOUT_MS = 5000
 # The writer blocks the event loop while SQLite waits for a lock another process holds
 # (a restore, a second bot by mistake), so it waits briefly and then yields to the loop.
 INLINE_BUSY_TIMEOUT_MS = 20
+# The writer does not checkpoint the WAL itself (that copy and its fsync would stall the
+# event loop for milliseconds): a separate connection does, in aiosqlite's thread.
+CHECKPOINT_EVERY_COMMITS = 100
 
 
 def db_path_from_env() -> Path:
@@ -64,6 +67,9 @@ class Database:
         self.path = Path(path)
         self._conn: Connection | None = None
         self._reader: aiosqlite.Connection | None = None
+        self._checkpointer: aiosqlite.Connection | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._commits = 0
         self._lock = asyncio.Lock()
 
     async def open(self) -> Database:
@@ -71,11 +77,18 @@ class Database:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = Connection.open(str(self.path))
         await _configure(self._conn, INLINE_BUSY_TIMEOUT_MS)
+        await self._conn.execute("PRAGMA wal_autocheckpoint = 0")
         async with self._lock:
             await migrate(self._conn)
         return self
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            await self._checkpointing
+            self._checkpointing = None
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+            self._checkpointer = None
         if self._reader is not None:
             await self._reader.close()
             self._reader = None
@@ -108,6 +121,25 @@ class Database:
                 raise
             else:
                 await conn.execute("COMMIT")
+                self._committed()
+
+    def _committed(self) -> None:
+        self._commits += 1
+        if self._commits < CHECKPOINT_EVERY_COMMITS or str(self.path) == ":memory:":
+            return
+        if self._checkpointing is None or self._checkpointing.done():
+            self._commits = 0
+            self._checkpointing = asyncio.create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        """Copy committed pages from the WAL into the database file (PASSIVE: it never
+        waits for, or blocks, the writer or the readers)."""
+        try:
+            if self._checkpointer is None:
+                self._checkpointer = await aiosqlite.connect(self.path, isolation_level=None)
+            await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed (tried again later): %s", exc)
 
     async def reader(self) -> aiosqlite.Connection:
         """A second, read-only connection for long reads (summaries, exports): with WAL it

@@ -84,16 +84,19 @@ _COLUMNS = ("id, channel, chat_id, person_id, priority, payload, reply_token, re
 
 
 async def due(conn: Connection, channel: str, now: datetime, limit: int = 100,
-              chat_id: str | None = None) -> list[OutboxMessage]:
+              chat_id: str | None = None, most_priority: int = BULK) -> list[OutboxMessage]:
     """Pending messages whose time has come, most urgent first, oldest first within that.
 
     A chat's messages keep their order: one waiting for a retry holds back the later
     ones of the same chat, unless they are more urgent (a live reply does not wait
-    behind a reminder in backoff)."""
+    behind a reminder in backoff). `most_priority` leaves out the less urgent ones."""
     chat_filter = " AND o.chat_id = ?" if chat_id is not None else ""
     params: tuple[Any, ...] = (channel, to_db(now))
     if chat_id is not None:
         params += (chat_id,)
+    if most_priority < BULK:
+        chat_filter += " AND o.priority <= ?"
+        params += (most_priority,)
     async with conn.execute(
         f"SELECT {_COLUMNS} FROM outbox o WHERE o.status = 'pending' AND o.channel = ?"
         f" AND o.next_attempt_at <= ?{chat_filter}"
