@@ -38,6 +38,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults
 from bot.ordering import PerKeyLock
 from bot.outbox_sender import Blocked, Failed, Retry, SendOutcome, Sent
 from bot.pacing import TELEGRAM_LIMITS, Pacer
+from bot.telegram_transport import AiohttpRequest
 from handlers.clock import BANGKOK
 from handlers.engine import Engine
 from handlers.messages import Incoming, Location, Reply
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 CALLBACK_DATA_MAX_BYTES = 64
+SEND_CONNECTIONS = 16  # more than the outbox ever sends at once (CHATS_IN_FLIGHT)
 COMMANDS = ("start", "menu", "help", "cancel", "back")
 UNSUPPORTED_KINDS = ("sticker", "voice", "video", "video_note", "audio", "document",
                      "animation", "contact", "poll", "dice", "venue", "game")
@@ -160,10 +162,12 @@ class TelegramChannel:
         self.ordering = ordering or PerKeyLock()
         if webhook_url and not webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
+        timeouts = {"read_timeout": request_timeout, "write_timeout": request_timeout,
+                    "connect_timeout": request_timeout, "pool_timeout": request_timeout}
         builder = (ApplicationBuilder().token(token)
                    .defaults(Defaults(parse_mode=ParseMode.HTML, tzinfo=BANGKOK))
-                   .connect_timeout(request_timeout).read_timeout(request_timeout)
-                   .write_timeout(request_timeout))
+                   .request(AiohttpRequest(connection_pool_size=SEND_CONNECTIONS, **timeouts))
+                   .get_updates_request(AiohttpRequest(connection_pool_size=1, **timeouts)))
         if api_base_url:
             origin = api_base_url.rstrip("/")
             builder = builder.base_url(f"{origin}/bot").base_file_url(f"{origin}/file/bot")
