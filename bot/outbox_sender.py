@@ -24,10 +24,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 MAX_BACKOFF_SECONDS = 300.0
 IDLE_POLL_SECONDS = 5.0
-CHATS_IN_FLIGHT = 4
+CHATS_IN_FLIGHT = 16  # chats served at once; one chat's messages always go one by one
 # A chat's rows are read a page at a time: a chat with a paced backlog (the core team
 # notified of 200 reports) usually sends one before its pace holds it back.
-CHAT_PAGE = 10  # chats served at once; one chat's messages always go one by one
+CHAT_PAGE = 10
 
 
 @dataclass(frozen=True)
