@@ -144,3 +144,30 @@ async def test_bulk_to_a_thousand_does_not_hold_up_a_live_reply(
         bulk_sent = sum(1 for m in tg.sent_messages() if m["text"] == "⏰ เตือน")
     # The reply left while the bulk was still going out, paced at 30 a second.
     assert 5 <= bulk_sent < 1000
+
+
+async def test_a_reply_is_never_split_at_a_rounds_limit(seeded_db_path: Path,
+                                                        line: LineTestServer,
+                                                        tmp_path: Path) -> None:
+    """"Saved" and the menu share one LINE reply token: a round that could take only the
+    first would answer with it and then have to push the second."""
+    first, second = "U" + "1" * 32, "U" + "2" * 32
+    token = line.issue_reply_token(second, second)
+    async with Service(_line_settings(seeded_db_path, line, tmp_path / "m"),
+                       background=False) as service:
+        async with service.app.db.transaction() as conn:
+            now = service.app.clock.now()
+            for chat, text, reply_token in ((first, "ก", None), (first, "ข", None),
+                                            (second, "บันทึกแล้ว", token),
+                                            (second, "เมนู", token)):
+                await outbox.enqueue(conn, channel="line", chat_id=chat, person_id=None,
+                                     priority=outbox.LIVE_REPLY,
+                                     payload=Reply(text).to_payload(), now=now,
+                                     reply_token=reply_token)
+        assert await service.app.outbox.deliver_due(limit=3) == 2  # the first chat's two
+        assert await service.app.outbox.deliver_due(limit=3) == 2
+    replies = [c for c in line.calls_to("reply") if c.json["replyToken"] == token]
+    assert [c.status for c in replies] == [200]
+    assert [m["text"] for m in replies[0].json["messages"]] == ["บันทึกแล้ว", "เมนู"]
+    assert not line.calls_to("push") or all(c.json["to"] == first
+                                            for c in line.calls_to("push"))
