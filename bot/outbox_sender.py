@@ -28,6 +28,7 @@ CHATS_IN_FLIGHT = 16  # chats served at once; one chat's messages always go one 
 # A chat's rows are read a page at a time: a chat with a paced backlog (the core team
 # notified of 200 reports) usually sends one before its pace holds it back.
 CHAT_PAGE = 10
+STOP_GRACE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,10 @@ class OutboxSender:
             await self._run()
         finally:
             self._running = False
+            if self._tasks:
+                # Sends under way finish and are recorded: one cut off after the platform
+                # took it would be sent again after the restart.
+                await asyncio.wait(list(self._tasks), timeout=STOP_GRACE_SECONDS)
             for task in list(self._tasks):
                 task.cancel()
 
