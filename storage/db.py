@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiosqlite
 
-from storage.connection import Connection, Row
+from storage.connection import AnyConnection, Connection, Row
 from storage.migrations import migrate
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def db_path_from_env() -> Path:
     return Path(os.environ.get("CERCAP_DB") or DEFAULT_DB_PATH)
 
 
-async def _configure(conn: Connection | aiosqlite.Connection, busy_timeout_ms: int) -> None:
+async def _configure(conn: AnyConnection, busy_timeout_ms: int) -> None:
     conn.row_factory = Row
     await conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     await conn.execute("PRAGMA journal_mode = WAL")
