@@ -8,6 +8,7 @@ and the chat, so planning twice never sends twice. Bulk rows wait out quiet hour
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ Note = tuple[Recipient, str, dict[str, Any], str, str | None]  # who, key, param
 Planner = Callable[[Connection, datetime, dict[str, Any]], Awaitable[list[Note]]]
 
 OPEN_ITEMS = "('not_started', 'in_progress', 'stalled')"
+YIELD_EVERY = 2000  # reminders built between two turns of the event loop
 
 
 def _monday(day: date) -> date:
@@ -45,8 +47,7 @@ def _digest(values: list[Any]) -> str:
 
 async def _counts(conn: Connection, sql: str, params: dict[str, Any]
                   ) -> dict[str, list[Any]]:
-    async with conn.execute(sql, params) as cur:
-        return {r[0]: list(r[1:]) for r in await cur.fetchall()}
+    return {r[0]: list(r[1:]) for r in await conn.fetchall_in_thread(sql, params)}
 
 
 async def weekly_progress(conn: Connection, now: datetime, params: dict[str, Any]
@@ -205,9 +206,12 @@ async def plan(conn: Connection, kind: str, now: datetime, params: dict[str, Any
     """Queue this kind's reminders for everyone concerned now; returns how many were new."""
     notes = await PLANNERS[kind](conn, now, params)
     cache: dict[str, str] = {}
-    messages = [NewMessage(r.channel, r.chat_id, r.person_id,
-                           _payload(r.language, key, note_params, flow, cache),
-                           f"reminder:{dedupe}")
-                for r, key, note_params, dedupe, flow in notes]
+    messages: list[NewMessage] = []
+    for i, (r, key, note_params, dedupe, flow) in enumerate(notes):
+        if i % YIELD_EVERY == YIELD_EVERY - 1:
+            await asyncio.sleep(0)  # tens of thousands: let webhooks be answered meanwhile
+        messages.append(NewMessage(r.channel, r.chat_id, r.person_id,
+                                   _payload(r.language, key, note_params, flow, cache),
+                                   f"reminder:{dedupe}"))
     return await outbox.enqueue_many(conn, messages, priority=outbox.BULK, now=now,
                                      not_before=quiet.next_allowed(now), batch=f"reminder:{kind}")

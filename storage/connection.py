@@ -5,8 +5,9 @@ Handling an update is a dozen or two short statements on a small, indexed, WAL-m
 file: each takes a few microseconds in SQLite, while a hand-off to aiosqlite's thread
 and back costs 60 to 160 µs of CPU (measured: `bench/latency_telegram.py --profile`).
 So the hot path runs its statements inline, and the only slow statements it has, bulk
-inserts of many rows (a reminder to every village), go to a worker thread. Long reads
-(summaries, exports) use aiosqlite's own connection, `Database.reader()`, in its thread.
+inserts of many rows and the queries that find whom a reminder goes to, go to a worker
+thread. Long reads (summaries, exports) use aiosqlite's own connection,
+`Database.reader()`, in its thread.
 
 Statements are executed when `execute` is called; awaiting the result only hands back the
 cursor, so code written for aiosqlite (`await conn.execute(...)`, `async with
@@ -93,6 +94,11 @@ class Connection:
 
     async def execute_fetchall(self, sql: str, parameters: Parameters = ()) -> list[Any]:
         return self.raw.execute(sql, parameters).fetchall()
+
+    async def fetchall_in_thread(self, sql: str, parameters: Parameters = ()) -> list[Any]:
+        """A query that may read many rows (whom a nationwide reminder goes to), in a worker
+        thread: the event loop answers webhooks meanwhile."""
+        return await asyncio.to_thread(lambda: self.raw.execute(sql, parameters).fetchall())
 
     async def executemany(self, sql: str, rows: Iterable[Parameters]) -> Cursor:
         rows = list(rows)

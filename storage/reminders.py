@@ -122,9 +122,10 @@ async def recipients(conn: Connection, *, role: str, areas_sql: str,
                      honour_pauses: bool = True) -> list[Recipient]:
     """`honour_pauses=False` for an announcement: a pause is for reminders only."""
     sql = _RECIPIENTS.format(areas=areas_sql)
-    async with conn.execute(sql, {**params, "role": role, "kind": kind, "now": to_db(now),
-                                  "everyone": int(not honour_pauses)}) as cur:
-        return [Recipient(*r) for r in await cur.fetchall()]
+    rows = await conn.fetchall_in_thread(sql, {**params, "role": role, "kind": kind,
+                                               "now": to_db(now),
+                                               "everyone": int(not honour_pauses)})
+    return [Recipient(*r) for r in rows]
 
 
 async def create_broadcast(conn: Connection, *, tambon_code: str, sender_id: int,
