@@ -32,35 +32,16 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
 os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
 
+from tests.report_walk import ANSWERS, START_REPORT, next_answer  # noqa: E402
+
 TG_TOKEN = "888:BENCH"
 LINE_SECRET = "bench-secret"
 LINE_TOKEN = "bench-token"
 VILLAGE = "35010101"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
-# (words of the question, the answer): the report flow as a person walks it, typing the
-# buttons' labels (the same table as the crash suite).
-ANSWERS = (
-    ("ปัญหาเรื่องอะไร", "สุขภาพ"),
-    ("เล่าปัญหาสั้น", "ไข้เลือดออกระบาดในหมู่บ้าน"),
-    ("กี่ครัวเรือน", "12"),
-    ("รุนแรงแค่ไหน", "ปานกลาง"),
-    ("ส่งรูปถ่าย", "ข้าม"),
-    ("ส่งตำแหน่ง", "ข้าม"),
-    ("ตรวจสอบก่อนบันทึก", "บันทึก"),
-)
-START_REPORT = "รายงานปัญหา"  # the menu item: typed by someone at the menu
-# The same answers in order: what an echo bot (which asks nothing) is sent.
+# The report flow's answers in order: what an echo bot (which asks nothing) is sent.
 SCRIPT = (START_REPORT, *(answer for _, answer in ANSWERS))
-
-
-def next_answer(last_text: str) -> str:
-    """What a person answers to the last message seen: the step's answer, or, at the menu
-    or a confirmation, the start of a new report."""
-    for words, answer in ANSWERS:
-        if words in last_text:
-            return answer
-    return START_REPORT
 
 
 def is_question(text: str, has_choices: bool) -> bool:

@@ -31,6 +31,7 @@ from pathlib import Path
 import aiohttp
 
 from storage.db import Database
+from tests.report_walk import next_answer
 from tests.servers.line_api import LineTestServer
 from tests.servers.telegram_api import TelegramTestServer
 
@@ -40,16 +41,6 @@ LINE_SECRET = "crash-secret"
 LINE_TOKEN = "crash-token"
 VILLAGE = "35010101"
 CONFIRMED = re.compile(r"บันทึกรายงานปัญหาแล้ว เลขที่ #(\d+)")
-ANSWERS = (  # (a words of the question, the answer)
-    ("ปัญหาเรื่องอะไร", "สุขภาพ"),
-    ("เล่าปัญหาสั้น", "ไข้เลือดออกระบาดในหมู่บ้าน"),
-    ("กี่ครัวเรือน", "12"),
-    ("รุนแรงแค่ไหน", "ปานกลาง"),
-    ("ส่งรูปถ่าย", "ข้าม"),
-    ("ส่งตำแหน่ง", "ข้าม"),
-    ("ตรวจสอบก่อนบันทึก", "บันทึก"),
-)
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -126,11 +117,7 @@ class Person:
         raise NotImplementedError
 
     def next_answer(self) -> str:
-        last = self.texts[-1] if self.texts else ""
-        for words, answer in ANSWERS:
-            if words in last:
-                return answer
-        return "รายงานปัญหา"  # the menu, a greeting, a confirmation: start a new report
+        return next_answer(self.texts[-1] if self.texts else "")
 
     async def step(self, timeout: float) -> None:
         """Answer, then wait for the bot's next message (or give up: the bot may be down)."""
