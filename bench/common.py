@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,6 +252,30 @@ def _parent(pid: int) -> int:
     with contextlib.suppress(OSError, IndexError, ValueError):
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     return -1
+
+
+def run_load_benchmark(doc: str, name: str, unit: str, unit_help: str, rounds: int,
+                       spread: str,
+                       main: Callable[[int, int, int, bool], Awaitable[dict[str, Any]]],
+                       report: Callable[[dict[str, Any]], str]) -> None:
+    """The command line the latency and throughput benchmarks share: people, how many
+    `unit` a person, rounds, --profile, --no-wait; prints the table, writes the JSON."""
+    parser = argparse.ArgumentParser(description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=200)
+    parser.add_argument(f"--{unit}", type=int, default=10, help=unit_help)
+    parser.add_argument("--rounds", type=int, default=rounds,
+                        help=f"bot-then-echo rounds, pooled (runs vary by {spread})")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample both with py-spy (pip install py-spy) while measuring")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="measure even while another benchmark runs")
+    args = parser.parse_args()
+    if not args.no_wait:
+        wait_until_quiet()
+    outcome = asyncio.run(main(args.people, getattr(args, unit), args.rounds, args.profile))
+    print(report(outcome))
+    write_result(f"{name}-profiled" if args.profile else name, outcome)
 
 
 def wait_until_quiet(max_wait: float = 600.0) -> None:

@@ -36,7 +36,6 @@ bench/results/latency_telegram.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import tempfile
 import time
@@ -63,12 +62,11 @@ from bench.common import (
     pool,
     print_profile,
     profile_summary,
+    run_load_benchmark,
     seed,
     self_cpu_seconds,
     telegram_ids,
-    wait_until_quiet,
     write_raw_profile,
-    write_result,
 )
 from tests.servers.telegram_api import TelegramTestServer
 
@@ -258,20 +256,5 @@ def report(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--people", type=int, default=200)
-    parser.add_argument("--messages", type=int, default=10,
-                        help="measured messages a person in each phase")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="bot-then-echo rounds, pooled (runs vary by ±15%%)")
-    parser.add_argument("--profile", action="store_true",
-                        help="sample both with py-spy (pip install py-spy) while measuring")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="measure even while another benchmark runs")
-    args = parser.parse_args()
-    if not args.no_wait:
-        wait_until_quiet()
-    outcome = asyncio.run(main(args.people, args.messages, args.rounds, args.profile))
-    print(report(outcome))
-    write_result("latency_telegram-profiled" if args.profile else "latency_telegram", outcome)
+    run_load_benchmark(__doc__ or "", "latency_telegram", "messages",
+                       "measured messages a person in each phase", 2, "±15%%", main, report)

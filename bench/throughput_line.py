@@ -27,7 +27,6 @@ table and writes bench/results/throughput_line.json.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import tempfile
 import time
@@ -58,11 +57,10 @@ from bench.common import (
     pool,
     print_profile,
     profile_summary,
+    run_load_benchmark,
     seed,
     self_cpu_seconds,
-    wait_until_quiet,
     write_raw_profile,
-    write_result,
 )
 from tests.servers.line_api import LineTestServer
 
@@ -267,19 +265,5 @@ def report(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--people", type=int, default=200)
-    parser.add_argument("--events", type=int, default=10, help="measured events a person")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="bot-then-echo rounds, pooled (runs vary by ±20%%)")
-    parser.add_argument("--profile", action="store_true",
-                        help="sample both with py-spy (pip install py-spy) while measuring")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="measure even while another benchmark runs")
-    args = parser.parse_args()
-    if not args.no_wait:
-        wait_until_quiet()
-    outcome = asyncio.run(main(args.people, args.events, args.rounds, args.profile))
-    print(report(outcome))
-    write_result("throughput_line-profiled" if args.profile else "throughput_line", outcome)
+    run_load_benchmark(__doc__ or "", "throughput_line", "events", "measured events a person",
+                       3, "±20%%", main, report)

@@ -167,7 +167,7 @@ class OutboxSender:
                 pacer = getattr(self.senders[name], "pacer", None)
                 held = pacer.overall_wait() if pacer is not None else 0.0
                 if held > 0:
-                    self._paced_until = min(self._paced_until or held, held)
+                    self._paced_for(held)
                 async with self.db.read() as conn:
                     due = await outbox.due(conn, name, self.clock.now(), limit, chat_id,
                                            outbox.LIVE_REPLY if held > 0 else outbox.BULK)
@@ -221,7 +221,7 @@ class OutboxSender:
         for batch in _batches(sender, messages):
             wait = self._pacing_wait(sender, batch[0])
             if wait > 0:
-                self._paced_until = min(self._paced_until or wait, wait)
+                self._paced_for(wait)
                 if not self._round.locked():
                     # Started by a commit, not a round: the loop must learn when to come
                     # back. (Within a round it does anyway; waking it then would spin.)
@@ -233,6 +233,10 @@ class OutboxSender:
                 return sent, False  # later messages of this chat wait, to keep the order
             sent += len(batch)
         return sent, True
+
+    def _paced_for(self, seconds: float) -> None:
+        """Something must wait this long for its pace: the loop comes back by then."""
+        self._paced_until = min(self._paced_until or seconds, seconds)
 
     @staticmethod
     def _pacing_wait(sender: ChannelSender, message: OutboxMessage) -> float:
