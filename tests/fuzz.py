@@ -20,6 +20,7 @@ BASE_PIECES = [*"กขคงจฉชซญดตถทนบปผพฟมย
                "ล้าน", "หมื่น", "แสน", "ครัวเรือน", "ม.ค.", "๒๕๖๘", "ข้าม", "เสร็จแล้ว", "🙏",
                "\u200b", "\n", "'; DROP TABLE problems;--"]
 _ids = itertools.count()
+STEP_SEQ = 50  # the question number `put_in_step` leaves the conversation at
 
 
 def answers(pieces: Iterable[str] = (), payload_values: Iterable[str] = ()
@@ -47,11 +48,17 @@ def is_navigation(answer: dict[str, Any]) -> bool:
     return str(answer.get("text", "")).strip().casefold() in NAV
 
 
+def presses_save(answer: dict[str, Any]) -> bool:
+    """The current question's own "save" button (a confirmation step's): saving is then
+    the right answer, not bad input."""
+    return answer.get("payload") == f"s{STEP_SEQ}:save"
+
+
 async def put_in_step(db: Database, flow: str, step: str, draft: dict[str, Any],
                       user: str = "demo-village") -> None:
     async with db.transaction() as conn:
         await conn.execute(
-            "UPDATE conversations SET flow = ?, step = ?, data = ?, seq = 50,"
+            f"UPDATE conversations SET flow = ?, step = ?, data = ?, seq = {STEP_SEQ},"
             " updated_at = '2025-01-10T03:00:00.000000+00:00', history = '[]'"
             " WHERE identity_id = (SELECT id FROM identities WHERE platform_user_id = ?)",
             (flow, step, json.dumps(draft, ensure_ascii=False), user))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from handlers.flows.progress import FLOW
 from storage import plans
 from tests.conftest import START, Harness
-from tests.fuzz import answers, conversation, is_navigation, put_in_step, throw
+from tests.fuzz import answers, conversation, is_navigation, presses_save, put_in_step, throw
 
 VILLAGE = "35010101"
 ITEMS = (("ขุดลอกคลองส่งน้ำ", "self_reliance", ""),
@@ -244,7 +244,7 @@ async def _snapshot(console: Harness) -> list[tuple]:  # type: ignore[type-arg]
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(step=st.sampled_from(sorted(FLOW.steps)), answer=answers())
 async def test_random_input_at_every_step(console: Harness, step: str, answer: dict) -> None:  # type: ignore[type-arg]
-    if is_navigation(answer):
+    if is_navigation(answer) or presses_save(answer):
         return
     if console.chat.active is None:
         await console.start("1")
