@@ -1,6 +1,12 @@
 """Turns a summary request queued by the flow into what is sent: the section's text, a
 chart (PNG) or an export (xlsx, CSV) in the media folder. Runs in the outbox sender,
-on the read-only connection, outside any write transaction."""
+on the read-only connection, outside any write transaction.
+
+A summary is always current: it reflects every change committed before it was asked for.
+Computed summaries are kept only under the reader connection's `PRAGMA data_version`, which
+changes whenever another connection (the bot's writer, another process) commits, so a text,
+its chart and its export asked for one after another share one computation, and the first
+request after any write computes afresh."""
 
 from __future__ import annotations
 
@@ -11,10 +17,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from handlers.summaries import compute_summary
+import aiosqlite
 
 from handlers.clock import Clock, SystemClock, local_date
 from handlers.messages import Reply
+from handlers.summaries import compute_summary
 from handlers.summary_model import Period, Summary
 from handlers.summary_text import section_text
 from locales import t
@@ -32,7 +39,8 @@ class SummaryRenderer:
         self.db = db
         self.media_dir = media_dir
         self.clock = clock or SystemClock()
-        self._cache: dict[tuple[str, str, str, date], Summary] = {}
+        self._cache: dict[tuple[str, str, str, date, int], Summary] = {}
+        self._cache_conn: aiosqlite.Connection | None = None  # the connection versions are of
 
     async def prepare(self, message: OutboxMessage) -> OutboxMessage:
         spec = message.payload.get("extra", {}).get("render")
@@ -43,15 +51,26 @@ class SummaryRenderer:
 
     async def summary(self, spec: dict[str, Any]) -> Summary:
         today = local_date(self.clock.now())
-        key = (spec["area"], spec["start"], spec["end"], today)
-        if key not in self._cache:
-            period = Period(date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"]),
-                            spec.get("kind", "custom"))
-            conn = await self.db.reader()
-            self._cache[key] = await compute_summary(conn, spec["area"], period, today)
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.pop(next(iter(self._cache)))
-        return self._cache[key]
+        conn = await self.db.reader()
+        if conn is not self._cache_conn:  # data_version counts per connection
+            self._cache.clear()
+            self._cache_conn = conn
+        # Read before computing: a commit while computing makes the entry newer than its
+        # key, never older, and the next request sees the new version and computes again.
+        version = await data_version(conn)
+        key = (spec["area"], spec["start"], spec["end"], today, version)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        period = Period(date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"]),
+                        spec.get("kind", "custom"))
+        summary = await compute_summary(conn, spec["area"], period, today)
+        for stale in [k for k in self._cache if k[4] != version]:
+            del self._cache[stale]  # no later request can hit them
+        self._cache[key] = summary
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+        return summary
 
     async def render(self, spec: dict[str, Any]) -> Reply:
         summary = await self.summary(spec)
@@ -89,6 +108,13 @@ class SummaryRenderer:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         return relative.as_posix()
+
+
+async def data_version(conn: aiosqlite.Connection) -> int:
+    """SQLite's counter of commits made by other connections since this one opened."""
+    async with conn.execute("PRAGMA data_version") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
 
 
 def join_csv(files: dict[str, bytes]) -> bytes:
