@@ -1,16 +1,26 @@
 """Delivers the outbox: one loop for all channels, woken the moment a handling
 transaction commits, with retries and backoff. Sending never happens inside a
-database transaction."""
+database transaction.
+
+What is tried again: a channel sender says so itself (`Retry` for a 429, a 5xx, a
+timeout); an exception that escapes a sender or `prepare` is tried again only when it is
+one that can pass (`is_transient`: timeouts, network and connection errors, an HTTP 429 or
+5xx, a locked database). Anything else (a rendering bug, a payload the code cannot turn
+into a message) gives the same error every time: the row fails at once, with the reason
+in `last_error`, instead of being tried MAX_ATTEMPTS times over several minutes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
+
+import aiohttp
 
 from bot.pacing import Pacer
 from handlers.clock import Clock, SystemClock
@@ -101,6 +111,26 @@ def _batches(sender: ChannelSender, messages: list[OutboxMessage]) -> list[list[
             batches.append([message])
             size = n
     return batches
+
+
+# OSErrors that name a file, not a connection: the same path fails the same way next time.
+FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying the same send again later can succeed."""
+    if isinstance(exc, FILE_ERRORS):
+        return False
+    if isinstance(exc, TimeoutError | OSError | aiohttp.ClientError):
+        # timeouts (asyncio's too: the same class since 3.11), refused or reset
+        # connections, DNS, TLS, and aiohttp's own errors
+        return True
+    status = getattr(exc, "status", None)  # an HTTP error a client raised (LINE's SDK)
+    if isinstance(status, int) and (status == 429 or 500 <= status <= 599):
+        return True
+    message = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in message
+                                                           or "busy" in message)
 
 
 def backoff_seconds(attempts: int) -> float:
@@ -229,6 +259,8 @@ class OutboxSender:
                 return sent, False
             outcome = await self._send(batch)
             await self._record(batch, outcome)
+            if isinstance(outcome, Failed):
+                continue  # never to be sent: the chat's later messages need not wait for it
             if not isinstance(outcome, Sent):
                 return sent, False  # later messages of this chat wait, to keep the order
             sent += len(batch)
@@ -257,8 +289,13 @@ class OutboxSender:
                 return await batching.send_many(batch)
             return await sender.send(batch[0])
         except Exception as exc:  # a sender bug must not stop delivery of the rest
-            log.exception("sending outbox message %d failed", batch[0].id)
-            return Retry(f"{type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
+            if is_transient(exc):
+                log.warning("sending outbox message %d failed, tried again later: %s",
+                            batch[0].id, reason)
+                return Retry(reason)
+            log.exception("outbox message %d cannot be sent (not tried again)", batch[0].id)
+            return Failed(reason)
 
     async def _record(self, batch: list[OutboxMessage], outcome: SendOutcome) -> None:
         now = self.clock.now()
