@@ -1,8 +1,8 @@
 """The LINE channel: line-bot-sdk v3 (async API) in, outbox rows out. It only translates.
 
-`POST /line/callback` checks `X-Line-Signature` over the raw body, answers 200 at once
-and handles the events in background tasks (awaited on shutdown), one person's events
-in order. Replies use the event's reply token while it is fresh, and fall back to a
+`POST /line/callback` checks `X-Line-Signature` over the raw body, stores the events
+(`bot/intake.py`) and only then answers 200; the events are handled from the store, one
+person's in order. Replies use the event's reply token while it is fresh, and fall back to a
 push with an `X-Line-Retry-Key` stored with the outbox row, so a retry never doubles
 a message.
 """
@@ -10,11 +10,13 @@ a message.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,6 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.messaging import (
     ApiException,
     AsyncApiClient,
@@ -31,7 +32,7 @@ from linebot.v3.messaging import (
     Configuration,
     ShowLoadingAnimationRequest,
 )
-from linebot.v3.webhook import WebhookParser
+from linebot.v3.webhook import SignatureValidator
 from linebot.v3.webhooks import (
     Event,
     FollowEvent,
@@ -45,8 +46,10 @@ from linebot.v3.webhooks import (
     UnfollowEvent,
 )
 
+from bot.config import StartupError
+from bot.intake import Intake, IntakeChannel, Received, StoredRef
+from bot.media_files import save_photo
 from bot.media_links import MediaLinks
-from bot.ordering import PerKeyLock
 from bot.outbox_sender import Blocked, Failed, Retry, SendOutcome, Sent
 from handlers.engine import Engine
 from handlers.messages import Choice, Incoming, Location, Reply
@@ -258,13 +261,21 @@ class LineSender:
     def quota_check_due(self) -> bool:
         return self._pushes_since_check >= QUOTA_CHECK_EVERY
 
-    async def check_quota(self) -> tuple[int, int] | None:
-        """(used, limit) of the month's pushes; warns when near the limit."""
+    async def check_quota(self, at_start: bool = False) -> tuple[int, int] | None:
+        """(used, limit) of the month's pushes; warns when near the limit. At start, a token
+        that LINE refuses stops the bot (every reply would fail)."""
         self._pushes_since_check = 0
         try:
             quota = await self._api().get_message_quota(_request_timeout=TIMEOUT)
             used = await self._api().get_message_quota_consumption(_request_timeout=TIMEOUT)
-        except (TimeoutError, ApiException, OSError) as exc:
+        except ApiException as exc:
+            if at_start and exc.status == 401:
+                raise StartupError("LINE rejected LINE_CHANNEL_ACCESS_TOKEN (401): issue a "
+                                   "channel access token in the LINE Developers console"
+                                   ) from None
+            log.warning("line: could not read the push quota: %s", exc.status)
+            return None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             log.warning("line: could not read the push quota: %s", exc)
             return None
         if quota.type != "limited" or not quota.value:
@@ -306,23 +317,72 @@ def _derived_key(key: str, n: int) -> str:
 
 # --- receiving -----------------------------------------------------------------------------
 
+class MalformedBody(ValueError):
+    """A signed request whose body is not what LINE sends."""
+
+
+def _parse_event(event: Any) -> Event | None:
+    """A webhook event as the SDK's object; None for an event type this SDK does not know
+    (LINE adds types: they are acknowledged and ignored, never refused)."""
+    if not isinstance(event, dict):
+        raise MalformedBody(f"an event that is not an object: {type(event).__name__}")
+    if not isinstance(event.get("type"), str) or Event.get_discriminator_value(event) is None:
+        return None
+    try:
+        return Event.from_dict(event)
+    except Exception as exc:  # pydantic's ValidationError, KeyError, TypeError …
+        raise MalformedBody(f"a {event['type']} event LINE would not send: {exc}") from exc
+
+
+def _person_key(event: dict[str, Any]) -> str:
+    source = event.get("source") if isinstance(event.get("source"), dict) else {}
+    assert isinstance(source, dict)
+    who = source.get("userId") or source.get("groupId") or source.get("roomId") or "-"
+    return f"{CHANNEL}:{who}"
+
+
+def received_from(body: str) -> list[Received]:
+    """The events of a webhook body, ready to store; raises MalformedBody."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise MalformedBody(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise MalformedBody("no list of events")
+    destination = data.get("destination") or ""
+    if not isinstance(destination, str):
+        raise MalformedBody("destination is not a string")
+    received: list[Received] = []
+    for raw in data["events"]:
+        event = _parse_event(raw)
+        event_id = raw.get("webhookEventId")
+        if event is None or not isinstance(event_id, str) or not event_id:
+            log.info("line webhook: event of type %r ignored", raw.get("type"))
+            continue
+        received.append(Received(update_key=f"{destination}:{event_id}",
+                                 person_key=_person_key(raw),
+                                 body=json.dumps(raw, ensure_ascii=False), parsed=event))
+    return received
+
+
 class LineChannel:
     def __init__(self, *, access_token: str, channel_secret: str, engine: Engine,
-                 media_dir: Path, api_host: str | None = None,
-                 max_photo_bytes: int = 10_000_000, ordering: PerKeyLock | None = None,
-                 links: MediaLinks | None = None) -> None:
+                 intake: Intake, media_dir: Path, api_host: str | None = None,
+                 max_photo_bytes: int = 10_000_000, links: MediaLinks | None = None) -> None:
         self.access_token = access_token
-        self.parser = WebhookParser(channel_secret)
+        self.signatures = SignatureValidator(channel_secret)
         self.engine = engine
+        self.intake = intake
         self.media_dir = media_dir
         self.api_host = api_host.rstrip("/") if api_host else None
         self.max_photo_bytes = max_photo_bytes
-        self.ordering = ordering or PerKeyLock()
         self._client: AsyncApiClient | None = None
         self._api: AsyncMessagingApi | None = None
         self._blob: AsyncMessagingApiBlob | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.sender = LineSender(self.api, links=links)
+        intake.add_channel(IntakeChannel(CHANNEL, self._parse_stored, self._handle_stored,
+                                         self._apologize))
 
     def api(self) -> AsyncMessagingApi:
         if self._api is None:
@@ -339,7 +399,7 @@ class LineChannel:
         await _without_per_request_env_lookups(self._client)
         self._api = AsyncMessagingApi(self._client)
         self._blob = AsyncMessagingApiBlob(self._client)
-        await self.sender.check_quota()
+        await self.sender.check_quota(at_start=True)
 
     async def stop(self) -> None:
         if self._tasks:
@@ -349,54 +409,76 @@ class LineChannel:
             self._client = None
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
+        """Check the signature, store the events, and only then answer 200. A body that
+        cannot be stored answers 500, and LINE delivers it again."""
         signature = request.headers.get("X-Line-Signature")
         raw = await request.read()
         if not signature:
             log.warning("line webhook: request without X-Line-Signature from %s", request.remote)
             return web.Response(status=400, text="missing signature")
         try:
-            events = self.parser.parse(raw.decode("utf-8"), signature)
-        except InvalidSignatureError:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("line webhook: a body that is not UTF-8 from %s", request.remote)
+            return web.Response(status=400, text="unreadable body")
+        if not self.signatures.validate(body, signature):
             log.warning("line webhook: invalid signature from %s", request.remote)
             return web.Response(status=400, text="invalid signature")
-        except (UnicodeDecodeError, ValueError) as exc:
-            log.warning("line webhook: unreadable body from %s: %s", request.remote, exc)
-            return web.Response(status=400, text="unreadable body")
-        task = asyncio.create_task(self._handle_events(list(events)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        try:
+            received = received_from(body)
+        except MalformedBody as exc:
+            log.warning("line webhook: signed but malformed body from %s: %s",
+                        request.remote, exc)
+            return web.Response(status=400, text="malformed body")
+        try:
+            await self.intake.accept(CHANNEL, received)
+        except Exception:
+            log.exception("line webhook: could not store %d events; LINE will redeliver",
+                          len(received))
+            return web.Response(status=500, text="not stored")
         return web.Response(status=200, text="OK")
 
-    async def _handle_events(self, events: list[Event]) -> None:
-        for event in events:
-            source = getattr(event, "source", None)
-            user_id = getattr(source, "user_id", None) or "unknown"
-            try:
-                async with self.ordering.hold(f"{CHANNEL}:{user_id}"):
-                    await self.process(event)
-            except Exception:
-                log.exception("line: handling event %s failed",
-                              getattr(event, "webhook_event_id", "?"))
+    @staticmethod
+    def _parse_stored(body: str) -> Event | None:
+        return _parse_event(json.loads(body))
 
-    async def process(self, event: Event) -> None:
+    async def _handle_stored(self, stored: StoredRef, event: Event | None) -> bool:
+        return await self.process(event, stored)
+
+    async def _apologize(self, event: Event | None) -> None:
+        source = getattr(event, "source", None)
+        user_id = getattr(source, "user_id", None)
+        if user_id and not isinstance(source, GroupSource | RoomSource):
+            await self.engine.apologize(CHANNEL, user_id, user_id)
+
+    async def process(self, event: Event | None, stored: StoredRef | None = None) -> bool:
+        """Handle one event; True when the engine's transaction took its stored row."""
+        if event is None:
+            return False
         if isinstance(event, UnfollowEvent):
             user_id = getattr(event.source, "user_id", None)
             if user_id:
                 await self.engine.mark_unreachable(CHANNEL, user_id)
-            return
-        incoming = await self.incoming_from(event)
-        if incoming is None:
-            return
-        if incoming.is_group:
-            await self.engine.handle(incoming)
-            return
-        # Usually the answer is queued within a millisecond and the timer never fires.
-        loading = asyncio.get_running_loop().call_later(
-            LOADING_AFTER_SECONDS, self._start_loading, incoming.chat_id)
+            return False
+        source = getattr(event, "source", None)
+        user_id = getattr(source, "user_id", None)
+        loading = None
+        if user_id and not isinstance(source, GroupSource | RoomSource):
+            # Usually the answer is queued within a millisecond and the timer never fires;
+            # a photo download or a busy database shows the animation.
+            loading = asyncio.get_running_loop().call_later(
+                LOADING_AFTER_SECONDS, self._start_loading, user_id)
         try:
+            incoming = await self.incoming_from(event)
+            if incoming is None:
+                return False
+            if stored is not None:
+                incoming = replace(incoming, update_id=stored.update_key, inbox_id=stored.id)
             await self.engine.handle(incoming)
         finally:
-            loading.cancel()
+            if loading is not None:
+                loading.cancel()
+        return stored is not None
 
     def _start_loading(self, chat_id: str) -> None:
         task = asyncio.create_task(self._show_loading(chat_id))
@@ -437,6 +519,8 @@ class LineChannel:
         if isinstance(message, LocationMessageContent):
             return Incoming(**base, location=Location(message.latitude, message.longitude))
         if isinstance(message, ImageMessageContent):
+            if not await self.engine.has_joined(CHANNEL, user_id):
+                return Incoming(**base, unsupported="photo")  # nothing kept from strangers
             return Incoming(**base, photo=await self._download(message.id), photo_id=message.id)
         return Incoming(**base, unsupported=str(getattr(message, "type", "other")))
 
@@ -453,11 +537,7 @@ class LineChannel:
         if len(content) > self.max_photo_bytes:
             log.warning("line: photo %s is %d bytes, over the limit", message_id, len(content))
             return None
-        relative = Path("line") / f"{message_id}.jpg"
-        target = self.media_dir / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(bytes(content))
-        return relative.as_posix()
+        return await save_photo(self.media_dir, CHANNEL, message_id, bytes(content))
 
     async def _show_loading(self, chat_id: str) -> None:
         try:

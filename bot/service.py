@@ -1,5 +1,11 @@
-"""The running bot: channels, the shared web server, the outbox sender and the idle
-sweep, in one process. `cercap-bot run` starts it; tests start it too."""
+"""The running bot: channels, durable intake, the shared web server, the outbox sender,
+the reminder scheduler and the idle sweep, in one process. `cercap-bot run` starts it;
+tests start it too.
+
+Start-up order: the database, the web server (webhooks are stored from the first
+moment; `/healthz` says 503 meanwhile), the channels, the warm-up of the language tools,
+then handling (first whatever was stored before a crash) and Telegram polling: the first
+person is served at full speed, and `/healthz` says 200 only from then on."""
 
 from __future__ import annotations
 
@@ -12,14 +18,15 @@ from typing import Protocol
 
 from bot.app import App
 from bot.config import Settings
+from bot.intake import Intake
 from bot.line_channel import LineChannel
 from bot.media_links import MediaLinks
-from bot.ordering import PerKeyLock
 from bot.scheduler import Scheduler
 from bot.telegram_channel import TelegramChannel
-from bot.web import WebServer
+from bot.web import Health, WebServer
 from handlers.clock import Clock
 from handlers.engine import Engine
+from storage import inbox, outbox
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +48,9 @@ class Service:
         self.settings = settings
         self.background = background
         self.app = App(settings, [], clock)
-        self.web = WebServer(settings.http_host, settings.http_port)
-        self.ordering = PerKeyLock()
+        self.web = WebServer(settings.http_host, settings.http_port, health=self.health)
+        self.intake = Intake(self.app.db, self.app.clock)
+        self.ready = False
         self.channels: list[Channel] = []
         self.telegram: TelegramChannel | None = None
         self.line: LineChannel | None = None
@@ -59,10 +67,10 @@ class Service:
         s = self.settings
         if s.telegram_token:
             self.telegram = TelegramChannel(
-                token=s.telegram_token, engine=self.engine, media_dir=s.media_dir,
-                api_base_url=s.telegram_api_base_url, webhook_url=s.telegram_webhook_url,
-                webhook_secret=s.telegram_webhook_secret, max_photo_bytes=s.media_max_bytes,
-                ordering=self.ordering, request_timeout=s.telegram_request_timeout)
+                token=s.telegram_token, engine=self.engine, intake=self.intake,
+                media_dir=s.media_dir, api_base_url=s.telegram_api_base_url,
+                webhook_url=s.telegram_webhook_url, webhook_secret=s.telegram_webhook_secret,
+                max_photo_bytes=s.media_max_bytes, request_timeout=s.telegram_request_timeout)
             self.app.outbox.add_sender(self.telegram.sender)
             if s.telegram_webhook_url:
                 self.web.add_post(self.telegram.webhook_path(), self.telegram.handle_webhook)
@@ -75,14 +83,19 @@ class Service:
                 raise ValueError("LINE_CHANNEL_SECRET is required with LINE_CHANNEL_ACCESS_TOKEN")
             self.line = LineChannel(
                 access_token=s.line_access_token, channel_secret=s.line_channel_secret,
-                engine=self.engine, media_dir=s.media_dir, api_host=s.line_api_host,
-                max_photo_bytes=s.media_max_bytes, ordering=self.ordering, links=links)
+                engine=self.engine, intake=self.intake, media_dir=s.media_dir,
+                api_host=s.line_api_host, max_photo_bytes=s.media_max_bytes, links=links)
             self.app.outbox.add_sender(self.line.sender)
             self.web.add_post(LINE_WEBHOOK_PATH, self.line.handle_webhook)
             self.channels.append(self.line)
         await self.web.start()
         for channel in self.channels:
             await channel.start()
+        await self.app.warmed_up()
+        await self.intake.start()
+        if self.telegram is not None:
+            self.telegram.start_receiving()
+        self.ready = True
         if self.background:
             self._tasks = [asyncio.create_task(self.app.outbox.run(), name="outbox"),
                            asyncio.create_task(self.scheduler.run(), name="reminders"),
@@ -100,7 +113,11 @@ class Service:
     async def stop(self) -> None:
         """No new requests, then the work in hand finishes, then the connections close.
         Whatever is still in the outbox is delivered after the next start."""
+        self.ready = False
         await self.web.stop()
+        if self.telegram is not None:
+            await self.telegram.stop_receiving()
+        await self.intake.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -112,6 +129,30 @@ class Service:
             except Exception:
                 log.exception("stopping a channel failed")
         await self.app.__aexit__(None, None, None)
+
+    async def health(self) -> Health:
+        """What `/healthz` answers: ready, the database writable, the backlogs."""
+        now = self.app.clock.now()
+        problems = [] if self.ready else ["starting"]
+        writable = await self.app.db.writable()
+        if not writable:
+            problems.append("database not writable")
+        details: dict[str, object] = {}
+        try:
+            async with self.app.db.read() as conn:
+                waiting, oldest = await outbox.backlog(conn)
+                stored, oldest_stored = await inbox.backlog(conn)
+        except Exception as exc:  # an unreadable database is reported, not raised
+            problems.append(f"database not readable: {type(exc).__name__}")
+        else:
+            details = {
+                "outbox_backlog": waiting,
+                "oldest_unsent_seconds": round((now - oldest).total_seconds(), 1)
+                if oldest else 0.0,
+                "inbox_backlog": stored,
+                "oldest_unhandled_seconds": round((now - oldest_stored).total_seconds(), 1)
+                if oldest_stored else 0.0}
+        return Health(ok=not problems, problems=problems, details=details)
 
     async def __aenter__(self) -> Service:
         await self.start()

@@ -8,10 +8,14 @@ the outbox's retry / fail / blocked outcomes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import html
+import json
 import logging
 import os
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,10 +36,21 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatType, MessageLimit, ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, Defaults, TypeHandler
 
-from bot.ordering import PerKeyLock
+from bot.config import StartupError
+from bot.intake import Intake, IntakeChannel, Received, StoredRef
+from bot.media_files import save_photo
 from bot.outbox_sender import Blocked, Failed, Retry, SendOutcome, Sent
 from bot.pacing import TELEGRAM_LIMITS, Pacer
 from bot.telegram_transport import AiohttpRequest
@@ -51,8 +66,18 @@ CHANNEL = "telegram"
 CALLBACK_DATA_MAX_BYTES = 64
 SEND_CONNECTIONS = 16  # more than the outbox ever sends at once (CHATS_IN_FLIGHT)
 COMMANDS = ("start", "menu", "help", "cancel", "back")
+POLL_SECONDS = 30  # long polling: how long Telegram may hold a getUpdates call
+POLL_REFUSED_SECONDS = 30.0
 UNSUPPORTED_KINDS = ("sticker", "voice", "video", "video_note", "audio", "document",
                      "animation", "contact", "poll", "dice", "venue", "game")
+
+
+class MalformedUpdate(ValueError):
+    """An authenticated request whose body is not an update Telegram would send."""
+
+
+def _is_update_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def split_text(text: str, limit: int = MessageLimit.MAX_TEXT_LENGTH) -> list[str]:
@@ -150,16 +175,21 @@ class TelegramSender:
 
 
 class TelegramChannel:
-    def __init__(self, *, token: str, engine: Engine, media_dir: Path,
+    def __init__(self, *, token: str, engine: Engine, intake: Intake, media_dir: Path,
                  api_base_url: str | None = None, webhook_url: str | None = None,
                  webhook_secret: str | None = None, max_photo_bytes: int = 10_000_000,
-                 ordering: PerKeyLock | None = None, request_timeout: float = 10.0) -> None:
+                 request_timeout: float = 10.0) -> None:
         self.engine = engine
+        self.intake = intake
         self.media_dir = media_dir
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.max_photo_bytes = max_photo_bytes
-        self.ordering = ordering or PerKeyLock()
+        self.request_timeout = request_timeout
+        # Update ids belong to one bot: the token's first part is the bot's id.
+        self.bot_id = token.split(":", 1)[0]
+        self._polling: asyncio.Task[None] | None = None
+        self._offset: int | None = None
         if webhook_url and not webhook_secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL")
         timeouts = {"read_timeout": request_timeout, "write_timeout": request_timeout,
@@ -171,17 +201,24 @@ class TelegramChannel:
         if api_base_url:
             origin = api_base_url.rstrip("/")
             builder = builder.base_url(f"{origin}/bot").base_file_url(f"{origin}/file/bot")
-        if webhook_url:
-            builder = builder.updater(None)
+        # No Updater: it confirms a batch to Telegram before the updates are handled.
+        # Polling is ours (`_poll`): a batch is confirmed only once it is stored.
+        builder = builder.updater(None)
         self.application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
         self.sender = TelegramSender(self.application, media_dir)
+        intake.add_channel(IntakeChannel(CHANNEL, self._parse_stored, self._handle_stored,
+                                         self._apologize))
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.application.initialize()
+        try:
+            await self.application.initialize()
+        except InvalidToken:
+            raise StartupError("Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather"
+                               ) from None
         # post_init only runs under run_polling()/run_webhook(); we run the parts ourselves.
         await self._set_commands(self.application)
         await self.application.start()
@@ -190,17 +227,114 @@ class TelegramChannel:
                 self.webhook_url, secret_token=self.webhook_secret,
                 allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
             log.info("telegram: webhook set to %s", self.webhook_url)
-        else:
-            assert self.application.updater is not None
-            await self.application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-            log.info("telegram: long polling started")
+
+    def start_receiving(self) -> None:
+        """Long polling, when there is no webhook: called once the bot is ready."""
+        if not self.webhook_url and self._polling is None:
+            self._polling = asyncio.create_task(self._poll(), name="telegram-polling")
+
+    async def stop_receiving(self) -> None:
+        """No more polling; what was fetched is stored, and Telegram is told so."""
+        if self._polling is not None:
+            self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling
+            self._polling = None
+            await self._confirm_stored()
 
     async def stop(self) -> None:
-        if self.application.updater and self.application.updater.running:
-            await self.application.updater.stop()
+        await self.stop_receiving()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
+
+    # --- long polling: confirmed to Telegram only once stored ----------------------------
+
+    async def _poll(self) -> None:
+        bot = self.application.bot
+        await bot.delete_webhook(drop_pending_updates=False)
+        log.info("telegram: long polling started")
+        wait = 1.0
+        while True:
+            try:
+                batch = await self._get_updates(POLL_SECONDS)
+                received = self._received_batch(batch)
+                await self.intake.accept(CHANNEL, received)
+            except asyncio.CancelledError:
+                raise
+            except TimedOut:
+                continue
+            except (InvalidToken, Forbidden, Conflict) as exc:
+                log.error("telegram: polling refused (%s); trying again in %.0f s",
+                          type(exc).__name__, POLL_REFUSED_SECONDS)
+                await asyncio.sleep(POLL_REFUSED_SECONDS)
+                continue
+            except Exception as exc:
+                # Not stored (or not fetched): not confirmed, so Telegram sends them again.
+                log.warning("telegram: polling failed (%s: %s); trying again in %.0f s",
+                            type(exc).__name__, exc, wait)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 30.0)
+                continue
+            wait = 1.0
+            ids = [u["update_id"] for u in batch if _is_update_id(u.get("update_id"))]
+            if ids:
+                self._offset = max(ids) + 1  # the next call confirms what is stored now
+
+    async def _get_updates(self, timeout: int) -> list[dict[str, Any]]:
+        """One getUpdates call, its result as Telegram sent it (to be stored as is)."""
+        data: dict[str, Any] = {"timeout": timeout, "allowed_updates": Update.ALL_TYPES}
+        if self._offset is not None:
+            data["offset"] = self._offset
+        result = await self.application.bot._post(  # the raw JSON; get_updates parses it
+            "getUpdates", data, read_timeout=self.request_timeout + timeout)
+        return [u for u in result if isinstance(u, dict)] if isinstance(result, list) else []
+
+    async def _confirm_stored(self) -> None:
+        """Tell Telegram, on the way out, that the last batch is stored."""
+        if self._offset is None:
+            return
+        try:
+            async with asyncio.timeout(2.0):
+                await self._get_updates(0)
+        except (TimeoutError, TelegramError) as exc:
+            log.info("telegram: could not confirm the last batch (sent again later): %s", exc)
+
+    def _received_batch(self, batch: list[dict[str, Any]]) -> list[Received]:
+        received = []
+        for data in batch:
+            try:
+                received.append(self.received_from(data))
+            except MalformedUpdate as exc:
+                log.warning("telegram: update ignored, not what Telegram sends: %s", exc)
+        return received
+
+    def received_from(self, data: Any) -> Received:
+        """An update as Telegram sent it, ready to store; raises MalformedUpdate."""
+        if not isinstance(data, dict) or not _is_update_id(data.get("update_id")):
+            raise MalformedUpdate("not an object with an update_id")
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except Exception as exc:  # de_json raises whatever the bad field provokes
+            raise MalformedUpdate(f"{type(exc).__name__}: {exc}") from exc
+        if update is None:
+            raise MalformedUpdate("empty update")
+        who = update.effective_user or update.effective_chat
+        return Received(update_key=f"{self.bot_id}:{update.update_id}",
+                        person_key=f"{CHANNEL}:{who.id if who else '-'}",
+                        body=json.dumps(data, ensure_ascii=False), parsed=update)
+
+    def _parse_stored(self, body: str) -> Update:
+        return Update.de_json(json.loads(body), self.application.bot)
+
+    async def _handle_stored(self, stored: StoredRef, update: Update) -> bool:
+        return await self.process(update, stored)
+
+    async def _apologize(self, update: Update) -> None:
+        chat = update.effective_chat
+        if update.effective_user is None or chat is None or chat.type != ChatType.PRIVATE:
+            return
+        await self.engine.apologize(CHANNEL, str(update.effective_user.id), str(chat.id))
 
     async def _set_commands(self, application: Application) -> None:  # type: ignore[type-arg]
         for language in LANGUAGES:
@@ -217,6 +351,8 @@ class TelegramChannel:
         return urlparse(self.webhook_url or "").path or "/telegram/webhook"
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
+        """Check the secret, store the update, and only then answer 200; an update that
+        cannot be stored answers 500, and Telegram delivers it again."""
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not self.webhook_secret or not hmac.compare_digest(given.encode(),
                                                               self.webhook_secret.encode()):
@@ -224,17 +360,15 @@ class TelegramChannel:
                         request.remote)
             return web.Response(status=403)
         try:
-            data = await request.json()
-            update = Update.de_json(data, self.application.bot)
-        except (ValueError, TypeError, KeyError):
-            log.warning("telegram webhook: unreadable update from %s", request.remote)
+            received = self.received_from(json.loads(await request.read()))
+        except (ValueError, MalformedUpdate) as exc:  # JSONDecodeError is a ValueError
+            log.warning("telegram webhook: unreadable update from %s: %s", request.remote, exc)
             return web.Response(status=400)
         try:
-            await self.process(update)
+            await self.intake.accept(CHANNEL, [received])
         except Exception:
-            # Not acknowledged: Telegram delivers the update again, and the engine
-            # handles it exactly once.
-            log.exception("telegram webhook: handling update %s failed", update.update_id)
+            log.exception("telegram webhook: could not store update %s; Telegram will "
+                          "deliver it again", received.update_key)
             return web.Response(status=500)
         return web.Response(status=200)
 
@@ -244,35 +378,38 @@ class TelegramChannel:
         assert isinstance(update, Update)
         await self.process(update)
 
-    async def process(self, update: Update) -> None:
-        user = update.effective_user
-        if user is None:
-            return
-        async with self.ordering.hold(f"{CHANNEL}:{user.id}"):
-            if update.my_chat_member is not None:
-                await self._membership_changed(update)
-                return
-            query = update.callback_query
-            if query is not None:
-                await self._callback(update, query)
-                return
-            incoming = await self.incoming_from(update)
-            if incoming is not None:
-                await self.engine.handle(incoming)
+    async def process(self, update: Update, stored: StoredRef | None = None) -> bool:
+        """Handle one update; True when the engine's transaction took its stored row."""
+        if update.effective_user is None:
+            return False
+        if update.my_chat_member is not None:
+            await self._membership_changed(update)
+            return False
+        update_id = stored.update_key if stored else f"{self.bot_id}:{update.update_id}"
+        inbox_id = stored.id if stored else None
+        query = update.callback_query
+        if query is not None:
+            return await self._callback(query, update_id, inbox_id)
+        incoming = await self.incoming_from(update)
+        if incoming is None:
+            return False
+        await self.engine.handle(replace(incoming, update_id=update_id, inbox_id=inbox_id))
+        return inbox_id is not None
 
-    async def _callback(self, update: Update, query: CallbackQuery) -> None:
+    async def _callback(self, query: CallbackQuery, update_id: str,
+                        inbox_id: int | None) -> bool:
         await _quietly(query.answer())
         message = query.message if isinstance(query.message, Message) else None
         if message is None or message.chat.type != ChatType.PRIVATE:
-            return
+            return False
         result = await self.engine.handle(Incoming(
             channel=CHANNEL, user_id=str(query.from_user.id), chat_id=str(message.chat.id),
-            update_id=str(update.update_id), payload=query.data or ""))
+            update_id=update_id, payload=query.data or "", inbox_id=inbox_id))
         if result.duplicate:
-            return
+            return inbox_id is not None
         if result.stale_button:
             await _quietly(message.edit_reply_markup(reply_markup=None))
-            return
+            return inbox_id is not None
         label = _button_label(message, query.data or "")
         if label and message.text:
             language = await self.engine.language_of(CHANNEL, str(query.from_user.id))
@@ -280,6 +417,7 @@ class TelegramChannel:
             await _quietly(message.edit_text(
                 f"{html.escape(message.text, quote=False)}\n\n{html.escape(chosen, quote=False)}",
                 reply_markup=None))
+        return inbox_id is not None
 
     async def _membership_changed(self, update: Update) -> None:
         member = update.my_chat_member
@@ -302,6 +440,8 @@ class TelegramChannel:
         if message.text is not None:
             return Incoming(**base, text=message.text)
         if message.photo:
+            if not await self.engine.has_joined(CHANNEL, str(message.from_user.id)):
+                return Incoming(**base, unsupported="photo")  # nothing kept from strangers
             photo_id, photo = await self._download_photo(message)
             if photo_id is None:
                 return Incoming(**base, unsupported="photo_too_large")
@@ -327,16 +467,19 @@ class TelegramChannel:
         if not fitting:
             return None, None
         best = max(fitting, key=lambda p: p.width * p.height)
-        relative = Path("telegram") / f"{best.file_unique_id}.jpg"
         try:
             tg_file = await self.application.bot.get_file(best.file_id)
-            target = self.media_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            await tg_file.download_to_drive(target)
-        except (TelegramError, OSError):
-            log.exception("telegram: downloading photo %s failed", best.file_id)
+            content = await tg_file.download_as_bytearray()
+            if len(content) > self.max_photo_bytes:
+                log.warning("telegram: photo %s is %d bytes, over the limit", best.file_id,
+                            len(content))
+                return best.file_id, None
+            path = await save_photo(self.media_dir, CHANNEL, best.file_unique_id,
+                                    bytes(content))
+        except (TelegramError, OSError) as exc:
+            log.warning("telegram: downloading photo %s failed: %s", best.file_id, exc)
             return best.file_id, None
-        return best.file_id, relative.as_posix()
+        return best.file_id, path
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram: error while handling an update", exc_info=context.error)

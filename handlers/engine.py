@@ -7,6 +7,7 @@ notifications in the outbox. Either all of it commits or none of it does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from handlers.turn import (
     typed_choice,
 )
 from locales import DEFAULT_LANGUAGE, catalog
-from storage import conversations, groups, outbox, people, processed_updates
+from storage import conversations, groups, inbox, outbox, people, processed_updates
 from storage.connection import Connection
 from storage.conversations import Conversation, Draft
 from storage.db import Database
@@ -39,6 +40,7 @@ from storage.outbox import Chat
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = timedelta(hours=24)
+IDLE_BATCH = 100  # idle conversations closed in one transaction
 MAX_TEXT = 4000  # longer pastes are cut before any flow sees them
 NAV_WORDS = ("cancel", "back", "help", "menu")
 
@@ -71,7 +73,7 @@ class Engine:
         self.clock = clock or SystemClock()
         self.settings = settings or EngineSettings()
         self._nav = _nav_words()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[set[Chat] | None], None]] = []
 
     def on_enqueued(self, listener: Callable[[set[Chat] | None], None]) -> None:
         """Called after a transaction that queued messages commits (wakes the senders),
@@ -86,6 +88,8 @@ class Engine:
         """Handle one update, all or nothing."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
+            if incoming.inbox_id is not None:  # handled, so no longer waiting in the inbox
+                await inbox.delete(conn, incoming.inbox_id)
             if not await processed_updates.claim(conn, incoming.channel, incoming.update_id, now):
                 log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
                 return HandleResult(duplicate=True)
@@ -100,11 +104,27 @@ class Engine:
         self._wake(chats)
         return HandleResult(stale_button=turn.stale_button)
 
+    async def apologize(self, channel: str, user_id: str, chat_id: str) -> None:
+        """Something went wrong handling what the person sent: say so, politely."""
+        language = await self.language_of(channel, user_id)
+        async with self.db.transaction() as conn:
+            await outbox.enqueue(conn, channel=channel, chat_id=chat_id, person_id=None,
+                                 priority=outbox.LIVE_REPLY, now=self.clock.now(),
+                                 payload=Reply(catalog(language)["error.generic"]).to_payload())
+        self._wake({(channel, chat_id)})
+
     async def mark_unreachable(self, channel: str, chat_id: str) -> None:
         """The person blocked the bot or left the chat: no more messages to it."""
         async with self.db.transaction() as conn:
             await people.set_identity_active(conn, channel, chat_id, False)
             await groups.deactivate_chat(conn, channel, chat_id)
+
+    async def has_joined(self, channel: str, user_id: str) -> bool:
+        """Whether this chat identity belongs to a person who joined (photos from anyone
+        else are never downloaded)."""
+        async with self.db.read() as conn:
+            identity = await people.identity(conn, channel, user_id)
+        return identity is not None and identity.person_id is not None
 
     async def language_of(self, channel: str, user_id: str) -> str:
         async with self.db.read() as conn:
@@ -340,23 +360,30 @@ class Engine:
             turn.say("idle.closed")
         self._finish(turn)
 
-    async def close_idle_conversations(self) -> int:
-        """Close, politely, every conversation idle longer than the timeout, keeping drafts."""
+    async def close_idle_conversations(self, batch: int = IDLE_BATCH) -> int:
+        """Close, politely, every conversation idle longer than the timeout, keeping drafts;
+        `batch` conversations a transaction, so the writer is never held for long."""
         now = self.clock.now()
-        async with self.db.transaction() as conn:
-            ids = await conversations.idle_since(conn, now - self.settings.idle_timeout)
-            for identity_id in ids:
-                identity = await people.identity_by_id(conn, identity_id)
-                if identity is None:
-                    continue
-                turn = await self._turn(conn, None, now, identity)
-                await self._close_idle(turn)
-                await conversations.save(conn, turn.convo, now)
-                await self._enqueue(turn, priority=outbox.NOTIFICATION,
-                                    dedupe=f"idle:{identity_id}:{now.isoformat()}")
-        if ids:
-            self._wake()
-        return len(ids)
+        closed = 0
+        while True:
+            async with self.db.transaction() as conn:
+                ids = await conversations.idle_since(conn, now - self.settings.idle_timeout,
+                                                     batch)
+                for identity_id in ids:
+                    identity = await people.identity_by_id(conn, identity_id)
+                    if identity is None:
+                        continue
+                    turn = await self._turn(conn, None, now, identity)
+                    await self._close_idle(turn)
+                    await conversations.save(conn, turn.convo, now)
+                    await self._enqueue(turn, priority=outbox.NOTIFICATION,
+                                        dedupe=f"idle:{identity_id}:{now.isoformat()}")
+            closed += len(ids)
+            if ids:
+                self._wake()
+            if len(ids) < batch:
+                return closed
+            await asyncio.sleep(0)  # let the people being served go first
 
     # --- the outbox ------------------------------------------------------------------------
 
@@ -364,7 +391,11 @@ class Engine:
                        dedupe: str | None = None) -> set[Chat]:
         """Queue the turn's replies and notifications; returns the chats they go to."""
         incoming = turn.incoming
-        base = dedupe or (f"{incoming.channel}:{incoming.update_id}" if incoming else "sys")
+        # A stored update's id is never reused; a platform's update id can come again (a
+        # new token, Telegram's random restart after a quiet week).
+        base = dedupe or (f"in{incoming.inbox_id}" if incoming and incoming.inbox_id
+                          else f"{incoming.channel}:{incoming.update_id}" if incoming
+                          else "sys")
         chats: set[Chat] = set()
         if turn.replies:
             chats.add((turn.identity.channel, turn.identity.chat_id))

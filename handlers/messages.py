@@ -30,6 +30,7 @@ class Incoming:
     unsupported: str | None = None  # e.g. "sticker", "voice": something we cannot use
     reply_token: str | None = None
     is_group: bool = False
+    inbox_id: int | None = None  # the stored update this came from (durable intake)
 
 
 @dataclass(frozen=True)

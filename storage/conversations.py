@@ -55,11 +55,12 @@ async def save(conn: Connection, convo: Conversation, now: datetime) -> None:
     )
 
 
-async def idle_since(conn: Connection, before: datetime) -> list[int]:
+async def idle_since(conn: Connection, before: datetime, limit: int = 1000) -> list[int]:
     """Identities whose conversation is inside a flow and untouched since `before`."""
     async with conn.execute(
-        "SELECT identity_id FROM conversations WHERE flow IS NOT NULL AND updated_at < ?",
-        (to_db(before),),
+        "SELECT identity_id FROM conversations WHERE flow IS NOT NULL AND updated_at < ?"
+        " ORDER BY identity_id LIMIT ?",
+        (to_db(before), limit),
     ) as cur:
         return [r[0] for r in await cur.fetchall()]
 

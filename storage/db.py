@@ -141,6 +141,16 @@ class Database:
         except sqlite3.Error as exc:
             log.warning("WAL checkpoint failed (tried again later): %s", exc)
 
+    async def writable(self, timeout: float = 1.0) -> bool:
+        """Whether a write transaction can start now (an empty one: nothing is written)."""
+        try:
+            async with asyncio.timeout(timeout), self.transaction():
+                pass
+        except (TimeoutError, sqlite3.Error) as exc:
+            log.warning("database not writable: %s", exc)
+            return False
+        return True
+
     async def reader(self) -> aiosqlite.Connection:
         """A second, read-only connection for long reads (summaries, exports): with WAL it
         sees the last committed state and never waits for, or holds up, the writer."""

@@ -272,15 +272,22 @@ async def test_groups_answer_only_commands(service: Service, line: LineTestServe
 
 
 async def test_loading_animation_shows_while_work_takes_time(
-        service: Service, line: LineTestServer, monkeypatch: pytest.MonkeyPatch) -> None:
+        service: Service, line: LineTestServer, monkeypatch: pytest.MonkeyPatch,
+        seeded_db_path: Path) -> None:
     monkeypatch.setattr(line_channel, "LOADING_AFTER_SECONDS", 0.0)
     person = Person(service, line, LEADER)
-    async with service.app.db.transaction():  # the bot's own work waits behind this one
-        assert await line.post_webhook(person.url, [line.text_event(LEADER, "สวัสดี")]) == 200
-        loading = await line.wait_for(lambda: line.calls_to("loading"),
-                                      what="the loading animation")
+    await person.send(await issue_code(seeded_db_path, Role.VILLAGE_COMMITTEE, VILLAGE_2))
+    await person.send("บุญมี ศรีสุข")
+    before = len(person.messages())
+    line.hold_answer_next("content")  # the photo download, and so the work, takes time
+    photo = line.image_event(LEADER, "480001", data=b"\xff\xd8slow-jpeg")
+    assert await line.post_webhook(person.url, [photo]) == 200  # stored, then answered
+    loading = await line.wait_for(lambda: line.calls_to("loading"),
+                                  what="the loading animation")
     assert loading[0].json == {"chatId": LEADER, "loadingSeconds": 5}
-    await line.wait_for(lambda: person.messages(), what="the reply after the wait")
+    line.release_held()
+    await line.wait_for(lambda: len(person.messages()) > before,
+                        what="the reply after the wait")
     assert not line.calls_to("loading")[1:]  # shown once
 
 

@@ -418,6 +418,11 @@ class LineTestServer:
         LINE accepted a push and the answer was lost: the client times out."""
         self._held[kind] = self._held.get(kind, 0) + times
 
+    def release_held(self) -> None:
+        """Answer the requests held so far (`hold_answer_next`)."""
+        self._released.set()
+        self._released = asyncio.Event()
+
     def clear_faults(self) -> None:
         self._faults.clear()
 

@@ -1,0 +1,191 @@
+"""Durable intake, shared by both channels: store first, then acknowledge, then handle.
+
+An adapter checks a request (signature, secret), parses it into updates and calls
+`accept`, which stores them in one short transaction; only then does the adapter tell
+the platform they arrived (LINE's 200, Telegram's webhook 200 or its next getUpdates
+offset). When the store fails, `accept` raises and the adapter answers 500, so the
+platform delivers again. Each person's stored updates are handled one at a time, in
+the order they were stored, by one task per person; different people at once. At
+start, whatever was stored and not handled (the process died) is handled first.
+
+The handling transaction deletes the stored row (the engine does, for an `Incoming`
+that carries its `inbox_id`), so a crash at any instant neither loses nor doubles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from handlers.clock import Clock, SystemClock
+from storage import inbox
+from storage.db import Database
+from storage.inbox import NewUpdate, StoredUpdate
+
+log = logging.getLogger(__name__)
+
+MAX_HANDLE_ATTEMPTS = 3  # a handler that raises (a bug) is tried this often, then given up
+RETRY_FIRST_SECONDS = 0.05
+RETRY_MAX_SECONDS = 5.0
+STOP_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Received:
+    """One update as an adapter parsed it: its keys, its raw JSON, the parsed object."""
+
+    update_key: str
+    person_key: str
+    body: str
+    parsed: Any
+
+
+@dataclass(frozen=True)
+class StoredRef:
+    """Which stored row an update came from, and the key the engine claims it by."""
+
+    id: int
+    update_key: str
+
+
+@dataclass(frozen=True)
+class IntakeChannel:
+    """What intake needs from an adapter."""
+
+    channel: str
+    parse: Callable[[str], Any]  # the stored JSON back into the platform's object
+    # Handle one update; True when the engine's transaction deleted the stored row.
+    handle: Callable[[StoredRef, Any], Awaitable[bool]]
+    # Tell the person something went wrong, after the last attempt failed.
+    apologize: Callable[[Any], Awaitable[None]]
+
+
+class Intake:
+    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+        self._channels: dict[str, IntakeChannel] = {}
+        self._parsed: dict[int, Any] = {}  # parsed at the door: not parsed again
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        self._running = False
+
+    def add_channel(self, channel: IntakeChannel) -> None:
+        self._channels[channel.channel] = channel
+
+    async def accept(self, channel: str, updates: list[Received]) -> None:
+        """Store the updates durably; raises when they could not be stored."""
+        if not updates:
+            return
+        async with self.db.transaction() as conn:
+            ids = await inbox.store(conn, channel, [
+                NewUpdate(u.update_key, u.person_key, u.body) for u in updates],
+                self.clock.now())
+        for stored_id, update in zip(ids, updates, strict=True):
+            if stored_id is not None:
+                self._parsed[stored_id] = update.parsed
+                self._wake(update.person_key)
+
+    async def start(self) -> None:
+        """Start handling: first what was stored before this process started."""
+        self._running = True
+        async with self.db.read() as conn:
+            waiting = await inbox.pending_people(conn)
+        if waiting:
+            log.info("intake: %d people have stored updates to handle", len(waiting))
+        for person_key in waiting:
+            self._wake(person_key)
+
+    async def stop(self) -> None:
+        """Updates being handled finish; the rest stay stored for the next start."""
+        self._running = False
+        workers = list(self._workers.values())
+        if workers:
+            await asyncio.wait(workers, timeout=STOP_GRACE_SECONDS)
+        for task in workers:
+            task.cancel()
+        for task in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def busy(self) -> int:
+        return len(self._workers)
+
+    def _wake(self, person_key: str) -> None:
+        if not self._running:
+            return
+        if person_key in self._workers:
+            self._again.add(person_key)
+            return
+        self._workers[person_key] = asyncio.create_task(self._work(person_key))
+
+    async def _work(self, person_key: str) -> None:
+        try:
+            while self._running:
+                self._again.discard(person_key)
+                try:
+                    async with self.db.read() as conn:
+                        stored = await inbox.next_pending(conn, person_key)
+                    if stored is None:
+                        if person_key in self._again:
+                            continue
+                        return
+                    await self._handle(stored)
+                except sqlite3.Error as exc:
+                    log.warning("intake: the database failed; trying again: %s", exc)
+                    await asyncio.sleep(RETRY_MAX_SECONDS)
+        finally:
+            self._workers.pop(person_key, None)
+
+    async def _handle(self, stored: StoredUpdate) -> None:
+        channel = self._channels.get(stored.channel)
+        if channel is None:  # a channel no longer configured: keep it for when it is
+            log.warning("intake: no channel %s for stored update %d", stored.channel, stored.id)
+            await self._give_up(stored, stored.attempts, "channel not configured", None)
+            return
+        attempts, wait = stored.attempts, RETRY_FIRST_SECONDS
+        while self._running:
+            try:
+                update = self._parsed.get(stored.id)
+                if update is None:
+                    update = channel.parse(stored.body)
+                consumed = await channel.handle(StoredRef(stored.id, stored.update_key), update)
+            except sqlite3.Error as exc:
+                # The database cannot be written now (locked by another process, disk
+                # full, read-only): the update stays stored and is tried until it can be.
+                log.warning("intake: update %d waits for the database: %s", stored.id, exc)
+            except Exception as exc:
+                attempts += 1
+                log.exception("intake: handling update %d failed (attempt %d of %d)",
+                              stored.id, attempts, MAX_HANDLE_ATTEMPTS)
+                if attempts >= MAX_HANDLE_ATTEMPTS:
+                    await self._give_up(stored, attempts, f"{type(exc).__name__}: {exc}",
+                                        channel, self._parsed.get(stored.id))
+                    return
+            else:
+                self._parsed.pop(stored.id, None)
+                if not consumed:
+                    async with self.db.transaction() as conn:
+                        await inbox.delete(conn, stored.id)
+                return
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RETRY_MAX_SECONDS)
+
+    async def _give_up(self, stored: StoredUpdate, attempts: int, error: str,
+                       channel: IntakeChannel | None, update: Any = None) -> None:
+        self._parsed.pop(stored.id, None)
+        async with self.db.transaction() as conn:
+            await inbox.mark_failed(conn, stored.id, attempts, error)
+        log.error("intake: update %d (%s) given up: %s", stored.id, stored.update_key, error)
+        if channel is not None:
+            try:
+                await channel.apologize(update if update is not None
+                                        else channel.parse(stored.body))
+            except Exception:
+                log.exception("intake: could not tell the person about update %d", stored.id)

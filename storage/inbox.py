@@ -1,0 +1,96 @@
+"""The inbox: updates stored before the platform was told they arrived, until handled.
+
+Locking story, in one place:
+- `store` runs in its own short write transaction, before the 200 / the next offset;
+  a redelivery of an update still pending is ignored (UNIQUE (channel, update_key)).
+- One person's rows are handled one at a time, oldest first (`next_pending` by
+  person_key); the process that stores them is the only one handling them (one bot
+  per SQLite file, `storage/instance_lock.py`).
+- The handling transaction deletes the row (`delete`) in the same transaction that
+  claims the update in processed_updates and writes its effects: a crash before the
+  commit leaves the row pending (handled again at start), after it leaves nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.connection import Connection, Row
+from storage.timestamps import from_db, to_db
+
+
+@dataclass(frozen=True)
+class NewUpdate:
+    update_key: str
+    person_key: str
+    body: str
+
+
+@dataclass(frozen=True)
+class StoredUpdate:
+    id: int
+    channel: str
+    update_key: str
+    person_key: str
+    body: str
+    received_at: datetime
+    attempts: int
+
+
+async def store(conn: Connection, channel: str, updates: list[NewUpdate],
+                now: datetime) -> list[int | None]:
+    """Store updates; for each, its row id, or None when it is stored and pending already."""
+    ids: list[int | None] = []
+    for update in updates:
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO inbox (channel, update_key, person_key, body, received_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (channel, update.update_key, update.person_key, update.body, to_db(now)))
+        ids.append(cur.lastrowid if cur.rowcount == 1 else None)
+    return ids
+
+
+def _stored(row: Row) -> StoredUpdate:
+    return StoredUpdate(row["id"], row["channel"], row["update_key"], row["person_key"],
+                        row["body"], from_db(row["received_at"]), row["attempts"])
+
+
+_COLUMNS = "id, channel, update_key, person_key, body, received_at, attempts"
+
+
+async def next_pending(conn: Connection, person_key: str) -> StoredUpdate | None:
+    async with conn.execute(
+        f"SELECT {_COLUMNS} FROM inbox WHERE person_key = ? AND status = 'pending'"
+        " ORDER BY id LIMIT 1", (person_key,)
+    ) as cur:
+        row = await cur.fetchone()
+    return _stored(row) if row else None
+
+
+async def pending_people(conn: Connection) -> list[str]:
+    """Whose updates wait, in the order their oldest one arrived."""
+    async with conn.execute(
+        "SELECT person_key, MIN(id) AS first FROM inbox WHERE status = 'pending'"
+        " GROUP BY person_key ORDER BY first"
+    ) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
+async def delete(conn: Connection, inbox_id: int) -> None:
+    await conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
+
+
+async def mark_failed(conn: Connection, inbox_id: int, attempts: int, error: str) -> None:
+    await conn.execute(
+        "UPDATE inbox SET status = 'failed', attempts = ?, last_error = ? WHERE id = ?",
+        (attempts, error[:500], inbox_id))
+
+
+async def backlog(conn: Connection) -> tuple[int, datetime | None]:
+    """How many stored updates wait to be handled, and since when the oldest."""
+    async with conn.execute(
+        "SELECT COUNT(*), MIN(received_at) FROM inbox WHERE status = 'pending'"
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]), from_db(row[1]) if row[1] else None
