@@ -1,4 +1,8 @@
-"""Wires one process together: database, engine, outbox sender, NLP warm-up."""
+"""Wires one process together: database, engine, outbox sender, NLP warm-up.
+
+An App holds its database's instance lock (`storage.instance_lock`) from `__aenter__` to
+`__aexit__`: one running bot per SQLite file. A second App on the same file, in another
+process or in this one, gets `InstanceLocked`."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from handlers import category_suggestion, thai_input
 from handlers.clock import Clock, SystemClock
 from handlers.engine import Engine, EngineSettings
 from storage.db import Database
+from storage.instance_lock import InstanceLock
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ class App:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.db = Database(settings.db_path)
+        self.instance_lock = InstanceLock(settings.db_path)
         self.engine = Engine(self.db, self.clock,
                              EngineSettings(bot_username=settings.telegram_bot_username))
         self.renderer = SummaryRenderer(self.db, settings.media_dir, self.clock)
@@ -37,9 +43,20 @@ class App:
         self._warm_up: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> App:
-        await self.db.open()
+        self.instance_lock.acquire()  # before anything touches the file (migrations)
+        try:
+            await self.db.open()
+        except BaseException:
+            self.instance_lock.release()
+            raise
         self._warm_up = asyncio.create_task(self._warm_up_and_freeze())
         return self
+
+    async def warmed_up(self) -> None:
+        """Wait for the warm-up: traffic is taken only after it (a cold start otherwise
+        serves its first people at a third of the speed)."""
+        if self._warm_up is not None:
+            await asyncio.shield(self._warm_up)
 
     @staticmethod
     async def _warm_up_and_freeze() -> None:
@@ -51,6 +68,9 @@ class App:
         gc.freeze()
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._warm_up is not None:
-            await self._warm_up
-        await self.db.close()
+        try:
+            if self._warm_up is not None:
+                await self._warm_up
+            await self.db.close()
+        finally:
+            self.instance_lock.release()

@@ -1,4 +1,10 @@
-"""`cercap-bot`: the command line. run, chat, invite, areas."""
+"""`cercap-bot`: the command line. run, chat, invite, areas.
+
+Whatever the operator must fix (a bad setting, a rejected token, a port in use, a
+database that cannot be written, a bot already running on the database) ends the command
+with one line on stderr, `error: …`, and exit status 2; no secret is in it, nor in any
+log line (`bot/log_scrub.py`). An unexpected failure is logged with its traceback and
+exits with status 1; Ctrl+C exits with 130."""
 
 from __future__ import annotations
 
@@ -6,13 +12,15 @@ import argparse
 import asyncio
 import csv
 import logging
+import os
+import sqlite3
 import sys
 from datetime import timedelta
 from pathlib import Path
 
-from bot import demo
+from bot import demo, log_scrub
 from bot.app import App
-from bot.config import Settings
+from bot.config import ConfigError, Settings, StartupError
 from bot.console import ConsoleSender, run_console
 from bot.scheduler import Scheduler
 from handlers import invites
@@ -21,6 +29,7 @@ from handlers.permissions import PermissionDenied, Role
 from locales import format_date
 from storage import areas, backup
 from storage.db import Database
+from storage.instance_lock import InstanceLocked, instance_lock, is_file_database
 
 log = logging.getLogger("cercap")
 
@@ -46,8 +55,36 @@ async def _run(settings: Settings) -> int:
         return await _chat(settings)
     from bot.service import run_until_stopped
 
-    await run_until_stopped(settings)
+    # Only the start raises out of run_until_stopped: once running, it waits for a signal.
+    try:
+        await run_until_stopped(settings)
+    except BaseException as exc:
+        # A half-started channel leaves client sessions unclosed; the process is ending
+        # anyway, and the operator needs the one line that says why, not these.
+        asyncio.get_running_loop().set_exception_handler(_leftover_at_debug)
+        explained = _telegram_start_error(exc, settings)
+        if explained is None:
+            raise
+        raise explained from None
     return 0
+
+
+def _telegram_start_error(exc: BaseException, settings: Settings) -> StartupError | None:
+    from telegram.error import BadRequest, InvalidToken, NetworkError
+
+    if isinstance(exc, InvalidToken):
+        return StartupError("Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)")
+    if isinstance(exc, BadRequest):
+        return StartupError(f"Telegram refused the bot's start-up: {exc}")
+    if isinstance(exc, NetworkError):
+        where = settings.telegram_api_base_url or "https://api.telegram.org"
+        return StartupError(f"cannot reach the Telegram Bot API at {where}: {exc} "
+                            "(TELEGRAM_API_BASE_URL)")
+    return None
+
+
+def _leftover_at_debug(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    log.debug("after a failed start: %s", context.get("message"))
 
 
 async def _invite(settings: Settings, args: argparse.Namespace) -> int:
@@ -168,39 +205,125 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _check_folder(folder: Path, what: str) -> None:
+    """`folder` exists and can be written, or can be created (what the start will do)."""
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        raise StartupError(f"cannot create the folder {folder} ({what}): "
+                           f"{existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StartupError(f"cannot write in the folder {existing} ({what}): "
+                           "permission denied or a read-only file system")
+
+
+def _check_database(path: Path, *, write: bool) -> None:
+    if not is_file_database(path):
+        return
+    if path.is_dir():
+        raise StartupError(f"CERCAP_DB is a directory, not a database file: {path}")
+    if not write:
+        return
+    # SQLite also writes its -wal and -shm files, and the bot its .lock file, beside it.
+    _check_folder(path.parent, f"the folder of CERCAP_DB={path}")
+    if path.exists() and not os.access(path, os.R_OK | os.W_OK):
+        raise StartupError(f"cannot write the database file {path} (CERCAP_DB): "
+                           "permission denied")
+
+
+def _check_paths(command: str, settings: Settings) -> None:
+    if command in ("run", "chat"):
+        _check_database(settings.db_path, write=True)
+        _check_folder(settings.media_dir, f"CERCAP_MEDIA_DIR={settings.media_dir}")
+    elif command in ("invite", "areas", "export", "restore"):
+        _check_database(settings.db_path, write=True)
+    elif command == "backup":
+        _check_database(settings.db_path, write=False)
+
+
+def _restore(settings: Settings, source: Path) -> int:
+    if not source.is_file():
+        raise StartupError(f"no backup file at {source}")
+    # The lock, held while restoring, also keeps a bot from starting meanwhile.
+    try:
+        with instance_lock(settings.db_path):
+            version = backup.restore(source, settings.db_path)
+    except InstanceLocked as exc:
+        who = f"a cercap-bot (pid {exc.pid})" if exc.pid else "a cercap-bot"
+        raise StartupError(f"{who} is running on {settings.db_path}; "
+                           "stop it before restoring") from None
+    _print(f"restored {source} into {settings.db_path} (schema {version})")
+    return 0
+
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    _check_paths(args.command, settings)
+    if args.command == "run":
+        return asyncio.run(_run(settings))
+    if args.command == "chat":
+        return asyncio.run(_chat(settings))
+    if args.command == "invite":
+        return asyncio.run(_invite(settings, args))
+    if args.command == "backup":
+        version = backup.backup(settings.db_path, Path(args.path))
+        _print(f"backed up {settings.db_path} to {args.path} (schema {version})")
+        return 0
+    if args.command == "restore":
+        return _restore(settings, Path(args.path))
+    if args.command == "export":
+        return asyncio.run(_export(settings, args))
+    if args.command == "line":
+        from bot.line_setup import install_rich_menu
+
+        _print(f"rich menu: {asyncio.run(install_rich_menu(settings))}")
+        return 0
+    return asyncio.run(_areas(settings, args))
+
+
+def _error(text: object) -> int:
+    """One line on stderr, secrets masked; exit status 2."""
+    line = " ".join(str(text).split("\n")).strip()
+    print(f"error: {log_scrub.scrub(line)}", file=sys.stderr, flush=True)
+    return 2
+
+
+OPERATOR_ERRORS = (ValueError, PermissionDenied, backup.BackupError, StartupError,
+                   InstanceLocked)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env(serving=args.command == "run")
+    except ConfigError as exc:
+        return _error(exc)
     logging.basicConfig(level=settings.log_level if args.command != "chat" else "WARNING",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_scrub.install()
     try:
-        if args.command == "run":
-            return asyncio.run(_run(settings))
-        if args.command == "chat":
-            return asyncio.run(_chat(settings))
-        if args.command == "invite":
-            return asyncio.run(_invite(settings, args))
-        if args.command == "backup":
-            version = backup.backup(settings.db_path, Path(args.path))
-            _print(f"backed up {settings.db_path} to {args.path} (schema {version})")
-            return 0
-        if args.command == "restore":
-            version = backup.restore(Path(args.path), settings.db_path)
-            _print(f"restored {args.path} into {settings.db_path} (schema {version})")
-            return 0
-        if args.command == "export":
-            return asyncio.run(_export(settings, args))
-        if args.command == "line":
-            from bot.line_setup import install_rich_menu
-
-            _print(f"rich menu: {asyncio.run(install_rich_menu(settings))}")
-            return 0
-        return asyncio.run(_areas(settings, args))
+        return _command(args, settings)
     except KeyboardInterrupt:
         return 130
-    except (ValueError, PermissionDenied, backup.BackupError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except OPERATOR_ERRORS as exc:
+        return _error(exc)
+    except sqlite3.DatabaseError as exc:
+        if args.command in ("backup", "restore"):
+            return _error(f"SQLite: {exc} ({settings.db_path} or {args.path})")
+        return _error(f"SQLite cannot use {settings.db_path} (CERCAP_DB): {exc}")
+    except OSError as exc:
+        if exc.filename is None or not exc.errno:
+            log.critical("cercap-bot stopped by an unexpected error", exc_info=True)
+            return 1
+        return _error(f"cannot use {exc.filename}: {os.strerror(exc.errno).lower()}")
+    except Exception:
+        log.critical("cercap-bot stopped by an unexpected error", exc_info=True)
+        return 1
 
 
 if __name__ == "__main__":

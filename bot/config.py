@@ -1,12 +1,87 @@
-"""Configuration, all from the environment (documented in the README)."""
+"""Configuration, all from the environment (documented in the README).
+
+A bad setting is a `ConfigError` whose message is one line of plain English for the
+operator, naming the variable and what is wrong with it (never a secret's value);
+`cercap-bot` prints it as `error: …` and exits with status 2."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from storage.db import db_path_from_env
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# What Telegram accepts as a webhook's secret_token.
+WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# The variables whose values are secrets: never logged, never printed (bot/log_scrub.py).
+SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "LINE_CHANNEL_ACCESS_TOKEN", "LINE_CHANNEL_SECRET",
+                    "TELEGRAM_WEBHOOK_SECRET", "CERCAP_MEDIA_SECRET")
+
+
+class ConfigError(ValueError):
+    """A setting in the environment is missing, malformed or contradicts another."""
+
+
+class StartupError(Exception):
+    """The bot cannot start for a reason the operator must fix (a rejected token, a port
+    in use, a database that cannot be written): one line of plain English."""
+
+
+def _text(name: str) -> str | None:
+    return (os.environ.get(name) or "").strip() or None
+
+
+def _integer(name: str, default: int, low: int, high: int | None, what: str) -> int:
+    raw = _text(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be {what} (got {raw!r})") from None
+    if value < low or (high is not None and value > high):
+        raise ConfigError(f"{name} must be {what} (got {raw!r})")
+    return value
+
+
+def _seconds(name: str, default: float) -> float:
+    raw = _text(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{name} must be a number of seconds above 0, e.g. 10 (got {raw!r})")
+    return value
+
+
+def _url(name: str, example: str = "https://bot.example.org") -> str | None:
+    raw = _text(name)
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name} must be an http:// or https:// address, "
+                          f"e.g. {example} (got {raw!r})")
+    return raw
+
+
+def _check_quiet_hours() -> None:
+    from handlers.schedule_time import QuietHours
+
+    try:
+        QuietHours.from_env()
+    except ValueError:
+        raw = os.environ.get("CERCAP_QUIET_HOURS", "")
+        raise ConfigError("CERCAP_QUIET_HOURS must be two Bangkok times like 20:00-07:00, "
+                          f"or off (got {raw!r})") from None
 
 
 @dataclass(frozen=True)
@@ -30,26 +105,52 @@ class Settings:
     media_secret: str | None = None
 
     @classmethod
-    def from_env(cls) -> Settings:
+    def from_env(cls, *, serving: bool = True) -> Settings:
+        """The settings, checked: a bad one raises `ConfigError` (one line, no secret).
+        `serving=False` (the one-shot commands) skips the checks that only matter to a
+        running bot, e.g. a LINE token without its secret is enough to install the rich
+        menu."""
         db_path = db_path_from_env()
+        log_level = (_text("CERCAP_LOG_LEVEL") or "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"CERCAP_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} "
+                              f"(got {os.environ.get('CERCAP_LOG_LEVEL')!r})")
+        webhook_url = _url("TELEGRAM_WEBHOOK_URL",
+                           "https://bot.example.org/telegram/webhook")
+        webhook_secret = os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None
+        if webhook_secret is not None and not WEBHOOK_SECRET_RE.fullmatch(webhook_secret):
+            why = (f"it has {len(webhook_secret)}" if len(webhook_secret) > 256
+                   else "it has other characters")
+            raise ConfigError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of "
+                              f"A-Z a-z 0-9 _ - ({why})")
+        if serving and webhook_url and not webhook_secret:
+            raise ConfigError("TELEGRAM_WEBHOOK_SECRET is required with TELEGRAM_WEBHOOK_URL "
+                              "(1-256 characters of A-Z a-z 0-9 _ -)")
+        line_token = os.environ.get("LINE_CHANNEL_ACCESS_TOKEN") or None
+        line_secret = os.environ.get("LINE_CHANNEL_SECRET") or None
+        if serving and line_token and not line_secret:
+            raise ConfigError("LINE_CHANNEL_SECRET is required with LINE_CHANNEL_ACCESS_TOKEN")
+        _check_quiet_hours()
         return cls(
             db_path=db_path,
             media_dir=Path(os.environ.get("CERCAP_MEDIA_DIR") or db_path.parent / "media"),
             telegram_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_bot_username=(os.environ.get("TELEGRAM_BOT_USERNAME") or "").lstrip("@")
             or None,
-            log_level=os.environ.get("CERCAP_LOG_LEVEL", "INFO").upper(),
-            telegram_api_base_url=os.environ.get("TELEGRAM_API_BASE_URL") or None,
-            telegram_webhook_url=os.environ.get("TELEGRAM_WEBHOOK_URL") or None,
-            telegram_webhook_secret=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
+            log_level=log_level,
+            telegram_api_base_url=_url("TELEGRAM_API_BASE_URL", "http://127.0.0.1:8081"),
+            telegram_webhook_url=webhook_url,
+            telegram_webhook_secret=webhook_secret,
             http_host=os.environ.get("CERCAP_HTTP_HOST") or "0.0.0.0",
-            http_port=int(os.environ.get("CERCAP_HTTP_PORT") or 8080),
-            media_max_bytes=int(os.environ.get("CERCAP_MEDIA_MAX_BYTES") or 10_000_000),
-            line_access_token=os.environ.get("LINE_CHANNEL_ACCESS_TOKEN") or None,
-            line_channel_secret=os.environ.get("LINE_CHANNEL_SECRET") or None,
-            line_api_host=os.environ.get("LINE_API_HOST") or None,
-            telegram_request_timeout=float(os.environ.get("TELEGRAM_REQUEST_TIMEOUT") or 10.0),
-            public_url=os.environ.get("CERCAP_PUBLIC_URL") or None,
+            http_port=_integer("CERCAP_HTTP_PORT", 8080, 1, 65535,
+                               "a port number from 1 to 65535"),
+            media_max_bytes=_integer("CERCAP_MEDIA_MAX_BYTES", 10_000_000, 1, None,
+                                     "a whole number of bytes, e.g. 10000000"),
+            line_access_token=line_token,
+            line_channel_secret=line_secret,
+            line_api_host=_url("LINE_API_HOST", "http://127.0.0.1:9000"),
+            telegram_request_timeout=_seconds("TELEGRAM_REQUEST_TIMEOUT", 10.0),
+            public_url=_url("CERCAP_PUBLIC_URL"),
             media_secret=os.environ.get("CERCAP_MEDIA_SECRET") or None,
         )
 
