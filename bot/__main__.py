@@ -1,8 +1,12 @@
 """The quick start: `python3 -m bot run` and `python3 -m bot test`.
 
 Needs only Python 3.11+: creates `.venv` beside the project, installs the pinned
-dependencies (again only when pyproject.toml changes), then runs `cercap-bot` or
-pytest inside it. Standard library only, because it runs before anything is installed.
+dependencies (again only when pyproject.toml changes), then runs `cercap-bot` or the
+tests inside it. Standard library only, because it runs before anything is installed.
+
+`test` first runs the linter (`ruff check .`, installed by the test extras, configured in
+pyproject.toml) and stops there on a finding, so a lint error fails in seconds instead of
+after the whole suite; then pytest, with every argument after `test` passed to it.
 """
 
 from __future__ import annotations
@@ -41,13 +45,20 @@ def ensure_installed(extras: str) -> Path:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["test"]:
         python = ensure_installed("test")
-        command = [str(python), "-m", "pytest", *argv[1:]]
+        commands = [[str(python), "-m", "ruff", "check", "."],
+                    [str(python), "-m", "pytest", *argv[1:]]]
     else:
         python = ensure_installed("")
-        command = [str(python), "-m", "bot.cli", *(argv or ["run"])]
+        commands = [[str(python), "-m", "bot.cli", *(argv or ["run"])]]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     try:
-        return subprocess.run(command, cwd=ROOT, env=env).returncode
+        for command in commands:
+            code = subprocess.run(command, cwd=ROOT, env=env).returncode
+            if code != 0:
+                if command[2] == "ruff":
+                    print("lint found problems (ruff check .): tests not run", flush=True)
+                return code
+        return 0
     except KeyboardInterrupt:
         return 130
 
