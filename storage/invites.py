@@ -66,3 +66,13 @@ async def failed_attempts_since(conn: Connection, identity_id: int,
     ) as cur:
         row = await cur.fetchone()
     return int(row[0]) if row else 0
+
+
+async def prune_attempts(conn: Connection, before: datetime, limit: int) -> int:
+    """Delete up to `limit` invite attempts made before `before`, oldest first; returns
+    how many. The throttle looks back only THROTTLE_WINDOW (handlers.invites)."""
+    rows = await conn.fetchall_in_thread(
+        "DELETE FROM invite_attempts WHERE id IN (SELECT id FROM invite_attempts"
+        " WHERE attempted_at < ? ORDER BY attempted_at LIMIT ?) RETURNING id",
+        (to_db(before), limit))
+    return len(rows)

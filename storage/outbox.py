@@ -156,3 +156,19 @@ async def next_due_at(conn: Connection, channels: list[str], after: datetime
     ) as cur:
         row = await cur.fetchone()
     return from_db(row[0]) if row and row[0] else None
+
+
+# Sent rows of an announcement are its delivery report (storage.reminders.broadcast_reports):
+# they are kept with it.
+_PRUNABLE_SENT = ("status = 'sent' AND sent_at < ?"
+                  " AND (batch IS NULL OR batch NOT LIKE 'broadcast:%')")
+
+
+async def prune_sent(conn: Connection, before: datetime, limit: int) -> int:
+    """Delete up to `limit` sent messages sent before `before`, oldest first; returns how
+    many. Pending and failed rows are never deleted. Runs in a worker thread: a batch
+    deletes thousands of rows (index `outbox_sent`, migration 0008)."""
+    rows = await conn.fetchall_in_thread(
+        f"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE {_PRUNABLE_SENT}"
+        " ORDER BY sent_at LIMIT ?) RETURNING id", (to_db(before), limit))
+    return len(rows)

@@ -17,3 +17,14 @@ async def claim(conn: Connection, channel: str, update_id: str, now: datetime) -
         (channel, update_id, to_db(now)),
     )
     return cur.rowcount == 1
+
+
+async def prune(conn: Connection, before: datetime, limit: int) -> int:
+    """Forget up to `limit` update keys handled before `before`, oldest first; returns how
+    many. Keys are kept for the dedupe window only: platforms redeliver within minutes or
+    hours, while a Telegram update id is chosen afresh after a week without updates."""
+    rows = await conn.fetchall_in_thread(
+        "DELETE FROM processed_updates WHERE (channel, update_id) IN"
+        " (SELECT channel, update_id FROM processed_updates WHERE processed_at < ?"
+        "  ORDER BY processed_at LIMIT ?) RETURNING 1", (to_db(before), limit))
+    return len(rows)

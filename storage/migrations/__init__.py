@@ -36,6 +36,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "reminder schedules, pauses, broadcasts", sql_file="0005_reminders.sql"),
     Migration(6, "indexes for area summaries", sql_file="0006_summary_indexes.sql"),
     Migration(7, "durable intake: the inbox of stored updates", sql_file="0007_inbox.sql"),
+    Migration(8, "indexes for pruning by retention", sql_file="0008_retention_indexes.sql"),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version
