@@ -29,10 +29,15 @@ class Scheduler:
         self.quiet = quiet or QuietHours.from_env()
         self.on_enqueued = on_enqueued
         self._wake = asyncio.Event()
+        self._ensured = False
 
     async def run_due(self) -> dict[str, int]:
         """Plan every kind whose time has come; returns how many messages each queued.
         A kind never planned before is only given its first time (nothing fires at once)."""
+        if not self._ensured:  # kinds newer than the database's schedules table
+            async with self.db.transaction() as conn:
+                await schedules_repo.ensure_schedules(conn)
+            self._ensured = True
         now = self.clock.now()
         queued: dict[str, int] = {}
         async with self.db.read() as conn:

@@ -11,20 +11,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from handlers import area_names
 from handlers.clock import BANGKOK, local_date
 from handlers.messages import Choice, Reply
 from handlers.schedule_time import QuietHours
-from handlers.turn import MENU_PREFIX
+from handlers.turn import MENU_PREFIX, Listing, Localized, render
 from locales import format_date, t
-from storage import outbox
+from storage import areas, outbox, unreceived
 from storage.connection import Connection
 from storage.outbox import NewMessage
 from storage.reminders import Recipient, recipients
 from storage.timestamps import to_db
+from storage.unreceived import Unreceived
+
+log = logging.getLogger(__name__)
 
 Note = tuple[Recipient, str, dict[str, Any], str, str | None]  # who, key, params, dedupe, flow
 Planner = Callable[[Connection, datetime, dict[str, Any]], Awaitable[list[Note]]]
@@ -180,6 +186,77 @@ async def lessons_due(conn: Connection, now: datetime, params: dict[str, Any]
     return notes
 
 
+async def _unreceived_line(conn: Connection, tambon: str, found: list[Unreceived],
+                           language: str) -> str:
+    kinds = Counter(u.kind for u in found)
+    roles = dict.fromkeys(role for u in found for role in u.roles)
+    return t(language, "reminder.unreceived_line",
+             tambon=area_names.title(await areas.lineage(conn, tambon), language, depth=1),
+             kinds=" · ".join(t(language, "reminder.unreceived_kind",
+                                kind=t(language, f"unreceived.kind.{kind}"), count=count)
+                              for kind, count in sorted(kinds.items())),
+             since=format_date(local_date(min(u.at for u in found)), language),
+             missing=render(language, "reminder.unreceived_missing", {"missing": Listing(
+                 tuple(Localized(f"delivery.role.{r}") for r in roles), "list.or")}))
+
+
+def _log_line(tambon: str, found: list[Unreceived]) -> str:
+    kinds = Counter(u.kind for u in found)
+    roles = dict.fromkeys(role for u in found for role in u.roles)
+    return (f"tambon {tambon} (district {tambon[:4]}): "
+            + ", ".join(f"{kind} x{count}" for kind, count in sorted(kinds.items()))
+            + f" since {local_date(min(u.at for u in found))}, nobody as {'/'.join(roles)}")
+
+
+async def unreceived_digest(conn: Connection, now: datetime, params: dict[str, Any]
+                            ) -> list[Note]:
+    """Once a day, to the district committee: its tambons with village submissions that
+    nobody could receive (which tambon, what and how many, since when, who is missing).
+    With nobody in the district either, one WARNING in the log lists those tambons for the
+    administrators. Each tambon is reported once a day, however often this runs."""
+    today = local_date(now)
+    done = await unreceived.reported_on(conn, today)
+    by_tambon: dict[str, list[Unreceived]] = {}
+    for found in await unreceived.outstanding(conn):
+        if found.tambon_code not in done:
+            by_tambon.setdefault(found.tambon_code, []).append(found)
+    if not by_tambon:
+        return []
+    by_district: dict[str, list[str]] = {}
+    for tambon in sorted(by_tambon):
+        by_district.setdefault(tambon[:4], []).append(tambon)
+    # A notice, not a reminder: a personal pause does not hold it back.
+    readers = await recipients(conn, role="district",
+                               areas_sql="SELECT value FROM json_each(:districts)",
+                               params={"districts": json.dumps(sorted(by_district))},
+                               kind="unreceived_digest", now=now, honour_pauses=False)
+    notes: list[Note] = []
+    lines: dict[tuple[str, str], str] = {}
+    for r in readers:
+        tambons = by_district[r.area_code]
+        for tambon in tambons:
+            if (tambon, r.language) not in lines:
+                lines[tambon, r.language] = await _unreceived_line(conn, tambon,
+                                                                   by_tambon[tambon], r.language)
+        notes.append((r, "reminder.unreceived",
+                      {"lines": "\n".join(lines[tambon, r.language] for tambon in tambons)},
+                      f"unreceived:{r.area_code}:{today}:{_digest(tambons)}:{r.identity_id}",
+                      "issue_invite"))
+    told = {r.area_code for r in readers}
+    for district, tambons in by_district.items():
+        for tambon in tambons:
+            await unreceived.mark_reported(conn, now=now, day=today, tambon_code=tambon,
+                                           to="district" if district in told else "log",
+                                           count=len(by_tambon[tambon]))
+    unheard = [tambon for district, tambons in by_district.items() if district not in told
+               for tambon in tambons]
+    if unheard:
+        log.warning("submissions nobody could receive, with nobody in the district to tell"
+                    " (%d tambons): %s", len(unheard),
+                    "; ".join(_log_line(tambon, by_tambon[tambon]) for tambon in unheard))
+    return notes
+
+
 PLANNERS: dict[str, Planner] = {
     "weekly_progress": weekly_progress,
     "overdue_items": overdue_items,
@@ -187,6 +264,7 @@ PLANNERS: dict[str, Planner] = {
     "decider_digest": decider_digest,
     "forum_monthly": forum_monthly,
     "lessons_due": lessons_due,
+    "unreceived_digest": unreceived_digest,
 }
 
 

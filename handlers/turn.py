@@ -8,13 +8,16 @@ writes what was said to the outbox when the flow is done.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import locales
 from handlers.messages import Choice, Incoming, Location, Reply
+from handlers.permissions import Role
 from handlers.thai_input import normalize_text
+from storage import groups, people, unreceived
 from storage.connection import Connection
 from storage.conversations import Conversation
 from storage.people import Grant, Identity, Person
@@ -49,6 +52,15 @@ class DateText:
     day: Any  # datetime.date
 
 
+@dataclass(frozen=True)
+class Listing:
+    """Several parameters shown as one list in the reader's language ("A, B and C");
+    `last` is the key of the word before the last item (list.and, list.or)."""
+
+    items: tuple[Any, ...]
+    last: str = "list.and"
+
+
 def render(language: str, key: str, params: dict[str, Any]) -> str:
     return locales.t(language, key, **{k: _param(language, v) for k, v in params.items()})
 
@@ -60,6 +72,12 @@ def _param(language: str, value: Any) -> Any:
         return value.pick(language)
     if isinstance(value, DateText):
         return locales.format_date(value.day, language)
+    if isinstance(value, Listing):
+        shown = [str(_param(language, item)) for item in value.items]
+        if len(shown) <= 1:
+            return "".join(shown)
+        head = locales.t(language, "list.comma").join(shown[:-1])
+        return f"{head}{locales.t(language, value.last)}{shown[-1]}"
     return value
 
 
@@ -88,6 +106,36 @@ class Notification:
     person_id: int
     key: str
     params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Whom one notification reached: the role it was meant for, how many of the role's
+    holders have a chat the bot can write to, how many linked group chats heard it."""
+
+    role: str
+    people: int
+    groups: int = 0
+    primary: bool = True  # meant for people who act on it, not only to let them know
+
+    @property
+    def reached(self) -> bool:
+        return bool(self.people or self.groups)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What became of a submission's notifications, and how to say so to its sender."""
+
+    complete: bool  # every role it was meant for has someone who received it
+    unreceived: bool  # nobody who should act on it could receive it
+    note: Localized  # "sent to the core team" / "... but nobody can receive it yet ..."
+
+
+# Who hears of a submission nobody could receive: the district committee in its daily
+# notice, the administrators (the log) when the district has nobody either, or nobody
+# further when what is missing is the village's own committee.
+DISTRICT_HEARS, ADMIN_HEARS, NOBODY_HEARS = "district", "admin", "village"
 
 
 class Turn:
@@ -127,6 +175,15 @@ class Turn:
     def say_reply(self, reply: Reply) -> None:
         self.replies.append(reply)
 
+    def say_delivered(self, delivery: Delivery, key: str, **params: Any) -> None:
+        """`key` ("saved, sent to the core team") when everybody the submission was meant
+        for received it; otherwise `key`_to, which says whom it did reach with
+        `{delivery}`."""
+        if delivery.complete:
+            self.say(key, **params)
+        else:
+            self.say(f"{key}_to", delivery=delivery.note, **params)
+
     def ask(self, text: str, choices: list[tuple[str, str]] = (),  # type: ignore[assignment]
             expects: str | None = None) -> None:
         """Ask the current step's question. Its buttons carry the question's number,
@@ -144,12 +201,70 @@ class Turn:
                                               for label, action in items)))
 
     def notify(self, person_ids: list[int], key: str, **params: Any) -> None:
+        """Tell these people (each once: someone holding two of the roles told gets one
+        message)."""
+        told = {n.person_id for n in self.notifications if n.key == key}
         for person_id in dict.fromkeys(person_ids):
-            self.notifications.append(Notification(person_id, key, params))
+            if person_id not in told:
+                self.notifications.append(Notification(person_id, key, params))
 
     def notify_groups(self, area_code: str, key: str, **params: Any) -> None:
         """Also tell the group chats linked to `area_code` (in Thai, the groups' language)."""
         self.group_notifications.append((area_code, key, params))
+
+    async def notify_holders(self, role: str, area_code: str, key: str, *,
+                             also: Sequence[int] = (), with_groups: bool = False,
+                             primary: bool = True, **params: Any) -> Reach:
+        """Tell the people holding `role` on `area_code` (and `also`), with the group
+        chats linked to the area when `with_groups`; returns whom it reached. Only
+        people with a chat the bot can still write to count: nothing reaches the rest."""
+        holders = await people.holders_of(self.conn, role, area_code)
+        reachable = await people.reachable(self.conn, [*also, *holders])
+        self.notify(reachable, key, **params)
+        linked = 0
+        if with_groups:
+            linked = len(await groups.of_area(self.conn, area_code))
+            self.notify_groups(area_code, key, **params)
+        return Reach(role, len(reachable), linked, primary)
+
+    async def delivery(self, reaches: Sequence[Reach], *, village_code: str, kind: str,
+                       entity_id: int, event: str | None = None) -> Delivery:
+        """Whom a submission from `village_code` reached, as a note for its sender. When
+        nobody who should act on it could receive it, the audit log says so (the daily
+        notice to the district reads it from there) and the note says who will hear."""
+        who = [Localized(f"delivery.to.{r.role}") for r in reaches if r.people]
+        if any(r.groups for r in reaches):
+            who.append(Localized("delivery.to.groups"))
+        missing = list(dict.fromkeys(r.role for r in reaches if not r.people))
+        primary = [r for r in reaches if r.primary]
+        nobody = bool(primary) and not any(r.reached for r in primary)
+        reached = Listing(tuple(who))
+        if not nobody:
+            if not missing:
+                return Delivery(True, False, Localized("delivery.reached", {"who": reached}))
+            return Delivery(False, False, Localized("delivery.partly", {
+                "who": reached,
+                "missing": Listing(tuple(Localized(f"delivery.role.{m}") for m in missing),
+                                   "list.or")}))
+        roles = list(dict.fromkeys(r.role for r in primary))
+        await unreceived.record(self.conn, now=self.now,
+                                person_id=self.person.id if self.person else None,
+                                village_code=village_code, kind=kind, entity_id=entity_id,
+                                roles=roles, event=event)
+        hears = await self._who_hears(roles, village_code)
+        shown = Listing(tuple(Localized(f"delivery.role.{m}") for m in missing), "list.or")
+        if who:
+            return Delivery(False, True, Localized(f"delivery.also_nobody.{hears}",
+                                                   {"who": reached, "missing": shown}))
+        return Delivery(False, True, Localized(f"delivery.nobody.{hears}", {"missing": shown}))
+
+    async def _who_hears(self, roles: list[str], village_code: str) -> str:
+        if not set(roles) <= set(unreceived.REPORTED_ROLES):
+            return NOBODY_HEARS
+        if Role.DISTRICT in roles:
+            return ADMIN_HEARS
+        district = await people.holders_of(self.conn, Role.DISTRICT, village_code[:4])
+        return DISTRICT_HEARS if await people.reachable(self.conn, district) else ADMIN_HEARS
 
 
 def _VARIATION_SELECTOR(ch: str) -> bool:

@@ -133,3 +133,18 @@ async def holders_of(conn: Connection, role: str, area_code: str) -> list[int]:
         (role, area_code),
     ) as cur:
         return [r[0] for r in await cur.fetchall()]
+
+
+async def reachable(conn: Connection, person_ids: list[int]) -> list[int]:
+    """Those of `person_ids` (in order, once each) with a chat the bot can still write
+    to: a notification queued for anyone else reaches nobody."""
+    wanted = list(dict.fromkeys(person_ids))
+    if not wanted:
+        return []
+    marks = ", ".join("?" * len(wanted))
+    async with conn.execute(
+        f"SELECT DISTINCT person_id FROM identities WHERE active = 1 AND person_id IN ({marks})",
+        wanted,
+    ) as cur:
+        found = {r[0] for r in await cur.fetchall()}
+    return [p for p in wanted if p in found]

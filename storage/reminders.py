@@ -45,6 +45,21 @@ async def schedules(conn: Connection) -> list[Schedule]:
                          from_db(r[7]) if r[7] else None) for r in await cur.fetchall()]
 
 
+# Kinds added after migration 0005 seeded the table: (kind, hour, minute, params). Each
+# is added once, at the scheduler's start, and is then kept (and changed) like the rest.
+ADDED_SCHEDULES: tuple[tuple[str, int, int, dict[str, Any]], ...] = (
+    ("unreceived_digest", 8, 0, {}),
+)
+
+
+async def ensure_schedules(conn: Connection) -> None:
+    """Add the kinds a database from before them lacks; an existing row is left as is."""
+    await conn.executemany(
+        "INSERT OR IGNORE INTO schedules (kind, hour, minute, params) VALUES (?, ?, ?, ?)",
+        [(kind, hour, minute, json.dumps(params)) for kind, hour, minute, params
+         in ADDED_SCHEDULES])
+
+
 async def set_next_run(conn: Connection, kind: str, next_run_at: datetime,
                        last_run_at: datetime | None) -> None:
     await conn.execute(

@@ -73,7 +73,10 @@ async def _send(turn: Turn) -> str:
     await audit.record(turn.conn, now=turn.now, person_id=turn.person.id,
                        action="broadcast.send", entity="broadcast", entity_id=broadcast_id,
                        to_state="queued", detail={"recipients": len(found)})
-    turn.say("broadcast.queued", count=len(messages))
+    if messages:
+        turn.say("broadcast.queued", count=len(messages))
+    else:  # kept, but said plainly: it went to nobody
+        turn.say("broadcast.queued_nobody")
     return END
 
 

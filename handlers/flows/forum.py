@@ -24,7 +24,7 @@ from handlers.steps import (
 )
 from handlers.turn import Answer, DateText, Invalid, Turn
 from locales import catalog, category_label, format_date
-from storage import areas, audit, forums, people, problems
+from storage import areas, audit, forums, problems
 
 PARTICIPANTS_MAX = 10_000
 NOTES_MAX = 1000
@@ -172,7 +172,6 @@ async def _save(turn: Turn) -> str:
     await audit.record(turn.conn, now=turn.now, person_id=turn.person.id, action="forum.record",
                        entity="forum", entity_id=forum_id, to_state="new",
                        detail={"village": d["village"], "problems": discussed})
-    turn.say("forum.saved", id=forum_id)
     notification: dict[str, Any] = dict(
         id=forum_id,
         village=await area_names.bilingual_title(turn.conn, d["village"], depth=2),
@@ -181,8 +180,11 @@ async def _save(turn: Turn) -> str:
         problems=len(discussed),
         reporter=turn.person.display_name,
     )
-    turn.notify(await people.holders_of(turn.conn, Role.CORE_TEAM, d["village"][:6]),
-                "forum.notify", **notification)
+    reach = await turn.notify_holders(Role.CORE_TEAM, d["village"][:6], "forum.notify",
+                                      **notification)
+    delivery = await turn.delivery([reach], village_code=d["village"], kind="forum",
+                                   entity_id=forum_id)
+    turn.say_delivered(delivery, "forum.saved", id=forum_id)
     return END
 
 

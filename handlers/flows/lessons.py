@@ -19,9 +19,9 @@ from handlers.steps import (
     date_step,
     text_step,
 )
-from handlers.turn import Answer, DateText, Invalid, Localized, Turn
+from handlers.turn import Answer, DateText, Delivery, Invalid, Localized, Turn
 from locales import format_date
-from storage import areas, audit, lessons, people, plans
+from storage import areas, audit, lessons, plans
 from storage.plans import Plan, PlanItem
 
 TEXT_MAX = 1000
@@ -247,16 +247,15 @@ async def _save(turn: Turn) -> str:
                             else "lessons.outcome.closed",
                             {"start": DateText(new_plan.period_start),
                              "end": DateText(new_plan.period_end), "carried": carried})
-    turn.say("lessons.saved", id=lesson_id, outcome=outcome)
-    await _tell_tambon(turn, old, lesson_id, outcome)
+    delivery = await _tell_tambon(turn, old, lesson_id, outcome)
+    turn.say_delivered(delivery, "lessons.saved", id=lesson_id, outcome=outcome)
     return END
 
 
-async def _tell_tambon(turn: Turn, old: Plan, lesson_id: int, outcome: Localized) -> None:
+async def _tell_tambon(turn: Turn, old: Plan, lesson_id: int, outcome: Localized) -> Delivery:
+    """The tambon core team and the TAO (someone holding both is told once)."""
     assert turn.person is not None
     tambon = turn.data["village"][:6]
-    readers = (await people.holders_of(turn.conn, Role.CORE_TEAM, tambon)
-               + await people.holders_of(turn.conn, Role.TAO, tambon))
     notification: dict[str, Any] = dict(
         id=lesson_id,
         village=await area_names.bilingual_title(turn.conn, turn.data["village"], depth=2),
@@ -265,7 +264,10 @@ async def _tell_tambon(turn: Turn, old: Plan, lesson_id: int, outcome: Localized
         next_steps=turn.data["next_steps"][:300], outcome=outcome,
         reporter=turn.person.display_name,
     )
-    turn.notify(readers, "lessons.notify", **notification)
+    reaches = [await turn.notify_holders(role, tambon, "lessons.notify", **notification)
+               for role in (Role.CORE_TEAM, Role.TAO)]
+    return await turn.delivery(reaches, village_code=turn.data["village"], kind="lesson",
+                               entity_id=lesson_id)
 
 
 def _confirm() -> Step:

@@ -28,9 +28,9 @@ from handlers.steps import (
     text_step,
 )
 from handlers.thai_input import format_baht
-from handlers.turn import Answer, Bilingual, DateText, Invalid, Localized, Turn, render
+from handlers.turn import Answer, Bilingual, DateText, Delivery, Invalid, Localized, Turn, render
 from locales import category_label, format_date
-from storage import audit, conversations, people, plans, problems
+from storage import audit, conversations, plans, problems
 from storage.plans import APPROACHES, Plan, PlanItem
 
 # The village is kept under an underscore key: the home screen holds nothing the person
@@ -132,12 +132,16 @@ def item_line(turn: Turn, item: PlanItem) -> str:
                   end=DateText(item.end_on), overdue=turn.t("plan.overdue") if overdue else "")
 
 
-async def tell_core_team(turn: Turn, village: str, key: str, **params: Any) -> None:
-    """Tell the core team of the village's tambon, each in their own language."""
+async def tell_core_team(turn: Turn, village: str, key: str, *, kind: str, entity_id: int,
+                         **params: Any) -> Delivery:
+    """Tell the core team of the village's tambon, each in their own language; returns
+    whom it reached (a submission nobody could receive is written to the audit log)."""
     assert turn.person is not None
     params.update(village=await area_names.bilingual_title(turn.conn, village, depth=2),
                   reporter=turn.person.display_name)
-    turn.notify(await people.holders_of(turn.conn, Role.CORE_TEAM, village[:6]), key, **params)
+    reach = await turn.notify_holders(Role.CORE_TEAM, village[:6], key, **params)
+    return await turn.delivery([reach], village_code=village, kind=kind, entity_id=entity_id,
+                               event=key)
 
 
 def _date(iso: str) -> DateText:
@@ -281,9 +285,9 @@ async def _save_plan(turn: Turn) -> str:
     await audit.record(turn.conn, now=turn.now, person_id=turn.person.id, action="plan.create",
                        entity="plan", entity_id=plan_id, to_state="open",
                        detail={"period_start": start.isoformat(), "period_end": end.isoformat()})
-    turn.say("plan.created")
-    await tell_core_team(turn, village, "plan.notify_created", start=DateText(start),
-                         end=DateText(end))
+    delivery = await tell_core_team(turn, village, "plan.notify_created", kind="plan",
+                                    entity_id=plan_id, start=DateText(start), end=DateText(end))
+    turn.say_delivered(delivery, "plan.created")
     return await _home_again(turn)
 
 
@@ -424,13 +428,14 @@ async def _save_item(turn: Turn) -> str:
                        detail={"plan_id": plan.id, "approach": values["approach"],
                                "budget_needed": values["budget_needed"],
                                "own_money": values["own_money"], "problem_ids": problem_ids})
-    turn.say("plan.item_added", id=item_id)
-    await tell_core_team(
-        turn, village, "plan.notify_added", id=item_id, title=values["title"],
+    delivery = await tell_core_team(
+        turn, village, "plan.notify_added", kind="plan_item", entity_id=item_id,
+        id=item_id, title=values["title"],
         approach=approach_text(values["approach"], values["partner"]),
         budget=baht(values["budget_needed"]), own_money=baht(values["own_money"]),
         start=DateText(values["start_on"]), end=DateText(values["end_on"]),
         responsible=values["responsible"])
+    turn.say_delivered(delivery, "plan.item_added", id=item_id)
     return await _home_again(turn)
 
 
@@ -527,10 +532,11 @@ async def _save_edit(turn: Turn, village: str, values: dict[str, Any],
     await audit.record(turn.conn, now=turn.now, person_id=turn.person.id,
                        action="plan_item.edit", entity="plan_item", entity_id=item.id,
                        from_state=item.status, to_state=item.status, detail=changes)
-    turn.say("plan.item_edited", id=item.id)
-    await tell_core_team(turn, village, "plan.notify_edited", id=item.id, title=values["title"],
-                         changes=Bilingual(_changes_text("th", changes),
-                                           _changes_text("en", changes)))
+    delivery = await tell_core_team(
+        turn, village, "plan.notify_edited", kind="plan_item", entity_id=item.id, id=item.id,
+        title=values["title"], changes=Bilingual(_changes_text("th", changes),
+                                                 _changes_text("en", changes)))
+    turn.say_delivered(delivery, "plan.item_edited", id=item.id)
     return await _home_again(turn)
 
 
@@ -571,9 +577,10 @@ async def _save_withdraw(turn: Turn) -> str:
     await audit.record(turn.conn, now=turn.now, person_id=turn.person.id,
                        action="plan_item.withdraw", entity="plan_item", entity_id=item.id,
                        from_state=item.status, to_state="withdrawn", reason=reason)
-    turn.say("plan.item_withdrawn", id=item.id)
-    await tell_core_team(turn, village, "plan.notify_withdrawn", id=item.id, title=item.title,
-                         reason=reason)
+    delivery = await tell_core_team(turn, village, "plan.notify_withdrawn", kind="plan_item",
+                                    entity_id=item.id, id=item.id, title=item.title,
+                                    reason=reason)
+    turn.say_delivered(delivery, "plan.item_withdrawn", id=item.id)
     return await _home_again(turn)
 
 

@@ -1,6 +1,8 @@
 """Reporting a crisis problem (village committee): category, description, households
 affected, severity, optional photo and location, then a confirmation screen where any
-field can be edited before saving. The tambon's core team is told on save."""
+field can be edited before saving. The tambon's core team (and the tambon's linked group
+chats) are told on save; the village is told whom it reached, or that nobody could
+receive it yet and who will hear of that."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from handlers.steps import (
 from handlers.thai_input import normalize_text
 from handlers.turn import Answer, Bilingual, Invalid, Localized, Turn
 from locales import category_label, problem_categories
-from storage import areas, audit, people, problems
+from storage import areas, audit, problems
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 1000
 HOUSEHOLDS_MAX = 100_000
@@ -170,7 +172,6 @@ async def _save(turn: Turn) -> str:
         longitude=location[1], reporter_id=turn.person.id, now=turn.now)
     await audit.record(turn.conn, now=turn.now, person_id=turn.person.id, action="problem.report",
                        entity="problem", entity_id=problem_id, to_state="new")
-    turn.say("report.saved", id=problem_id)
     tambon = d["village"][:6]
     notification = dict(
         id=problem_id,
@@ -182,9 +183,11 @@ async def _save(turn: Turn) -> str:
         description=d["description"][:300],
         reporter=turn.person.display_name,
     )
-    turn.notify(await people.holders_of(turn.conn, Role.CORE_TEAM, tambon),
-                "notify.new_problem", **notification)
-    turn.notify_groups(tambon, "notify.new_problem", **notification)
+    reach = await turn.notify_holders(Role.CORE_TEAM, tambon, "notify.new_problem",
+                                      with_groups=True, **notification)
+    delivery = await turn.delivery([reach], village_code=d["village"], kind="problem",
+                                   entity_id=problem_id)
+    turn.say_delivered(delivery, "report.saved", id=problem_id)
     return END
 
 

@@ -30,7 +30,7 @@ from handlers.steps import (
     photo_step,
     text_step,
 )
-from handlers.turn import Answer, Invalid, Localized, Turn
+from handlers.turn import Answer, Delivery, Invalid, Localized, Turn
 from locales import LANGUAGES, catalog
 from storage import audit, plans
 from storage.plans import OUTCOMES, PlanItem
@@ -225,26 +225,27 @@ async def _save(turn: Turn) -> str:
     await audit.record(turn.conn, now=turn.now, person_id=turn.person.id,
                        action="plan_item.progress", entity="plan_item", entity_id=item.id,
                        from_state=item.status, to_state=status, reason=reason, detail=detail)
-    turn.say("progress.saved", id=item.id)
-    await _tell(turn, village, item, status, percent, reason)
+    delivery = await _tell(turn, village, item, progress_id, status, percent, reason)
+    turn.say_delivered(delivery, "progress.saved", id=item.id)
     return END
 
 
-async def _tell(turn: Turn, village: str, item: PlanItem, status: str, percent: int,
-                reason: str | None) -> None:
+async def _tell(turn: Turn, village: str, item: PlanItem, progress_id: int, status: str,
+                percent: int, reason: str | None) -> Delivery:
     d = turn.data
     params: dict[str, Any] = dict(id=item.id, title=item.title,
                                   approach=approach_text(item.approach, item.partner),
                                   status=Localized(f"plan.status.{status}"), percent=percent,
-                                  note=d["note"] or "-")
+                                  note=d["note"] or "-", kind="progress",
+                                  entity_id=progress_id)
     if status == "stalled":
-        await tell_core_team(turn, village, "progress.notify_stalled", reason=reason, **params)
-    elif status == "done":
-        await tell_core_team(turn, village, "progress.notify_done",
-                             outcome=Localized(f"progress.outcome.{d['outcome']}"),
-                             households=f"{d['households']:,}", **params)
-    else:
-        await tell_core_team(turn, village, "progress.notify", **params)
+        return await tell_core_team(turn, village, "progress.notify_stalled", reason=reason,
+                                    **params)
+    if status == "done":
+        return await tell_core_team(turn, village, "progress.notify_done",
+                                    outcome=Localized(f"progress.outcome.{d['outcome']}"),
+                                    households=f"{d['households']:,}", **params)
+    return await tell_core_team(turn, village, "progress.notify", **params)
 
 
 _CONFIRMS = {status: confirm_step(_summary, _editable(status), _save) for status in STATUSES}

@@ -20,7 +20,7 @@ from handlers.permissions import Action, Role, areas_with_role
 from handlers.steps import confirm_step, text_step
 from handlers.turn import Answer, Invalid, Localized, Turn, render
 from locales import format_date
-from storage import audit, people, reviews
+from storage import audit, reviews
 from storage.reviews import Review, Submission
 
 ANSWER_MAX = 1000
@@ -165,12 +165,14 @@ async def _save(turn: Turn) -> str:
                        detail={"review_id": review.id, "reply_id": reply_id,
                                "village": review.village_code})
     shown = await full_reference(turn.conn, sub)
-    core_team = await people.holders_of(turn.conn, Role.CORE_TEAM, review.village_code[:6])
-    turn.notify([review.reviewer_id, *core_team], "review.notify_answer", reference=shown,
-                verdict=verdict_label(review.verdict),
-                comment=review.comment or Localized("review.none"), answer=text,
-                person=turn.person.display_name)
-    turn.say("review.answer_saved", reference=shown)
+    reach = await turn.notify_holders(
+        Role.CORE_TEAM, review.village_code[:6], "review.notify_answer",
+        also=[review.reviewer_id], reference=shown, verdict=verdict_label(review.verdict),
+        comment=review.comment or Localized("review.none"), answer=text,
+        person=turn.person.display_name)
+    delivery = await turn.delivery([reach], village_code=review.village_code,
+                                   kind="review_reply", entity_id=reply_id)
+    turn.say_delivered(delivery, "review.answer_saved", reference=shown)
     return await _back_to_list(turn)
 
 

@@ -17,7 +17,7 @@ from handlers.steps import confirm_step, text_step
 from handlers.thai_input import format_baht
 from handlers.turn import Answer, Bilingual, DateText, Invalid, Localized, Turn, label_key, render
 from locales import LANGUAGES, catalog, category_label, format_date
-from storage import areas, audit, people, plans, reviews
+from storage import areas, audit, plans, reviews
 from storage.connection import Connection
 from storage.reviews import Review, Submission
 
@@ -464,11 +464,13 @@ async def _save(turn: Turn) -> str:
                        detail={"review_id": review_id, "village": sub.village_code})
     shown = await full_reference(turn.conn, sub)
     key = "review.notify_village_approved" if verdict == APPROVED else "review.notify_village"
-    turn.notify(await people.holders_of(turn.conn, Role.VILLAGE_COMMITTEE, sub.village_code),
-                key, reference=shown, verdict=verdict_label(verdict),
-                comment=comment or Localized("review.none"),
-                reviewer=turn.person.display_name)
-    turn.say("review.saved", reference=shown, verdict=verdict_label(verdict))
+    reach = await turn.notify_holders(Role.VILLAGE_COMMITTEE, sub.village_code, key,
+                                      reference=shown, verdict=verdict_label(verdict),
+                                      comment=comment or Localized("review.none"),
+                                      reviewer=turn.person.display_name)
+    delivery = await turn.delivery([reach], village_code=sub.village_code, kind="review",
+                                   entity_id=review_id)
+    turn.say_delivered(delivery, "review.saved", reference=shown, verdict=verdict_label(verdict))
     return await _back_to_inbox(turn)
 
 

@@ -11,7 +11,7 @@ from handlers.flows.support_status import baht
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import amount_step, confirm_step, text_step
 from handlers.turn import Answer, Invalid, Turn
-from storage import areas, audit, people, plans, support_requests, tambon_settings
+from storage import areas, audit, plans, support_requests, tambon_settings
 from storage.plans import PlanItem
 
 EXTERNAL_SUPPORT = "external_support"
@@ -148,16 +148,22 @@ async def _save(turn: Turn) -> str:
     params = dict(id=request_id, item=item.title, amount=baht(d["amount"]),
                   purpose=d["purpose"][:300], threshold=baht(threshold),
                   village=await area_names.bilingual_title(turn.conn, item.village_code, 2))
-    taos = await people.holders_of(turn.conn, Role.TAO, tambon)
     if d["amount"] <= threshold:
-        turn.say("support.saved", id=request_id)
-        turn.notify(taos, "support.notify.new", **params)
+        tao = await turn.notify_holders(Role.TAO, tambon, "support.notify.new", **params)
+        delivery = await turn.delivery([tao], village_code=item.village_code,
+                                       kind="support_request", entity_id=request_id)
+        turn.say_delivered(delivery, "support.saved", id=request_id)
         return END
     await _forward_automatically(turn, request_id, threshold)
-    turn.say("support.saved_auto", id=request_id, threshold=baht(threshold))
-    districts = await people.holders_of(turn.conn, Role.DISTRICT, item.village_code[:4])
-    turn.notify(districts, "support.notify.auto_district", **params)
-    turn.notify(taos, "support.notify.auto_tao", **params)
+    # The district decides it now; the TAO is only let know.
+    district = await turn.notify_holders(Role.DISTRICT, item.village_code[:4],
+                                         "support.notify.auto_district", **params)
+    tao = await turn.notify_holders(Role.TAO, tambon, "support.notify.auto_tao",
+                                    primary=False, **params)
+    delivery = await turn.delivery([district, tao], village_code=item.village_code,
+                                   kind="support_request", entity_id=request_id,
+                                   event="auto_forward")
+    turn.say_delivered(delivery, "support.saved_auto", id=request_id, threshold=baht(threshold))
     return END
 
 

@@ -19,7 +19,7 @@ from handlers.permissions import Action, PermissionDenied, Role, areas_with_role
 from handlers.steps import amount_step, confirm_step, text_step
 from handlers.turn import NAV_PREFIX, Answer, Invalid, Localized, Turn
 from locales import category_label, format_date
-from storage import areas, audit, people, plans, problems, support_requests
+from storage import areas, audit, plans, problems, support_requests
 from storage.connection import Connection
 from storage.support_requests import (
     DISTRICT,
@@ -347,20 +347,33 @@ async def _tell(turn: Turn, desk: Desk, request: SupportRequest) -> None:
     params = dict(id=request.id, item=item, village=village, by=by,
                   asked=baht(request.amount_requested), amount=baht(request.amount_granted),
                   reason=request.reason or "", note=_note_param(request))
-    committee = await people.holders_of(turn.conn, Role.VILLAGE_COMMITTEE, request.village_code)
-    turn.notify(committee, f"support.notify.village_{request.status}", **params)
+    # Who must act next: the district on a forward, otherwise the village, which hears of
+    # every decision; the TAO only hears of the district's.
+    forwarded = request.status == FORWARDED
+    reaches = [await turn.notify_holders(
+        Role.VILLAGE_COMMITTEE, request.village_code, f"support.notify.village_{request.status}",
+        primary=not forwarded, **params)]
     told = ["support.told.village"]
-    if request.status == FORWARDED:
-        districts = await people.holders_of(turn.conn, Role.DISTRICT, request.village_code[:4])
-        turn.notify(districts, "support.notify.district_forwarded", **params)
+    if forwarded:
+        reaches.append(await turn.notify_holders(
+            Role.DISTRICT, request.village_code[:4], "support.notify.district_forwarded",
+            **params))
         told.append("support.told.district")
     if desk.level == DISTRICT:
-        taos = await people.holders_of(turn.conn, Role.TAO, request.village_code[:6])
-        turn.notify(taos, f"support.notify.tao_{request.status}", **params)
+        reaches.insert(0, await turn.notify_holders(
+            Role.TAO, request.village_code[:6], f"support.notify.tao_{request.status}",
+            primary=False, **params))
         told.insert(0, "support.told.tao")
-    told_text = turn.t("support.told.joiner").join(turn.t(key) for key in told)
-    turn.say(f"support.decided.{request.status}", id=request.id,
-             amount=baht(request.amount_granted), told=told_text)
+    delivery = await turn.delivery(reaches, village_code=request.village_code,
+                                   kind="support_request", entity_id=request.id,
+                                   event=f"{desk.level}.{request.status}")
+    if delivery.complete:
+        told_text = turn.t("support.told.joiner").join(turn.t(key) for key in told)
+        turn.say(f"support.decided.{request.status}", id=request.id,
+                 amount=baht(request.amount_granted), told=told_text)
+    else:
+        turn.say(f"support.decided.{request.status}_to", id=request.id,
+                 amount=baht(request.amount_granted), delivery=delivery.note)
 
 
 def _note_param(request: SupportRequest) -> Localized | str:
