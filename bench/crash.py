@@ -34,13 +34,19 @@ def main() -> int:
     confirmed = sum(len(c) for c in report.confirmed.values())
     stored = sum(len(s) for s in report.stored.values())
     mismatched = [p for p, c in report.confirmed.items() if c != set(report.stored[p])]
-    ok = not mismatched and report.pending_outbox == 0 and report.failed_outbox == 0
+    ok = (not mismatched and report.pending_outbox == 0 and report.failed_outbox == 0
+          and report.acknowledged_unhandled == 0 and report.inbox_left == 0
+          and report.stuck == 0)
     rows = [("SIGKILLs", report.kills), ("starts", report.starts),
             ("reports confirmed to people", confirmed), ("reports stored", stored),
             ("people whose confirmed ≠ stored", len(mismatched)),
             ("replies never delivered", report.pending_outbox),
             ("deliveries failed", report.failed_outbox),
-            ("answers sent again by people (no reply while down)", report.resent),
+            ("inputs acknowledged to the platform (200 / confirmed)", report.acknowledged),
+            ("acknowledged and never handled (lost)", report.acknowledged_unhandled),
+            ("stored updates left unhandled", report.inbox_left),
+            ("answers never answered (stuck people)", report.stuck),
+            ("LINE webhooks redelivered (no 200: bot down)", report.redelivered),
             ("seconds", round(report.seconds, 1))]
     for name, value in rows:
         print(f"  {name:<55} {value}")

@@ -158,6 +158,15 @@ async def next_due_at(conn: Connection, channels: list[str], after: datetime
     return from_db(row[0]) if row and row[0] else None
 
 
+async def backlog(conn: Connection) -> tuple[int, datetime | None]:
+    """How many messages wait to be sent, and since when the oldest."""
+    async with conn.execute(
+        "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE status = 'pending'"
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]), from_db(row[1]) if row and row[1] else None
+
+
 # Sent rows of an announcement are its delivery report (storage.reminders.broadcast_reports):
 # they are kept with it.
 _PRUNABLE_SENT = ("status = 'sent' AND sent_at < ?"

@@ -1,8 +1,12 @@
 """Crash safety: the real bot in a subprocess, killed with SIGKILL at random moments
 while scripted people report problems on Telegram and LINE, and restarted each time.
 
-People behave as people do: each answers the last question they saw, and when no
-answer comes (the bot is down) they send their answer again. Afterwards:
+People answer the last question they saw and never send an answer again once the
+platform took it: a LINE webhook that got its 200, a Telegram update the bot confirmed
+with its next getUpdates offset, must be handled without help. (A webhook that got no
+200 is redelivered, as LINE does.) Afterwards:
+- every acknowledged update was handled (its key is in processed_updates; the inbox is
+  empty), and nobody waited in vain for an answer (no one stuck);
 - every report a person saw confirmed exists, and every report that exists was
   confirmed to its reporter (exactly once each: nothing lost, nothing doubled);
 - no reply is left undelivered (the outbox drains completely);
@@ -32,7 +36,7 @@ import aiohttp
 
 from storage.db import Database
 from tests.report_walk import next_answer
-from tests.servers.line_api import LineTestServer
+from tests.servers.line_api import DEFAULT_DESTINATION, LineTestServer
 from tests.servers.telegram_api import TelegramTestServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +44,7 @@ TG_TOKEN = "777:CRASH"
 LINE_SECRET = "crash-secret"
 LINE_TOKEN = "crash-token"
 VILLAGE = "35010101"
+LINE_DESTINATION = DEFAULT_DESTINATION
 CONFIRMED = re.compile(r"บันทึกรายงานปัญหาแล้ว เลขที่ #(\d+)")
 
 def free_port() -> int:
@@ -56,7 +61,11 @@ class Report:
     stored: dict[str, list[int]] = field(default_factory=dict)  # person -> report ids
     pending_outbox: int = 0
     failed_outbox: int = 0
-    resent: int = 0
+    acknowledged: int = 0  # webhooks answered 200 / updates confirmed to Telegram
+    acknowledged_unhandled: int = 0  # of those, never handled: lost
+    inbox_left: int = 0  # stored updates not handled (pending or failed) at the end
+    stuck: int = 0  # answers acknowledged and never answered within the patience
+    redelivered: int = 0  # LINE webhooks sent again because no 200 came
     seconds: float = 0.0
 
 
@@ -101,13 +110,15 @@ class BotProcess:
 
 
 class Person:
-    """Answers the last question seen; sends it again when nothing comes back."""
+    """Answers the last question seen, once; then waits for the bot, however long it
+    takes to come back. Only after `patience` seconds without an answer (the bot lost
+    it: a failure) is the answer sent again, so that the run goes on."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.confirmed: set[int] = set()
         self.seen = 0
-        self.resent = 0
+        self.stuck = 0
         self.texts: list[str] = []
 
     def received(self) -> list[str]:
@@ -119,26 +130,25 @@ class Person:
     def next_answer(self) -> str:
         return next_answer(self.texts[-1] if self.texts else "")
 
-    async def step(self, timeout: float) -> None:
-        """Answer, then wait for the bot's next message (or give up: the bot may be down)."""
+    def _take_new(self) -> bool:
+        new = self.received()[self.seen:]
+        self.seen += len(new)
+        self.texts.extend(new)
+        for text in new:
+            self.confirmed.update(int(n) for n in CONFIRMED.findall(text))
+        return bool(new)
+
+    async def step(self, patience: float = 30.0) -> None:
+        """Answer, then wait for the bot's next message."""
         await self.send(self.next_answer())
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience
         while time.monotonic() < deadline:
-            new = self.received()[self.seen:]
-            if new:
-                self.seen += len(new)
-                self.texts.extend(new)
-                for text in new:
-                    self.confirmed.update(int(n) for n in CONFIRMED.findall(text))
+            if self._take_new():
                 await asyncio.sleep(0.05)  # a reply may come in several messages
-                more = self.received()[self.seen:]
-                self.seen += len(more)
-                self.texts.extend(more)
-                for text in more:
-                    self.confirmed.update(int(n) for n in CONFIRMED.findall(text))
+                self._take_new()
                 return
             await asyncio.sleep(0.02)
-        self.resent += 1
+        self.stuck += 1
 
 
 class TelegramPerson(Person):
@@ -159,6 +169,8 @@ class LinePerson(Person):
         super().__init__(user_id)
         self.server = server
         self.url = url
+        self.acknowledged: list[str] = []  # webhookEventIds answered 200
+        self.redelivered = 0
 
     def received(self) -> list[str]:
         return [str(d["message"].get("text") or d["message"].get("altText") or "")
@@ -166,14 +178,15 @@ class LinePerson(Person):
 
     async def send(self, text: str) -> None:
         event = self.server.text_event(self.name, text)
-        for attempt in range(20):  # LINE redelivers a webhook that failed
-            if attempt:
-                event = self.server.redelivery(event)
+        while True:  # LINE redelivers a webhook that got no 200
             try:
-                if await self.server.post_webhook(self.url, [event], timeout=2) == 200:
+                if await self.server.post_webhook(self.url, [event], timeout=5) == 200:
+                    self.acknowledged.append(event["webhookEventId"])
                     return
             except (aiohttp.ClientError, OSError, TimeoutError):
                 pass
+            self.redelivered += 1
+            event = self.server.redelivery(event)
             await asyncio.sleep(0.1)
 
 
@@ -219,7 +232,7 @@ async def run(kills: int, folder: Path, telegram_people: int = 3, line_people: i
 
         async def act(person: Person) -> None:
             while running:
-                await person.step(timeout=1.5)
+                await person.step()
 
         await bot.start()
         report.starts += 1
@@ -238,11 +251,12 @@ async def run(kills: int, folder: Path, telegram_people: int = 3, line_people: i
         for person in persons:
             before = set(person.confirmed)
             for _ in range(40):
-                await person.step(timeout=3)
+                await person.step()
                 if person.confirmed - before:
                     break
         await _drained(db_path)
         bot.stop()
+        telegram_acked = [f"{TG_TOKEN.split(':')[0]}:{i}" for i in tg.confirmed_ids]
     report.seconds = time.monotonic() - started
     with sqlite3.connect(db_path) as conn:
         for person in persons:
@@ -250,7 +264,16 @@ async def run(kills: int, folder: Path, telegram_people: int = 3, line_people: i
             report.stored[person.name] = [r[0] for r in conn.execute(
                 "SELECT p.id FROM problems p JOIN identities i ON i.person_id = p.reporter_id"
                 " WHERE i.platform_user_id = ? ORDER BY p.id", (person.name,))]
-            report.resent += person.resent
+            report.stuck += person.stuck
+        handled = {r[0] for r in conn.execute("SELECT update_id FROM processed_updates")}
+        acknowledged = list(telegram_acked)
+        for person in persons:
+            if isinstance(person, LinePerson):
+                acknowledged += [f"{LINE_DESTINATION}:{e}" for e in person.acknowledged]
+                report.redelivered += person.redelivered
+        report.acknowledged = len(acknowledged)
+        report.acknowledged_unhandled = sum(1 for key in acknowledged if key not in handled)
+        report.inbox_left = conn.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
         report.pending_outbox = conn.execute(
             "SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
         report.failed_outbox = conn.execute(
@@ -262,7 +285,10 @@ async def _drained(db_path: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with sqlite3.connect(db_path) as conn:
-            if not conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"
-                                ).fetchone()[0]:
+            waiting = conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'pending'"
+                                   ).fetchone()[0]
+            waiting += conn.execute("SELECT COUNT(*) FROM inbox WHERE status = 'pending'"
+                                    ).fetchone()[0]
+            if not waiting:
                 return
         await asyncio.sleep(0.1)

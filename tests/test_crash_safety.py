@@ -17,6 +17,9 @@ async def test_sigkill_loses_and_doubles_nothing(tmp_path: Path) -> None:
     kills = int(os.environ.get("CERCAP_CRASH_KILLS", "12"))
     report = await crash_suite.run(kills, tmp_path)
     assert report.kills == kills and report.starts == kills + 1
+    assert report.acknowledged > 0
+    assert report.acknowledged_unhandled == 0  # nothing the platform was told of is lost
+    assert report.inbox_left == 0 and report.stuck == 0
     for person, confirmed in report.confirmed.items():
         stored = report.stored[person]
         assert len(stored) == len(set(stored))

@@ -348,6 +348,8 @@ class TelegramTestServer:
         self._calls_cond = asyncio.Condition()
         self._faults: dict[str, list[_Fault]] = {}
         self._stalls: dict[str, int] = {}
+        # Update ids the bot confirmed with getUpdates' offset: Telegram forgets them.
+        self.confirmed_ids: list[int] = []
         self._released = asyncio.Event()
         self._pending: list[JSONDict] = []
         self._update_ids = itertools.count(100_001)
@@ -1116,10 +1118,13 @@ class TelegramTestServer:
         if isinstance(allowed, list):
             self._allowed_updates = [str(kind) for kind in allowed]
         if offset is not None:
+            before = self._pending
             if offset < 0:
                 self._pending = self._pending[offset:]
             else:
                 self._pending = [u for u in self._pending if int(u["update_id"]) >= offset]
+            kept = {id(u) for u in self._pending}
+            self.confirmed_ids += [int(u["update_id"]) for u in before if id(u) not in kept]
 
         # A newer getUpdates ends an older one with 409, as on Telegram.
         self._poll_generation += 1
