@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault("PYTHAINLP_OFFLINE", "1")
 os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
@@ -23,6 +25,19 @@ from bot.summary_renderer import SummaryRenderer
 from handlers.clock import FixedClock
 from handlers.engine import Engine, EngineSettings
 from storage.db import Database
+
+# Hypothesis (the fuzz tests): on CI the same examples every run (derived from each test,
+# not from a random seed) and no example database, so a run never replays a failure an
+# earlier run stored; locally new random examples every run, and a failure found is kept
+# in .hypothesis/ and tried first until it is fixed. HYPOTHESIS_PROFILE=ci|dev chooses.
+# No deadline on CI: a shared machine's pauses are not the code's slowness.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True,
+                                     deadline=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile("dev", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or (
+    "ci" if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+    else "dev"))
 
 # 10:00 in Bangkok on 10 Jan 2025 (B.E. 2568).
 START = datetime(2025, 1, 10, 3, 0, tzinfo=UTC)

@@ -1,6 +1,10 @@
 """Shared pieces of the property tests that throw random input at every step of a flow:
-the strategy of things people send, putting a conversation at a step with a full draft,
-reading it back."""
+the strategy of things people send, which of them the engine takes as navigation rather
+than an answer, putting a conversation at a step with a full draft, reading it back.
+
+How many examples and which: tests/conftest.py loads a hypothesis profile, "ci" (the same
+examples every run, no example database) when CI is set, "dev" (new random examples
+every run) otherwise."""
 
 from __future__ import annotations
 
@@ -11,11 +15,17 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from handlers.engine import MAX_TEXT, NAV_WORDS
 from handlers.messages import Incoming, Location
+from handlers.thai_input import normalize_text
+from handlers.turn import NAV_PREFIX
+from locales import catalog
 from storage.db import Database
 from tests.conftest import Harness
 
-NAV = {"ยกเลิก", "cancel", "ย้อนกลับ", "กลับ", "back", "ช่วยเหลือ", "help", "เมนู", "menu"}
+# The navigation words of every language, as the engine matches them (locales nav.words.*).
+NAV = frozenset(normalize_text(word).casefold() for language in ("th", "en")
+                for nav in NAV_WORDS for word in catalog(language)[f"nav.words.{nav}"].split("|"))
 BASE_PIECES = [*"กขคงจฉชซญดตถทนบปผพฟมยรลวศสหอฮะาิีึืุูเแโใไ่้๊๋็์ ๐๑๒๓๔๕๖๗๘๙0123456789.,/-",
                "ล้าน", "หมื่น", "แสน", "ครัวเรือน", "ม.ค.", "๒๕๖๘", "ข้าม", "เสร็จแล้ว", "🙏",
                "\u200b", "\n", "'; DROP TABLE problems;--"]
@@ -44,8 +54,25 @@ def answers(pieces: Iterable[str] = (), payload_values: Iterable[str] = ()
     )
 
 
-def is_navigation(answer: dict[str, Any]) -> bool:
-    return str(answer.get("text", "")).strip().casefold() in NAV
+def navigates(answer: dict[str, Any]) -> bool:
+    """Whether the engine leaves the question for this instead of taking it as an answer,
+    decided as handlers/engine.py `_dispatch` does: the text normalized
+    (handlers.thai_input.normalize_text: zero-width and control characters dropped,
+    spaces folded, stripped) and cut at MAX_TEXT; then anything that starts with /start is
+    the start command (whatever follows, a payload too); a navigation button (n:<word>) or,
+    for text without a payload, a navigation word of any language, case-folded, with or
+    without a leading slash, navigates. Checked against the engine itself in
+    tests/test_fuzz_model.py."""
+    text = normalize_text(answer.get("text") or "")[:MAX_TEXT]
+    if text.startswith("/start"):
+        return True
+    payload = answer.get("payload")
+    if payload:
+        return payload.startswith(NAV_PREFIX) and payload.removeprefix(NAV_PREFIX) in NAV_WORDS
+    return text.casefold().lstrip("/") in NAV
+
+
+is_navigation = navigates  # the name the flow fuzz tests use
 
 
 def presses_save(answer: dict[str, Any]) -> bool:

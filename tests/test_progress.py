@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from handlers.flows.progress import FLOW
 from storage import plans
 from tests.conftest import START, Harness
-from tests.fuzz import answers, conversation, is_navigation, presses_save, put_in_step, throw
+from tests.fuzz import answers, conversation, navigates, presses_save, put_in_step, throw
 
 VILLAGE = "35010101"
 ITEMS = (("ขุดลอกคลองส่งน้ำ", "self_reliance", ""),
@@ -243,8 +243,12 @@ async def _snapshot(console: Harness) -> list[tuple]:  # type: ignore[type-arg]
 @settings(max_examples=250, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(step=st.sampled_from(sorted(FLOW.steps)), answer=answers())
+@example(step="note", answer={"text": "/start"})
+@example(step="note", answer={"text": "\u200bยกเลิก"})
+@example(step="note", answer={"text": "/cancel"})
+@example(step="note", answer={"text": "/start ABCD2345"})
 async def test_random_input_at_every_step(console: Harness, step: str, answer: dict) -> None:  # type: ignore[type-arg]
-    if is_navigation(answer) or presses_save(answer):
+    if navigates(answer) or presses_save(answer):
         return
     if console.chat.active is None:
         await console.start("1")

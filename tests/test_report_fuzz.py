@@ -3,12 +3,12 @@ lost, and the conversation stays in a valid state."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from handlers.flows.problem_report import FLOW
 from tests.conftest import Harness
-from tests.fuzz import answers, conversation, is_navigation, put_in_step, throw
+from tests.fuzz import answers, conversation, navigates, put_in_step, throw
 
 FULL_DRAFT = {"village": "35010101", "category": "water",
               "description": "บ่อน้ำแห้ง ไม่มีน้ำใช้", "households": 45, "severity": 3,
@@ -24,8 +24,12 @@ OWN_FIELDS = {"category": {"category", "description", "_suggested"},
 @settings(max_examples=200, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(step=st.sampled_from(sorted(OWN_FIELDS)), answer=answers(payload_values=["water", "3"]))
+@example(step="households", answer={"text": "/start"})
+@example(step="households", answer={"text": "\u200bยกเลิก"})
+@example(step="households", answer={"text": "/cancel"})
+@example(step="households", answer={"text": "/start ABCD2345"})
 async def test_random_input_at_every_step(console: Harness, step: str, answer: dict) -> None:  # type: ignore[type-arg]
-    if is_navigation(answer):
+    if navigates(answer):
         return
     if console.chat.active is None:
         await console.start("1")
