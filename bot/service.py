@@ -64,6 +64,13 @@ class Service:
 
     async def start(self) -> None:
         await self.app.__aenter__()
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # what did start (sessions, the web server) is closed again
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         if s.telegram_token:
             self.telegram = TelegramChannel(

@@ -799,7 +799,9 @@ class TelegramTestServer:
         if self._client is None:
             self._client = ClientSession(timeout=ClientTimeout(total=10))
         async with self._client.post(
-            self.webhook_url, data=json.dumps(dict(update)), headers=headers
+            self.webhook_url,
+            data=json.dumps(dict(update) if isinstance(update, Mapping) else update),
+            headers=headers,
         ) as response:
             await response.read()
             return response.status
