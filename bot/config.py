@@ -103,6 +103,8 @@ class Settings:
     telegram_request_timeout: float = 10.0
     public_url: str | None = None
     media_secret: str | None = None
+    outbox_retention_days: int = 30
+    dedupe_window_days: int = 7
 
     @classmethod
     def from_env(cls, *, serving: bool = True) -> Settings:
@@ -152,6 +154,10 @@ class Settings:
             telegram_request_timeout=_seconds("TELEGRAM_REQUEST_TIMEOUT", 10.0),
             public_url=_url("CERCAP_PUBLIC_URL"),
             media_secret=os.environ.get("CERCAP_MEDIA_SECRET") or None,
+            outbox_retention_days=_integer("CERCAP_OUTBOX_RETENTION_DAYS", 30, 1, None,
+                                           "a whole number of days, at least 1"),
+            dedupe_window_days=_integer("CERCAP_DEDUPE_WINDOW_DAYS", 7, 1, None,
+                                        "a whole number of days, at least 1"),
         )
 
     @property

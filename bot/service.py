@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bot.app import App
 from bot.config import Settings
+from bot.housekeeping import Housekeeping
 from bot.intake import Intake
 from bot.line_channel import LineChannel
 from bot.media_links import MediaLinks
@@ -57,6 +58,10 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self.scheduler = Scheduler(self.app.db, self.app.clock,
                                    on_enqueued=self.app.outbox.wake)
+        self.housekeeping = Housekeeping(
+            self.app.db, self.app.clock, media_dir=settings.media_dir,
+            outbox_retention_days=settings.outbox_retention_days,
+            dedupe_window_days=settings.dedupe_window_days)
 
     @property
     def engine(self) -> Engine:
@@ -106,7 +111,8 @@ class Service:
         if self.background:
             self._tasks = [asyncio.create_task(self.app.outbox.run(), name="outbox"),
                            asyncio.create_task(self.scheduler.run(), name="reminders"),
-                           asyncio.create_task(self._sweep_idle(), name="idle-sweep")]
+                           asyncio.create_task(self._sweep_idle(), name="idle-sweep"),
+                           asyncio.create_task(self.housekeeping.run(), name="housekeeping")]
 
     def _media_links(self) -> MediaLinks | None:
         """Signed links to the media folder, when the bot has a public address."""

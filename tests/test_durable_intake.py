@@ -86,6 +86,15 @@ async def post_signed(line: LineTestServer, target: str, body: bytes) -> int:
         return response.status
 
 
+async def hold_write_lock(db_path: Path) -> sqlite3.Connection:
+    """Another connection takes the write lock (waiting in a thread, so the bot's event
+    loop, which may be in the middle of a write, goes on meanwhile)."""
+    blocker = sqlite3.connect(db_path, isolation_level=None, timeout=10,
+                              check_same_thread=False)
+    await asyncio.to_thread(blocker.execute, "BEGIN IMMEDIATE")
+    return blocker
+
+
 async def count(db_path: Path, sql: str) -> int:
     with sqlite3.connect(db_path) as conn:
         return int(conn.execute(sql).fetchone()[0])
@@ -248,8 +257,7 @@ async def test_while_the_database_cannot_be_written_nothing_is_acknowledged(
         line_bot: Service, line: LineTestServer, seeded_db_path: Path) -> None:
     target = url(line_bot, "/line/callback")
     event = line.text_event(LEADER, "สวัสดี")
-    blocker = sqlite3.connect(seeded_db_path, isolation_level=None, timeout=0.1)
-    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    blocker = await hold_write_lock(seeded_db_path)  # as another process would
     try:
         assert await line.post_webhook(target, [event], timeout=30) == 500  # not stored
         async with aiohttp.ClientSession() as http, http.get(url(line_bot, "/healthz")) as r:
@@ -269,8 +277,7 @@ async def test_telegram_polling_confirms_a_batch_only_once_it_is_stored(
         seeded_db_path: Path, tg: TelegramTestServer, tmp_path: Path) -> None:
     async with Service(tg_settings(seeded_db_path, tg, tmp_path / "media")):
         await tg.wait_for_poll()
-        blocker = sqlite3.connect(seeded_db_path, isolation_level=None, timeout=0.1)
-        blocker.execute("BEGIN IMMEDIATE")
+        blocker = await hold_write_lock(seeded_db_path)
         try:
             update_id = tg.push_update(tg.text_update(6262, "/start"))
             await tg.wait_for(lambda calls: any(
