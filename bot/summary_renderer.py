@@ -81,7 +81,7 @@ class SummaryRenderer:
             from bot.charts import section_chart
 
             png = await asyncio.to_thread(section_chart, summary, section, language)
-            path = self._write(summary, section, "png", png)
+            path = await asyncio.to_thread(self._write, summary, section, "png", png)
             return Reply(section_text(summary, section, language), image=path,
                          extra={"language": language})
         from bot.export import csv_files, export_filename, workbook
@@ -89,14 +89,15 @@ class SummaryRenderer:
         if fmt == "xlsx":
             data = await asyncio.to_thread(workbook, summary, language)
             name = export_filename(summary, "xlsx")
-            path = self._write_named(name, data)
+            path = await asyncio.to_thread(self._write_named, name, data)
         else:
             files = await asyncio.to_thread(csv_files, summary, language)
             name = export_filename(summary, "csv")
-            path = self._write_named(name, join_csv(files))
+            path = await asyncio.to_thread(self._write_named, name, join_csv(files))
         return Reply(t(language, "summary.file_ready", name=Path(path).name), file=path,
                      extra={"language": language})
 
+    # The writes run in a worker thread (callers above): a workbook must not stall the loop.
     def _write(self, summary: Summary, section: str, extension: str, data: bytes) -> str:
         stamp = datetime.now().strftime("%Y%m%d%H%M%S%f")
         name = f"{summary.area_code}-{section}-{summary.period.start}-{summary.period.end}-{stamp}"

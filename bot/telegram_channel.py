@@ -145,10 +145,10 @@ class TelegramSender:
             if "chat not found" in str(exc).lower():
                 return Blocked(str(exc))
             return Failed(f"400: {exc}")
-        except NetworkError as exc:  # timeouts, 5xx, connection errors
+        except NetworkError as exc:  # timeouts, 5xx, connection errors: may pass
             return Retry(f"{type(exc).__name__}: {exc}")
-        except TelegramError as exc:
-            return Retry(f"{type(exc).__name__}: {exc}")
+        except TelegramError as exc:  # a refusal (a revoked token, a conflict …): will not
+            return Failed(f"{type(exc).__name__}: {exc}")
         return Sent()
 
     async def _send(self, message: OutboxMessage) -> None:

@@ -22,6 +22,7 @@ import pytest
 from bot import log_scrub
 from bot.config import ConfigError, Settings
 from tests.conftest import TELEGRAM_TOKEN
+from tests.servers.line_api import LineTestServer
 from tests.servers.telegram_api import TelegramTestServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ class Place:
     folder: Path
     tg: TelegramTestServer
     port: int
+    line: LineTestServer | None = None
     held: list[socket.socket] = field(default_factory=list)
 
     def occupy_port(self) -> None:
@@ -58,6 +60,11 @@ class Place:
 
     def telegram(self, token: str = TELEGRAM_TOKEN) -> dict[str, str]:
         return {"TELEGRAM_BOT_TOKEN": token, "TELEGRAM_API_BASE_URL": self.tg.origin}
+
+    def line_channel(self, token: str) -> dict[str, str]:
+        assert self.line is not None
+        return {"LINE_CHANNEL_ACCESS_TOKEN": token, "LINE_CHANNEL_SECRET": "line-secret",
+                "LINE_API_HOST": self.line.origin}
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,9 @@ CASES: dict[str, Case] = {
     "token rejected by Telegram": Case(
         lambda p: p.telegram(REJECTED_TOKEN), ("Telegram rejected TELEGRAM_BOT_TOKEN",
                                                "@BotFather"), (REJECTED_TOKEN,)),
+    "token rejected by LINE": Case(
+        lambda p: p.line_channel(LINE_TOKEN), ("LINE rejected LINE_CHANNEL_ACCESS_TOKEN",
+                                               "LINE Developers console"), (LINE_TOKEN,)),
     "token rejected, logging at DEBUG": Case(
         lambda p: p.telegram(REJECTED_TOKEN), ("Telegram rejected TELEGRAM_BOT_TOKEN",),
         (REJECTED_TOKEN,), level="DEBUG"),
@@ -166,9 +176,9 @@ async def run_bot(env: dict[str, str], *, unprivileged: bool = False,
 
 @pytest.mark.parametrize("name", list(CASES))
 async def test_a_bad_setting_gives_one_line_and_status_2(
-        name: str, case_folder: Path, tg: TelegramTestServer) -> None:
+        name: str, case_folder: Path, tg: TelegramTestServer, line: LineTestServer) -> None:
     case = CASES[name]
-    place = Place(case_folder, tg, free_port())
+    place = Place(case_folder, tg, free_port(), line)  # the LINE server knows another token
     try:
         env = clean_env(CERCAP_DB=str(case_folder / "cercap.db"),
                         CERCAP_HTTP_PORT=str(place.port), CERCAP_LOG_LEVEL=case.level)
