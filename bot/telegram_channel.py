@@ -217,7 +217,7 @@ class TelegramChannel:
         try:
             await self.application.initialize()
         except InvalidToken:
-            raise StartupError("Telegram rejected TELEGRAM_BOT_TOKEN: check it with @BotFather"
+            raise StartupError("Telegram rejected TELEGRAM_BOT_TOKEN (check it with @BotFather)"
                                ) from None
         # post_init only runs under run_polling()/run_webhook(); we run the parts ourselves.
         await self._set_commands(self.application)

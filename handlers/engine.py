@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from handlers import group_commands, menu
+from handlers import group_commands, intents, menu
 from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
 from handlers.flows import FLOWS
-from handlers.messages import Incoming, Reply, joined
+from handlers.messages import Choice, Incoming, Reply, joined
 from handlers.thai_input import normalize_text
 from handlers.turn import (
     MENU_PREFIX,
@@ -182,8 +182,8 @@ class Engine:
             await self._menu_action(turn, answer.choice.removeprefix(MENU_PREFIX))
         elif answer.text and (action := await menu.action_for_text(turn, answer.text)):
             await self._menu_action(turn, action)
-        else:
-            await menu.show(turn)
+        else:  # free text or a photo at the menu: understood, never dropped
+            await intents.understand(self, turn, answer)
 
     def _nav_word(self, incoming: Incoming, text: str) -> str | None:
         if incoming.payload and incoming.payload.startswith(NAV_PREFIX):
@@ -411,12 +411,14 @@ class Engine:
             if recipient is None:
                 continue
             text = render(recipient.language, note.key, note.params)
+            buttons = tuple(Choice(render(recipient.language, label, {}),
+                                   f"{MENU_PREFIX}{action}") for label, action in note.actions)
             for identity in await people.identities_of(turn.conn, note.person_id):
                 chats.add((identity.channel, identity.chat_id))
                 await outbox.enqueue(
                     turn.conn, channel=identity.channel, chat_id=identity.chat_id,
                     person_id=note.person_id, priority=outbox.NOTIFICATION,
-                    payload=Reply(text).to_payload(), now=turn.now,
+                    payload=Reply(text, buttons).to_payload(), now=turn.now,
                     dedupe_key=f"{base}:n{i}:{identity.id}")
         for i, (area_code, key, params) in enumerate(turn.group_notifications):
             text = render(DEFAULT_LANGUAGE, key, params)

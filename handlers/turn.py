@@ -106,6 +106,9 @@ class Notification:
     person_id: int
     key: str
     params: dict[str, Any]
+    # Buttons that open what the notification is about: (label key, menu action); the
+    # engine renders each label in the recipient's language as a `m:<action>` button.
+    actions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -200,13 +203,15 @@ class Turn:
         self.replies.append(Reply(text, tuple(Choice(label, f"{MENU_PREFIX}{action}")
                                               for label, action in items)))
 
-    def notify(self, person_ids: list[int], key: str, **params: Any) -> None:
+    def notify(self, person_ids: list[int], key: str, *,
+               actions: Sequence[tuple[str, str]] = (), **params: Any) -> None:
         """Tell these people (each once: someone holding two of the roles told gets one
-        message)."""
+        message), with `actions` as buttons: (label key, menu action)."""
         told = {n.person_id for n in self.notifications if n.key == key}
         for person_id in dict.fromkeys(person_ids):
             if person_id not in told:
-                self.notifications.append(Notification(person_id, key, params))
+                self.notifications.append(Notification(person_id, key, params,
+                                                       tuple(actions)))
 
     def notify_groups(self, area_code: str, key: str, **params: Any) -> None:
         """Also tell the group chats linked to `area_code` (in Thai, the groups' language)."""
@@ -214,13 +219,14 @@ class Turn:
 
     async def notify_holders(self, role: str, area_code: str, key: str, *,
                              also: Sequence[int] = (), with_groups: bool = False,
-                             primary: bool = True, **params: Any) -> Reach:
+                             primary: bool = True, actions: Sequence[tuple[str, str]] = (),
+                             **params: Any) -> Reach:
         """Tell the people holding `role` on `area_code` (and `also`), with the group
         chats linked to the area when `with_groups`; returns whom it reached. Only
         people with a chat the bot can still write to count: nothing reaches the rest."""
         holders = await people.holders_of(self.conn, role, area_code)
         reachable = await people.reachable(self.conn, [*also, *holders])
-        self.notify(reachable, key, **params)
+        self.notify(reachable, key, actions=actions, **params)
         linked = 0
         if with_groups:
             linked = len(await groups.of_area(self.conn, area_code))
