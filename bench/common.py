@@ -87,16 +87,18 @@ class Walker:
             self.done.set()
 
     async def walk(self, messages: int, latencies: list[float] | None,
-                   timeout: float = 30.0, think: tuple[float, float] | None = None) -> int:
+                   timeout: float = 30.0, think: tuple[float, float] | None = None,
+                   say: str | None = None) -> int:
         """Send `messages` answers one after the other, each `think` seconds (uniformly
         between the two) after the reply; returns how many replies did not come within
-        `timeout` (the person then answers what it saw last)."""
+        `timeout` (the person then answers what it saw last). `say` sends that text every
+        time (e.g. "/start") instead of walking the report flow."""
         stalled = 0
         for _ in range(messages):
             if think:
                 await asyncio.sleep(self.rng.uniform(*think))
-            text = (SCRIPT[self.sent % len(SCRIPT)] if self.scripted
-                    else next_answer(self.last_text))
+            text = say or (SCRIPT[self.sent % len(SCRIPT)] if self.scripted
+                           else next_answer(self.last_text))
             self.first_at, self.waiting = None, True
             self.done.clear()
             self.sent += 1
@@ -227,7 +229,7 @@ def write_raw_profile(name: str, raw: Path) -> Path:
 
 def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "python": sys.version.split()[0],
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+            "load_average_at_start": load_average()}
 
 
 def other_benchmarks() -> list[str]:
@@ -273,9 +275,24 @@ def run_load_benchmark(doc: str, name: str, unit: str, unit_help: str, rounds: i
     args = parser.parse_args()
     if not args.no_wait:
         wait_until_quiet()
+    load_at_start = load_average()
     outcome = asyncio.run(main(args.people, getattr(args, unit), args.rounds, args.profile))
+    outcome["machine"].update(load_average_at_start=load_at_start,
+                              load_average_at_end=load_average())
     print(report(outcome))
+    print(load_line(outcome["machine"]))
     write_result(f"{name}-profiled" if args.profile else name, outcome)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def load_line(figures: dict[str, Any]) -> str:
+    """The machine's load average (1, 5, 15 min) as the run started and ended: on this
+    2-core machine, other work running meanwhile shows here."""
+    return (f"  machine load average (1/5/15 min): at start {figures['load_average_at_start']},"
+            f" at end {figures.get('load_average_at_end')}, {figures['cpus']} CPUs")
 
 
 def wait_until_quiet(max_wait: float = 600.0) -> None:

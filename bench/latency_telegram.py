@@ -24,14 +24,24 @@ Two phases, each 2,000 measured messages, after a warm-up (10 people walk one re
   80 messages a second then arrive, under half of what either bot can handle, so latency
   is mostly the path's own.
 
+And a third, cold (full speed from the first message: a bot restarted after a crash
+meets its backlog at once), on a fresh process, server and database, with no warm-up:
+one message ("/start", from a person not measured) is waiting at the server when the
+process starts; the moment its reply arrives (the first answer) 50 people each send
+"/start" 10 times, the next as soon as the reply to the previous one has arrived; all 500
+are measured. The echo floor gets the same, in a fresh process of its own. One such start
+lasts about half a second and its p99 swings by ±40%, so each round has COLD_STARTS of
+them for each side, alternating bot and echo, pooled like the rounds.
+
     python -m bench.latency_telegram [--people 200] [--messages 10] [--rounds 2] [--profile]
 
-Each round runs the bot, then the echo, on fresh servers; percentiles and rates pool the
-rounds (one run differs from the next by up to ±15% on this machine). About 80 s a round.
---profile samples both processes with py-spy during the back-to-back phase and prints
-their hot spots (figures from such a run go to latency_telegram-profiled.json, since
-sampling costs CPU; the raw stacks to $TMPDIR/cercap-bench/). Prints a table and writes
-bench/results/latency_telegram.json.
+Each round runs the bot, then the echo, on fresh servers, then each again cold in fresh
+processes; percentiles and rates pool the rounds (one run differs from the next by up to
+±15% on this machine). About 80 s a round. --profile samples both processes with py-spy
+during the back-to-back phase and, attached at the first answer, during the cold one, and
+prints their hot spots (figures from such a run go to latency_telegram-profiled.json,
+since sampling costs CPU; the raw stacks to $TMPDIR/cercap-bench/). Prints a table and
+writes bench/results/latency_telegram.json.
 """
 
 from __future__ import annotations
@@ -73,6 +83,12 @@ from tests.servers.telegram_api import TelegramTestServer
 WARM_UP_PEOPLE = 10
 WARM_UP_MESSAGES = 8  # one whole report each: every step's code runs before measuring
 TARGET_RATIO = 1.3
+COLD_PEOPLE = 50
+COLD_MESSAGES = 10
+COLD_STARTS = 3  # a round, for each side
+COLD_TEXT = "/start"
+FIRST_PERSON = 6_900_000  # sends the message waiting at the server when the process starts
+FIRST_ANSWER_TIMEOUT = 60.0
 
 
 class TelegramWalker(Walker):
@@ -104,18 +120,20 @@ def watch_sends(server: TelegramTestServer, walkers: dict[int, TelegramWalker]) 
 
 
 PHASES = {"back_to_back": None, "paced": (1.0, 3.0)}
+COLD = "cold"
+ALL_PHASES = (*PHASES, COLD)
 RATE = "messages_per_second"
 
 
 async def run_phase(pid: int, walkers: list[TelegramWalker], messages: int,
-                    think: tuple[float, float] | None, profile_to: Path | None
-                    ) -> dict[str, Any]:
+                    think: tuple[float, float] | None, profile_to: Path | None,
+                    say: str | None = None, attach_wait: float = 0.5) -> dict[str, Any]:
     profiler = Profiler(pid, profile_to) if profile_to else None
-    if profiler:
-        await asyncio.sleep(0.5)  # py-spy attached
+    if profiler and attach_wait:
+        await asyncio.sleep(attach_wait)  # py-spy attached
     latencies: list[float] = []
     cpu_bot, cpu_here, started = cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
-    stalled = sum(await asyncio.gather(*(w.walk(messages, latencies, think=think)
+    stalled = sum(await asyncio.gather(*(w.walk(messages, latencies, think=think, say=say)
                                          for w in walkers)))
     seconds = time.monotonic() - started
     cpu_bot, cpu_here = cpu_seconds(pid) - cpu_bot, self_cpu_seconds() - cpu_here
@@ -139,6 +157,66 @@ async def run_load(server: TelegramTestServer, pid: int, people: list[int], mess
                                         profile_to if phase == "back_to_back" else None)
     await asyncio.sleep(1.0)  # a reply sent twice would arrive now
     return {**result, **answered_once(measured)}
+
+
+async def run_cold(server: TelegramTestServer, process: Process, people: list[int], *,
+                   echo: bool, profile_to: Path | None = None) -> dict[str, Any]:
+    """The cold phase on a process not started yet: a first message waits at the server
+    as the process starts; from the moment its reply arrives, every person sends
+    COLD_TEXT COLD_MESSAGES times, each the moment the previous reply has arrived."""
+    walkers = {uid: TelegramWalker(uid, server, echo=echo) for uid in [*people, FIRST_PERSON]}
+    watch_sends(server, walkers)
+    first = walkers[FIRST_PERSON]
+    process.start()
+    await first.walk(1, None, timeout=FIRST_ANSWER_TIMEOUT, say=COLD_TEXT)
+    process.check_alive()
+    if first.first_at is None:
+        raise RuntimeError(f"no answer within {FIRST_ANSWER_TIMEOUT} s; see {process.log}")
+    first_answer = first.first_at - process.started_at
+    measured = [walkers[uid] for uid in people]
+    # No warm-up, and py-spy (if asked) not waited for: the phase starts at the answer.
+    result = await run_phase(process.pid, measured, COLD_MESSAGES, None, profile_to,
+                             say=COLD_TEXT, attach_wait=0.0)
+    await asyncio.sleep(1.0)  # a reply sent twice would arrive now
+    return {**result, **answered_once(measured),
+            "first_answer_seconds": round(first_answer, 3)}
+
+
+async def measure_cold_bot(folder: Path, people: list[int], profile: bool) -> dict[str, Any]:
+    folder = folder / "cold"
+    folder.mkdir()
+    await seed(folder / "bench.db", [*people, FIRST_PERSON], [])
+    async with TelegramTestServer(token=TG_TOKEN) as server:
+        port = free_port()
+        bot = Process(BOT_COMMAND, bot_env(folder, port, telegram_origin=server.origin),
+                      folder / "bot.log")
+        raw = folder / "bot-cold.pyspy" if profile else None
+        try:
+            result = await run_cold(server, bot, people, echo=False, profile_to=raw)
+        finally:
+            bot.stop()
+    if raw:
+        result["profile"] = profile_summary(raw)
+        result["profile"]["raw_stacks"] = str(write_raw_profile("latency_telegram-cold", raw))
+    result["stored"] = bot_store(folder / "bench.db")
+    return result
+
+
+async def measure_cold_echo(folder: Path, people: list[int], profile: bool
+                            ) -> dict[str, Any]:
+    async with TelegramTestServer(token=TG_TOKEN) as server:
+        echo = Process(echo_command("telegram-echo", "--api", server.origin),
+                       bot_env(folder, 0), folder / "echo-cold.log")
+        raw = folder / "echo-cold.pyspy" if profile else None
+        try:
+            result = await run_cold(server, echo, people, echo=True, profile_to=raw)
+        finally:
+            echo.stop()
+    if raw:
+        result["profile"] = profile_summary(raw)
+        result["profile"]["raw_stacks"] = str(write_raw_profile(
+            "latency_telegram-cold-echo", raw))
+    return result
 
 
 async def measure_bot(folder: Path, people: list[int], warm_up: list[int], messages: int,
@@ -185,13 +263,19 @@ async def measure_echo(folder: Path, people: list[int], warm_up: list[int], mess
             echo.stop()
 
 
-def pooled(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+def pooled(rounds: list[dict[str, Any]], starts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rounds of one side (bot or echo) and its cold starts pooled; lost and doubled
+    over every phase."""
     side: dict[str, Any] = {phase: pool([r[phase] for r in rounds], RATE) for phase in PHASES}
+    cold = side[COLD] = pool(starts, RATE)
+    cold["first_answer_seconds"] = [s["first_answer_seconds"] for s in starts]
     for key in ("messages_sent", "replies_lost", "replies_doubled"):
-        side[key] = sum(r[key] for r in rounds)
+        side[key] = sum(r[key] for r in rounds) + cold[key]
     for key in ("profile", "stored"):
         if key in rounds[-1]:
             side[key] = rounds[-1][key]
+        if key in starts[-1]:
+            cold[key] = starts[-1][key]
     return side
 
 
@@ -201,20 +285,33 @@ async def main(people_count: int, messages: int, rounds: int, profile: bool
     database); figures pool the rounds."""
     people = telegram_ids(people_count)
     warm_up = telegram_ids(WARM_UP_PEOPLE, first=8_000_000)
-    bots, floors = [], []
+    cold_people = telegram_ids(COLD_PEOPLE, first=6_000_000)
+    bots, floors, bots_cold, floors_cold = [], [], [], []
     for _ in range(rounds):
         with tempfile.TemporaryDirectory(prefix="bench-latency-") as name:
             folder = Path(name)
             bots.append(await measure_bot(folder, people, warm_up, messages, profile))
             floors.append(await measure_echo(folder, people, warm_up, messages, profile))
-    bot, floor = pooled(bots), pooled(floors)
+        for _ in range(COLD_STARTS):
+            with tempfile.TemporaryDirectory(prefix="bench-latency-cold-") as name:
+                folder = Path(name)
+                bots_cold.append(await measure_cold_bot(folder, cold_people, profile))
+                floors_cold.append(await measure_cold_echo(folder, cold_people, profile))
+    bot, floor = pooled(bots, bots_cold), pooled(floors, floors_cold)
     ratios = {phase: {"p50": round(bot[phase]["p50_ms"] / floor[phase]["p50_ms"], 2),
                       "p99": round(bot[phase]["p99_ms"] / floor[phase]["p99_ms"], 2)}
-              for phase in PHASES}
+              for phase in ALL_PHASES}
+    phases: dict[str, Any] = {phase: {"think_seconds": think} for phase, think in PHASES.items()}
+    phases[COLD] = {"think_seconds": None, "people": COLD_PEOPLE,
+                    "messages_per_person": COLD_MESSAGES, "text": COLD_TEXT,
+                    "fresh_process": True, "warm_up": None,
+                    "starts_per_side": rounds * COLD_STARTS,
+                    "measured_from": "the reply to a message waiting at the server as the "
+                                     "process starts"}
     return {"date": date.today().isoformat(), "machine": machine(), "people": people_count,
             "messages_per_person_and_phase": messages, "rounds": rounds, "profiled": profile,
-            "phases": {phase: {"think_seconds": think} for phase, think in PHASES.items()},
-            "bot": bot, "floor_echo": floor, "ratio": ratios, "target_ratio": TARGET_RATIO}
+            "phases": phases, "bot": bot, "floor_echo": floor, "ratio": ratios,
+            "target_ratio": TARGET_RATIO}
 
 
 def report(result: dict[str, Any]) -> str:
@@ -224,7 +321,7 @@ def report(result: dict[str, Any]) -> str:
              f"round(s), long polling (ms from push_update to the first sendMessage)",
              f"  {'phase':<13}{'':<11}{'count':>6}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"
              f"{'msg/s':>8}{'CPU ms/msg':>11}{'CPU busy':>9}{'stalled':>8}"]
-    for phase in PHASES:
+    for phase in ALL_PHASES:
         for name, side in (("bot", bot), ("echo floor", floor)):
             row = side[phase]
             lines.append(
@@ -237,11 +334,20 @@ def report(result: dict[str, Any]) -> str:
             f"{key} {ratio[key]:.2f} {'OK' if ratio[key] <= result['target_ratio'] else 'MISSED'}"
             for key in ("p50", "p99"))
         lines.append(f"  {phase:<13}bot / floor: {verdict}   (target ≤ {result['target_ratio']})")
-    if result["rounds"] > 1:
+    for phase, each_is in (("back_to_back", "rounds"), (COLD, "starts")):
         for name, side in (("bot", bot), ("echo floor", floor)):
-            each = ", ".join(f"{r[RATE]:.0f} msg/s p50 {r['p50_ms']:.0f} p99 {r['p99_ms']:.0f}"
-                             for r in side["back_to_back"]["rounds"])
-            lines.append(f"  back-to-back rounds, {name}: {each}")
+            if len(side[phase]["rounds"]) < 2:
+                continue
+            each = ", ".join(f"{r[RATE]:.0f} msg/s p50 {r['p50_ms']:.0f} p99 "
+                             f"{r['p99_ms']:.0f}" for r in side[phase]["rounds"])
+            lines.append(f"  {phase} {each_is}, {name}: {each}")
+    starts = result["phases"][COLD]["starts_per_side"]
+    lines.append(f"  cold: {starts} fresh processes a side, each {COLD_PEOPLE} people × "
+                 f"{COLD_MESSAGES} \"{COLD_TEXT}\" from its first answer; first answer after "
+                 "process start: bot "
+                 + ", ".join(f"{s:.2f}" for s in bot[COLD]["first_answer_seconds"])
+                 + " s, echo " + ", ".join(f"{s:.2f}" for s in floor[COLD]["first_answer_seconds"])
+                 + f" s; bot stored (last start): {bot[COLD].get('stored')}")
     lines.append(f"  replies lost / doubled: bot {bot['replies_lost']} / {bot['replies_doubled']},"
                  f" echo {floor['replies_lost']} / {floor['replies_doubled']};"
                  f" bot stored (last round): {bot['stored']}")
@@ -249,9 +355,13 @@ def report(result: dict[str, Any]) -> str:
                  f"{bot['back_to_back']['load_generator_cpu_share']:.0%} with the bot, "
                  f"{floor['back_to_back']['load_generator_cpu_share']:.0%} with the echo")
     if "profile" in bot:
-        lines.append("bot " + print_profile(bot["profile"]))
+        lines.append("bot back-to-back " + print_profile(bot["profile"]))
     if "profile" in floor:
-        lines.append("echo floor " + print_profile(floor["profile"], lines=6))
+        lines.append("echo floor back-to-back " + print_profile(floor["profile"], lines=6))
+    if "profile" in bot[COLD]:
+        lines.append("bot cold " + print_profile(bot[COLD]["profile"]))
+    if "profile" in floor[COLD]:
+        lines.append("echo floor cold " + print_profile(floor[COLD]["profile"], lines=6))
     return "\n".join(lines)
 
 

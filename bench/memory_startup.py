@@ -41,6 +41,8 @@ from bench.common import (
     free_port,
     hwm_mb,
     line_ids,
+    load_average,
+    load_line,
     machine,
     rss_mb,
     seed,
@@ -178,6 +180,7 @@ async def main(conversations: int, starts: int, idle_seconds: float) -> dict[str
                     bot.stop()
     result["conversations_extra_mb"] = round(result["with_conversations"]["rss_mb"]
                                              - result["idle"]["rss_mb"], 1)
+    result["machine"]["load_average_at_end"] = load_average()
     return result
 
 
@@ -221,4 +224,5 @@ if __name__ == "__main__":
         wait_until_quiet()
     outcome = asyncio.run(main(args.conversations, args.starts, args.idle))
     print(report(outcome))
+    print(load_line(outcome["machine"]))
     write_result("memory_startup", outcome)
