@@ -213,7 +213,7 @@ _SECTIONS: dict[str, Callable[[Summary, str], tuple[str, list[Panel]]]] = {
 
 def layout(summary: Summary, section: str, language: str) -> Layout:
     headline, panels = _SECTIONS[section](summary, language)
-    title = t(language, "chart.title", section=t(language, f"chart.section.{section}"),
+    title = t(language, "chart.title", section=t(language, f"summary.section.{section}"),
               area=area_name(summary, language))
     return Layout(title, period_text(summary, language), headline, panels)
 

@@ -94,8 +94,9 @@ def export_filename(summary: Summary, extension: str, section: str | None = None
 
 
 def sheet_name(section: str, language: str) -> str:
-    """Excel refuses names over 31 characters or holding []:*?/\\ ."""
-    name = re.sub(r"[\[\]:*?/\\]", " ", t(language, f"export.sheet.{section}")).strip()
+    """The section's name as the chat shows it (one name for each thing). Excel refuses
+    names over 31 characters or holding []:*?/\\ ."""
+    name = re.sub(r"[\[\]:*?/\\]", " ", t(language, f"summary.section.{section}")).strip()
     return name[:MAX_SHEET_NAME] or section
 
 

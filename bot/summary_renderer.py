@@ -23,7 +23,7 @@ from handlers.clock import Clock, SystemClock, local_date
 from handlers.messages import Reply
 from handlers.summaries import compute_summary
 from handlers.summary_model import Period, Summary
-from handlers.summary_text import section_text
+from handlers.summary_text import chart_caption, section_text
 from locales import t
 from storage.db import Database
 from storage.outbox import OutboxMessage
@@ -82,7 +82,7 @@ class SummaryRenderer:
 
             png = await asyncio.to_thread(section_chart, summary, section, language)
             path = await asyncio.to_thread(self._write, summary, section, "png", png)
-            return Reply(section_text(summary, section, language), image=path,
+            return Reply(chart_caption(summary, section, language), image=path,
                          extra={"language": language})
         from bot.export import csv_files, export_filename, workbook
 

@@ -100,7 +100,7 @@ def _escape_pieces(text: str) -> list[str]:
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
-    if reply.expects == "location":
+    if reply.expects in ("location", "photo_or_location"):  # a photo is sent as ever
         rows = [[KeyboardButton(reply.extra.get("share_location", "📍"), request_location=True)]]
         rows += [[KeyboardButton(c.label)] for c in reply.choices]
         return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
@@ -162,13 +162,22 @@ class TelegramSender:
             self._keyboard_shown.add(message.chat_id)
         elif isinstance(markup, ReplyKeyboardRemove):
             self._keyboard_shown.discard(message.chat_id)
+        # A picture with a short text and no buttons (a summary chart and its title): the
+        # text is the photo's caption, one message.
+        caption = (html.escape(reply.text, quote=False) if reply.image and reply.text
+                   and not (reply.file or reply.choices) else None)
+        if caption is not None and len(caption) > MessageLimit.CAPTION_LENGTH:
+            caption = None
         if reply.image:
             with (self.media_dir / reply.image).open("rb") as image:
-                await bot.send_photo(chat_id, image)
+                if caption is None:
+                    await bot.send_photo(chat_id, image)
+                else:
+                    await bot.send_photo(chat_id, image, caption=caption, reply_markup=markup)
         if reply.file:
             with (self.media_dir / reply.file).open("rb") as document:
                 await bot.send_document(chat_id, document)
-        pieces = _escape_pieces(reply.text) if reply.text else []
+        pieces = _escape_pieces(reply.text) if reply.text and caption is None else []
         for i, piece in enumerate(pieces):
             last = i == len(pieces) - 1
             await bot.send_message(chat_id, piece, reply_markup=markup if last else None)

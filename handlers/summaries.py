@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import date, datetime, time, timedelta
 
 from handlers.area_names import title
@@ -57,6 +58,8 @@ from handlers.summary_model import (
     MonthImpact,
     ParticipationSection,
     Period,
+    PlanPeriod,
+    PlanPeriods,
     PlansSection,
     ResultsSection,
     Summary,
@@ -71,6 +74,7 @@ from storage.summaries import Scope, Window
 from storage.timestamps import from_db, to_db
 
 TOP = 5  # entries of a ranking
+PAST_PERIODS = 8  # past plan periods offered, the latest first
 ITEM_STATUSES = tuple(s for s in plans.ITEM_STATUSES if s != "withdrawn")
 REQUEST_STATUSES = (support_requests.SUBMITTED, support_requests.FORWARDED,
                     support_requests.FUNDED, support_requests.RETURNED)
@@ -108,6 +112,47 @@ async def compute_summary(conn: AnyConnection, area_code: str, period: Period,
         results=await _results(conn, scope, window),
         children=await _children(conn, area, below, by_village),
     )
+
+
+async def plan_periods(conn: AnyConnection, area_code: str, today: date,
+                       kinds: Collection[str] = ("plan", "ended", "past")) -> PlanPeriods:
+    """The plan periods a summary of `area_code` may be asked for, as of `today`, from the
+    dates of its villages' plans (open or closed):
+
+    - current: the plans in force today (period_start <= today <= period_end), from the
+      earliest start to the latest end; a period closed early by lessons learned stays in
+      force until its last day, a next period not yet begun is not in force;
+    - just_ended: each village's most recently ended plan (period_end before today), from
+      the earliest start to the latest end;
+    - past: every distinct ended (start, end), the latest end first, up to PAST_PERIODS.
+
+    For a village these are its own periods; for a larger area, spans over its villages.
+    Only the `kinds` asked for are looked up (the others are None / []): the nation's take
+    some 20-40 ms each. Raises UnknownArea for a code not in areas."""
+    lineage = await q.lineage(conn, area_code)
+    if not lineage:
+        raise UnknownArea(area_code)
+    area = lineage[0]
+    below = await q.children(conn, area.code) if area.level == "network" else []
+    scope = _scope(area, below)
+    day = today.isoformat()
+
+    def span(found: tuple[str, str, int] | None, kind: str) -> PlanPeriod | None:
+        if found is None:
+            return None
+        start, end, villages = found
+        return PlanPeriod(Period(date.fromisoformat(start), date.fromisoformat(end), kind),
+                          villages)
+
+    current = (span(await q.plan_span_in_force(conn, scope, day), "plan")
+               if "plan" in kinds else None)
+    just_ended = (span(await q.plan_span_last_ended(conn, scope, day), "ended")
+                  if "ended" in kinds else None)
+    past = ([span(row, "past") for row in
+             await q.ended_plan_periods(conn, scope, day, PAST_PERIODS)]
+            if "past" in kinds else [])
+    return PlanPeriods(current=current, just_ended=just_ended,
+                       past=[p for p in past if p is not None])
 
 
 def window_of(period: Period) -> Window:

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 SECTIONS = ("impact", "plans", "support", "participation", "results")
-PERIOD_KINDS = ("month", "3months", "plan", "custom")
+# plan: the plan periods in force today; ended: the periods that ended most recently; past:
+# one past plan period chosen by its dates (see handlers.summaries.plan_periods).
+PERIOD_KINDS = ("month", "3months", "plan", "ended", "past", "custom")
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,23 @@ class Period:
     start: date
     end: date  # inclusive
     kind: str = "custom"  # one of PERIOD_KINDS
+
+
+@dataclass(frozen=True)
+class PlanPeriod:
+    """A span of village plan periods and how many villages' plans it covers."""
+
+    period: Period
+    villages: int
+
+
+@dataclass(frozen=True)
+class PlanPeriods:
+    """The plan periods an area's summary may be asked for, as of a day."""
+
+    current: PlanPeriod | None  # the villages' plan periods in force today (by their dates)
+    just_ended: PlanPeriod | None  # each village's most recently ended plan period
+    past: list[PlanPeriod]  # every distinct ended plan period, the latest end first
 
 
 @dataclass(frozen=True)

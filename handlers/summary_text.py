@@ -112,3 +112,12 @@ def section_text(summary: Summary, section: str, language: str) -> str:
         return "\n".join([heading, *firsts])
     title = t(language, f"summary.section.{section}")
     return f"{heading}\n{title}\n{SECTION_TEXT[section](summary, language)}"
+
+
+def chart_caption(summary: Summary, section: str, language: str) -> str:
+    """One line under a chart: the section, the area and the period (the numbers are in
+    the picture; the section's text was shown just before)."""
+    return t(language, "summary.chart_caption", section=t(language, f"summary.section.{section}"),
+             area=summary.name_en if language == "en" and summary.name_en else summary.name_th,
+             start=format_date(summary.period.start, language),
+             end=format_date(summary.period.end, language))

@@ -230,6 +230,52 @@ async def plan_item_totals(conn: AnyConnection, scope: Scope, w: Window, today: 
         percent_sum=counts[-2], overdue=counts[-1])
 
 
+# --- plan periods -------------------------------------------------------------------------------
+# Plan periods are dates (ISO text); a plan's status does not matter here: a period closed
+# early by lessons learned is still in force until its last day.
+
+async def plan_span_in_force(conn: AnyConnection, scope: Scope, today: str
+                             ) -> tuple[str, str, int] | None:
+    """(earliest start, latest end, villages) of the scope's plans whose period includes
+    `today`; None when no village has one."""
+    source, where, params = scope.rows("plans", "pl")
+    start, end, villages = await _one(
+        conn,
+        f"SELECT MIN(pl.period_start), MAX(pl.period_end), COUNT(DISTINCT pl.village_code)"
+        f" {source} WHERE {where} AND pl.period_start <= ? AND pl.period_end >= ?",
+        [*params, today, today])
+    return (start, end, int(villages)) if start else None
+
+
+async def plan_span_last_ended(conn: AnyConnection, scope: Scope, today: str
+                               ) -> tuple[str, str, int] | None:
+    """(earliest start, latest end, villages) over each village's most recently ended plan
+    (the latest period ending before `today`); None when no plan has ended. Per village one
+    seek of plans_summary."""
+    source, where, params = scope.rows("plans", "pl")
+    start, end, villages = await _one(
+        conn,
+        f"SELECT MIN(pl.period_start), MAX(pl.period_end), COUNT(DISTINCT pl.village_code)"
+        f" {source} WHERE {where} AND pl.period_end < ? AND NOT EXISTS (SELECT 1 FROM plans"
+        " later WHERE later.village_code = pl.village_code AND later.period_end < ?"
+        " AND later.period_end > pl.period_end)",
+        [*params, today, today])
+    return (start, end, int(villages)) if start else None
+
+
+async def ended_plan_periods(conn: AnyConnection, scope: Scope, today: str, limit: int
+                             ) -> list[tuple[str, str, int]]:
+    """(start, end, villages) of the distinct plan periods of the scope that ended before
+    `today`, the latest end first (then the latest start), at most `limit`."""
+    source, where, params = scope.rows("plans", "pl")
+    return await _rows(
+        conn,
+        f"SELECT pl.period_start, pl.period_end, COUNT(DISTINCT pl.village_code) {source}"
+        f" WHERE {where} AND pl.period_end < ? GROUP BY pl.period_start, pl.period_end"
+        " ORDER BY pl.period_end DESC, pl.period_start DESC LIMIT ?",
+        [*params, today, limit])
+
+
 # --- support ------------------------------------------------------------------------------------
 
 async def requests_by_status(conn: AnyConnection, scope: Scope, w: Window

@@ -142,7 +142,7 @@ def test_the_glyph_check_catches_a_font_without_thai() -> None:
 def test_the_impact_chart_names_area_period_categories_and_months(
         charts: dict[tuple[str, str, str], Chart]) -> None:
     texts = charts["full", "impact", "th"].texts
-    assert texts[:3] == ("ผลกระทบของวิกฤติ · ตำบลในเมือง อำเภอเมืองยโสธร",
+    assert texts[:3] == ("ผลกระทบ · ตำบลในเมือง อำเภอเมืองยโสธร",
                          "1 ม.ค. 2568 – 31 มี.ค. 2568",
                          "ปัญหา 14 เรื่อง · ครัวเรือนได้รับผลกระทบ 389 ครัวเรือน")
     for expected in ("ตกงาน/แรงงานคืนถิ่น", "210 ครัวเรือน · 5 เรื่อง", "ม.ค. 68", "ก.พ. 68",
@@ -196,7 +196,7 @@ def _rows(sheet: Worksheet) -> list[tuple[object, ...]]:
 
 def test_the_workbook_has_a_sheet_per_section_with_heading_and_tables() -> None:
     book = load_workbook(io.BytesIO(workbook(full())))
-    assert book.sheetnames == ["ผลกระทบ", "แผน", "การสนับสนุน", "การมีส่วนร่วม", "ผลลัพธ์"]
+    assert book.sheetnames == ["ผลกระทบ", "แผน", "การสนับสนุน", "การมีส่วนร่วม", "ผลสำเร็จ"]
     for sheet in book:
         assert _rows(sheet)[:3] == [("พื้นที่", "ตำบลในเมือง อำเภอเมืองยโสธร"),
                                     ("ช่วงเวลา", "1 ม.ค. 2568 – 31 มี.ค. 2568"),
@@ -207,7 +207,7 @@ def test_the_workbook_has_a_sheet_per_section_with_heading_and_tables() -> None:
     assert ("ม.ค. 2568", 6, 180) in impact
     assert ("บ้านผู้ใหญ่ หมู่ 1", 200) in impact
     assert ("ความคืบหน้าเฉลี่ย (%)", 47.5) in _rows(book["แผน"])
-    assert ("แก้ได้บางส่วน", 1) in _rows(book["ผลลัพธ์"])
+    assert ("แก้ได้บางส่วน", 1) in _rows(book["ผลสำเร็จ"])
     assert ("หมู่บ้านที่เงียบนานที่สุด",) in _rows(book["การมีส่วนร่วม"])
 
 

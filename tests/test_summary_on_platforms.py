@@ -38,6 +38,11 @@ async def test_chart_and_workbook_on_telegram(seeded_db_path: Path, tg: Telegram
     photos = [c for c in tg.calls_to("sendPhoto") if c.ok]
     documents = [c for c in tg.calls_to("sendDocument") if c.ok]
     assert len(photos) == 1 and photos[0].params["photo"].content.startswith(b"\x89PNG")
+    # The chart comes with its title as the caption, not the section's text again.
+    assert photos[0].params["caption"].startswith("📈 ผลกระทบ · จ.ยโสธร · ")
+    after = [c.params.get("text", "") for c in tg.calls[tg.calls.index(photos[0]):]
+             if c.ok and c.method == "sendMessage"]
+    assert not any("ปัญหา 0 เรื่อง" in text for text in after), after
     assert len(documents) == 1
     assert documents[0].params["document"].filename.endswith(".xlsx")
 

@@ -16,8 +16,10 @@ from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.messages import Reply
 from handlers.permissions import Action, PermissionDenied, Role, check
 from handlers.steps import date_step
-from handlers.summary_model import SECTIONS
+from handlers.summaries import plan_periods
+from handlers.summary_model import SECTIONS, PlanPeriod, PlanPeriods
 from handlers.turn import Answer, Invalid, Turn
+from locales import format_date
 from storage import areas
 
 FORMATS = ("text", "chart", "xlsx", "csv")
@@ -66,22 +68,48 @@ async def answer_area(turn: Turn, answer: Answer) -> str:
     return "period"
 
 
+async def _plan_periods(turn: Turn, *kinds: str) -> PlanPeriods:
+    """The area's plan periods as of today (only `kinds`, when given)."""
+    return await plan_periods(turn.conn, turn.data["area"], local_date(turn.now),
+                              kinds or ("plan", "ended", "past"))
+
+
+async def _period_text(turn: Turn, found: PlanPeriod) -> str:
+    """A plan period's dates; for an area larger than a village, with how many villages'
+    plans it spans."""
+    text = turn.t("summary.period.range", start=format_date(found.period.start, turn.language),
+                  end=format_date(found.period.end, turn.language))
+    area = await areas.get(turn.conn, turn.data["area"])
+    if area is not None and area.level != "village":
+        text = turn.t("summary.period.villages", range=text, villages=f"{found.villages:,}")
+    return text
+
+
 async def ask_period(turn: Turn) -> None:
-    turn.ask(turn.t("summary.ask_period"),
-             [(turn.t(f"summary.period.{k}"), k) for k in ("month", "3months", "plan", "custom")])
+    """This month, the last 3 months, the plan period in force today, the one just ended,
+    an earlier one (when there is one), or dates typed; the question names the plan
+    periods' dates."""
+    found = await _plan_periods(turn)
+    lines = [turn.t("summary.ask_period")]
+    kinds = ["month", "3months", "plan"]
+    if found.current is not None:
+        lines.append(await _period_line(turn, "plan", found.current))
+    if found.just_ended is not None:
+        lines.append(await _period_line(turn, "ended", found.just_ended))
+        kinds.append("ended")
+    if any(_dates(p) != _dates(found.just_ended) for p in found.past):
+        kinds.append("past")
+    kinds.append("custom")
+    turn.ask("\n".join(lines), [(turn.t(f"summary.period.{k}"), k) for k in kinds])
 
 
-async def _plan_period(turn: Turn) -> tuple[date, date] | None:
-    code = turn.data["area"]
-    lo, hi = ("", "\uffff") if code == "TH" else (code, code + "\uffff")
-    async with turn.conn.execute(
-        "SELECT MIN(period_start), MAX(period_end) FROM plans WHERE status = 'open'"
-        " AND village_code >= ? AND village_code < ?", (lo, hi)
-    ) as cur:
-        row = await cur.fetchone()
-    if not row or not row[0]:
-        return None
-    return date.fromisoformat(row[0]), date.fromisoformat(row[1])
+async def _period_line(turn: Turn, kind: str, found: PlanPeriod) -> str:
+    return turn.t("summary.period.line", name=turn.t(f"summary.period.{kind}"),
+                  range=await _period_text(turn, found))
+
+
+def _dates(found: PlanPeriod | None) -> tuple[date, date] | None:
+    return None if found is None else (found.period.start, found.period.end)
 
 
 async def answer_period(turn: Turn, answer: Answer) -> str:
@@ -89,20 +117,46 @@ async def answer_period(turn: Turn, answer: Answer) -> str:
     if answer.choice == "custom":
         turn.data["kind"] = "custom"
         return "start"
+    if answer.choice == "past":
+        if not (await _plan_periods(turn, "past")).past:
+            raise Invalid("summary.no_past_period")
+        return "past"
     if answer.choice == "month":
         start = today.replace(day=1)
     elif answer.choice == "3months":
         start = (today.replace(day=1) - timedelta(days=62)).replace(day=1)
-    elif answer.choice == "plan":
-        period = await _plan_period(turn)
+    elif answer.choice in ("plan", "ended"):
+        found = await _plan_periods(turn, answer.choice)
+        period = found.current if answer.choice == "plan" else found.just_ended
         if period is None:
-            raise Invalid("summary.no_plan_period")
-        start, end = period
+            raise Invalid("summary.no_plan_period" if answer.choice == "plan"
+                          else "summary.no_past_period")
+        start, end = period.period.start, period.period.end
     else:
         raise Invalid("input.use_buttons")
-    turn.data.update(kind=answer.choice, start=start.isoformat(), end=end.isoformat())
+    return _chosen(turn, answer.choice, start, end)
+
+
+def _chosen(turn: Turn, kind: str, start: date, end: date) -> str:
+    turn.data.update(kind=kind, start=start.isoformat(), end=end.isoformat())
     _show(turn, turn.data.get("section", "overview"))
     return "view"
+
+
+async def ask_past(turn: Turn) -> None:
+    found = await _plan_periods(turn, "past")
+    turn.ask(turn.t("summary.ask_past"),
+             [(await _period_text(turn, p), f"{p.period.start}:{p.period.end}")
+              for p in found.past])
+
+
+async def answer_past(turn: Turn, answer: Answer) -> str:
+    found = await _plan_periods(turn, "past")
+    chosen = next((p.period for p in found.past
+                   if answer.choice == f"{p.period.start}:{p.period.end}"), None)
+    if chosen is None:
+        raise Invalid("input.use_buttons")
+    return _chosen(turn, "past", chosen.start, chosen.end)
 
 
 def _render_spec(turn: Turn, shown: dict[str, Any]) -> dict[str, Any]:
@@ -138,7 +192,7 @@ async def ask_view(turn: Turn) -> None:
         choices.append((turn.t("summary.children"), "children"))
     if await _parent(turn):
         choices.append((turn.t("summary.parent"), "parent"))
-    choices += [(turn.t("summary.change_period"), "period"), (turn.t("summary.done"), "done")]
+    choices += [(turn.t("summary.change_period"), "period"), (turn.t("common.done"), "done")]
     turn.ask(turn.t("summary.ask_view"), choices)
 
 
@@ -199,11 +253,14 @@ def _end_step() -> Step:
 FLOW = Flow(
     name="summary",
     title_key="summary.title",
-    menu=MenuEntry(frozenset(Role) - {Role.ADMIN}, "summary.menu", 80),
+    menu=MenuEntry(frozenset(Role) - {Role.ADMIN}, "summary.menu", 80,
+                   first={Role.CORE_TEAM: 2, Role.TAO: 2, Role.DISTRICT: 2, Role.VIEWER: 1},
+                   then=("summary",)),
     begin=begin,
     steps={
         "area": Step(ask_area, answer_area),
         "period": Step(ask_period, answer_period),
+        "past": Step(ask_past, answer_past),
         "start": date_step("start", "summary.ask_start", "end"),
         "end": _end_step(),
         "view": Step(ask_view, answer_view),
