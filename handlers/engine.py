@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from handlers import group_commands, intents, menu
+from handlers import group_commands, intents, menu, opening
 from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
 from handlers.flows import FLOWS
@@ -174,7 +174,7 @@ class Engine:
             turn.say("input.old_button")
             await self._reask(turn)
             return
-        if convo.flow:
+        if convo.flow and not opening.opens(answer.choice):
             await self._run_step(turn, answer)
         elif turn.person is None:
             await self.start_flow(turn, "join", answer)
@@ -199,7 +199,9 @@ class Engine:
         payload = incoming.payload
         if payload:
             if payload.startswith(MENU_PREFIX):
-                if turn.convo.flow:
+                # A notification's button opens its item even mid-question (draft kept);
+                # any other menu button there is an old one.
+                if turn.convo.flow and not opening.opens(payload):
                     return None
                 choice = payload
             elif payload.startswith(STEP_PREFIX) and ":" in payload:
@@ -329,12 +331,36 @@ class Engine:
             await menu.show(turn)
 
     async def _menu_action(self, turn: Turn, action: str) -> None:
-        if action.startswith("resume:"):
+        if action.startswith(opening.OPEN_PREFIX):
+            await self._open(turn, action)
+        elif action.startswith("resume:"):
             await self._resume(turn, action.removeprefix("resume:"))
         elif action in FLOWS:
             await self.start_flow(turn, action)
         else:
             await menu.run_action(turn, action)
+
+    async def _open(self, turn: Turn, action: str) -> None:
+        """A notification's button: the item it carries, opened in its flow. A question
+        left open for it is kept as a draft, as "menu" keeps it."""
+        if turn.convo.flow:
+            if flow_data(turn.convo.data):
+                await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+                turn.say("nav.draft_kept")
+            self._finish(turn)
+        opened = await opening.open_item(turn, action)
+        if opened is None or opened[0] not in FLOWS:
+            self._finish(turn)
+            await menu.show(turn)
+            return
+        name, step = opened
+        if step is None:
+            await self.start_flow(turn, name)
+            return
+        data = turn.convo.data
+        self._finish(turn)
+        turn.convo.flow, turn.convo.data = name, data
+        await self._go(turn, FLOWS[name], step)
 
     async def _resume(self, turn: Turn, flow_name: str) -> None:
         draft = next((d for d in await conversations.drafts_of(turn.conn, turn.identity.id)

@@ -20,6 +20,7 @@ from typing import Any
 from handlers import area_names
 from handlers.clock import BANGKOK, local_date
 from handlers.messages import Choice, Reply
+from handlers.opening import open_action
 from handlers.schedule_time import QuietHours
 from handlers.turn import MENU_PREFIX, Listing, Localized, render
 from locales import format_date, t
@@ -272,8 +273,10 @@ def _payload(language: str, key: str, params: dict[str, Any], flow: str | None,
              cache: dict[str, str]) -> str:
     cache_key = json.dumps([language, key, params, flow], sort_keys=True)
     if cache_key not in cache:
-        choices = (Choice(t(language, f"reminder.go.{flow}"), f"{MENU_PREFIX}{flow}"),) \
-            if flow else ()
+        # Like a notification's button (handlers/opening.py): it opens its flow also
+        # while the person is in the middle of another question, keeping that one a draft.
+        choices = (Choice(t(language, f"reminder.go.{flow}"),
+                          f"{MENU_PREFIX}{open_action('flow', flow)}"),) if flow else ()
         reply = Reply(t(language, key, **params), choices)
         cache[cache_key] = json.dumps(reply.to_payload(), ensure_ascii=False)
     return cache[cache_key]

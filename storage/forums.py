@@ -80,3 +80,20 @@ async def problems_of(conn: Connection, forum_id: int) -> list[int]:
         (forum_id,)
     ) as cur:
         return [r[0] for r in await cur.fetchall()]
+
+
+async def correct(conn: Connection, forum_id: int, *, held_on: date, participants: int,
+                  groups_present: list[str], other_groups: str, notes: str,
+                  photo_ref: str | None, photo_platform_id: str | None,
+                  problem_ids: list[int]) -> None:
+    """The village's correction of a forum record returned to it, with the problems
+    discussed (storage.reviews.new_version then makes it the next version)."""
+    await conn.execute(
+        "UPDATE forums SET held_on = ?, participants = ?, groups_present = ?,"
+        " other_groups = ?, notes = ?, photo_ref = ?, photo_platform_id = ? WHERE id = ?",
+        (held_on.isoformat(), participants, json.dumps(list(groups_present)), other_groups,
+         notes, photo_ref, photo_platform_id, forum_id))
+    await conn.execute("DELETE FROM forum_problems WHERE forum_id = ?", (forum_id,))
+    await conn.executemany(
+        "INSERT OR IGNORE INTO forum_problems (forum_id, problem_id) VALUES (?, ?)",
+        [(forum_id, p) for p in problem_ids])

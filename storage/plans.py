@@ -250,6 +250,36 @@ async def add_progress(conn: Connection, *, item: PlanItem, status: str, percent
     return cur.lastrowid
 
 
+async def correct_progress(conn: Connection, progress_id: int, *, status: str, percent: int,
+                           note: str, photo_ref: str | None, photo_platform_id: str | None,
+                           stalled_reason: str | None, now: datetime) -> None:
+    """The village's correction of a progress update returned to it; when it is the item's
+    latest update, the item's status and percent follow (storage.reviews.new_version then
+    makes it the next version)."""
+    if status not in ITEM_STATUSES or status == "withdrawn":
+        raise ValueError(f"not a progress status: {status!r}")
+    await conn.execute(
+        "UPDATE progress_updates SET status = ?, percent = ?, note = ?, photo_ref = ?,"
+        " photo_platform_id = ? WHERE id = ?",
+        (status, percent, note, photo_ref, photo_platform_id, progress_id))
+    await conn.execute(
+        "UPDATE plan_items SET status = ?, percent = ?, stalled_reason = ?, updated_at = ?"
+        " WHERE id = (SELECT item_id FROM progress_updates WHERE id = ?) AND status != 'withdrawn'"
+        " AND NOT EXISTS (SELECT 1 FROM progress_updates later WHERE later.item_id ="
+        " (SELECT item_id FROM progress_updates WHERE id = ?) AND later.id > ?)",
+        (status, percent, stalled_reason if status == "stalled" else None, to_db(now),
+         progress_id, progress_id, progress_id))
+
+
+async def get_progress(conn: Connection, progress_id: int) -> dict[str, Any] | None:
+    async with conn.execute(
+        "SELECT id, item_id, village_code, status, percent, note, photo_ref,"
+        " photo_platform_id, review_status, version FROM progress_updates WHERE id = ?",
+        (progress_id,)) as cur:
+        row = await cur.fetchone()
+    return dict(row) if row else None
+
+
 async def confirm_outcome(conn: Connection, item_id: int, solved: str,
                           households_helped: int, now: datetime) -> None:
     """The village's confirmation of a done item: this is what counts as a result."""

@@ -78,3 +78,16 @@ async def under_area(conn: Connection, area_code: str, limit: int = 10
         (prefix, prefix + "\uffff", limit),
     ) as cur:
         return [_problem(r) for r in await cur.fetchall()]
+
+
+async def correct(conn: Connection, problem_id: int, *, category: str, description: str,
+                  households: int, severity: int, photo_ref: str | None,
+                  photo_platform_id: str | None, latitude: float | None,
+                  longitude: float | None) -> None:
+    """The village's correction of a report returned to it (storage.reviews.new_version
+    then makes it the next version, waiting for review)."""
+    await conn.execute(
+        "UPDATE problems SET category = ?, description = ?, households = ?, severity = ?,"
+        " photo_ref = ?, photo_platform_id = ?, latitude = ?, longitude = ? WHERE id = ?",
+        (category, description, households, severity, photo_ref, photo_platform_id, latitude,
+         longitude, problem_id))

@@ -6,6 +6,7 @@ lessons); each table carries a review_status that is 'new' until a verdict is re
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -23,18 +24,19 @@ NEW = "new"
 
 # What each kind shows as its headline (raw values, rendered by the handlers), and the
 # columns of the plan item behind it (for the stalled and overdue flags).
+_COMMON = "SELECT s.id, s.village_code, s.created_at, s.review_status, s.version,"
 _SELECT = {
-    "problem": "SELECT s.id, s.village_code, s.created_at, s.review_status, s.category,"
-               " s.description, NULL AS item_status, NULL AS end_on FROM problems s",
-    "forum": "SELECT s.id, s.village_code, s.created_at, s.review_status, s.held_on,"
-             " s.participants, NULL AS item_status, NULL AS end_on FROM forums s",
-    "plan_item": "SELECT s.id, s.village_code, s.created_at, s.review_status, s.title,"
-                 " s.approach, s.status, s.status AS item_status, s.end_on FROM plan_items s",
-    "progress": "SELECT s.id, s.village_code, s.created_at, s.review_status, s.item_id,"
-                " i.title, s.status, s.percent, i.status AS item_status, i.end_on"
+    "problem": f"{_COMMON} s.severity, s.category, s.description, NULL AS item_status,"
+               " NULL AS end_on FROM problems s",
+    "forum": f"{_COMMON} NULL AS severity, s.held_on, s.participants, NULL AS item_status,"
+             " NULL AS end_on FROM forums s",
+    "plan_item": f"{_COMMON} NULL AS severity, s.title, s.approach, s.status,"
+                 " s.status AS item_status, s.end_on FROM plan_items s",
+    "progress": f"{_COMMON} NULL AS severity, s.item_id, i.title, s.status, s.percent,"
+                " i.status AS item_status, i.end_on"
                 " FROM progress_updates s JOIN plan_items i ON i.id = s.item_id",
-    "lesson": "SELECT s.id, s.village_code, s.created_at, s.review_status, s.what_worked,"
-              " NULL AS item_status, NULL AS end_on FROM lessons s",
+    "lesson": f"{_COMMON} NULL AS severity, s.what_worked, NULL AS item_status,"
+              " NULL AS end_on FROM lessons s",
 }
 _HEADLINE = {
     "problem": ("category", "description"),
@@ -60,6 +62,8 @@ class Submission:
     stalled: bool = False
     overdue: bool = False
     due: date | None = None  # the end date of the plan item behind it
+    version: int = 1  # 2 and more: corrected by the village after a review
+    severity: int | None = None  # a problem's (1 minor .. 4 critical)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Review:
     comment: str
     created_at: datetime
     replies: tuple[ReviewReply, ...] = field(default=())
+    version: int = 1  # the version of the submission it judged
 
 
 def _check_entity(entity: str) -> None:
@@ -102,18 +107,36 @@ def _submission(entity: str, row: Row, today: date) -> Submission:
         stalled=item_status == "stalled",
         overdue=bool(open_item and due and due < today),
         due=due,
+        version=row["version"],
+        severity=row["severity"],
     )
 
 
+CRITICAL = 4  # a problem's severity "critical"
+STALLED_URGENCY, OVERDUE_URGENCY, USUAL_URGENCY = 3, 2, 1
+
+
+def urgency(submission: Submission) -> int:
+    """How soon it needs the core team, on the problems' severity scale (4 critical .. 1
+    minor): a problem by its own severity; a stalled item or its progress as serious, an
+    overdue item as moderate, everything else as minor."""
+    if submission.severity is not None:
+        return int(submission.severity)
+    if submission.stalled:
+        return STALLED_URGENCY
+    return OVERDUE_URGENCY if submission.overdue else USUAL_URGENCY
+
+
 def priority(submission: Submission) -> tuple[Any, ...]:
-    """The inbox order: stalled first, then overdue, then the oldest first."""
-    return (not submission.stalled, not submission.overdue, submission.created_at,
-            ENTITIES.index(submission.entity), submission.id)
+    """The inbox order: the most severe first (a critical problem before anything else),
+    then the oldest first."""
+    return (-urgency(submission), submission.created_at, ENTITIES.index(submission.entity),
+            submission.id)
 
 
 async def inbox(conn: Connection, tambon_code: str, today: date) -> list[Submission]:
-    """Everything not yet reviewed from the tambon's villages: stalled first, then overdue,
-    then the oldest first."""
+    """Everything not yet reviewed from the tambon's villages: the most severe first, then
+    the oldest first (`priority`)."""
     found: list[Submission] = []
     for entity in ENTITIES:
         sql = (f"{_SELECT[entity]} WHERE s.review_status = ? AND s.village_code > ?"
@@ -180,8 +203,10 @@ async def record_review(conn: Connection, *, entity: str, entity_id: int,
         raise ValueError(f"not a verdict: {verdict!r}")
     cur = await conn.execute(
         "INSERT INTO reviews (entity, entity_id, village_code, reviewer_id, verdict, comment,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (entity, entity_id, village_code, reviewer_id, verdict, comment, to_db(now)))
+        f" created_at, version) SELECT ?, ?, ?, ?, ?, ?, ?, version FROM {TABLES[entity]}"
+        " WHERE id = ?",
+        (entity, entity_id, village_code, reviewer_id, verdict, comment, to_db(now),
+         entity_id))
     await plans.set_review_status(conn, TABLES[entity], entity_id, verdict)
     assert cur.lastrowid is not None
     return cur.lastrowid
@@ -197,7 +222,8 @@ async def add_reply(conn: Connection, *, review_id: int, person_id: int, text: s
 
 
 _REVIEW = ("SELECT r.id, r.entity, r.entity_id, r.village_code, r.reviewer_id,"
-           " COALESCE(p.display_name, '') AS reviewer_name, r.verdict, r.comment, r.created_at"
+           " COALESCE(p.display_name, '') AS reviewer_name, r.verdict, r.comment, r.created_at,"
+           " r.version"
            " FROM reviews r LEFT JOIN people p ON p.id = r.reviewer_id")
 
 
@@ -216,7 +242,7 @@ async def _with_replies(conn: Connection, rows: list[Row]) -> list[Review]:
                     from_db(r["created_at"])))
     return [Review(r["id"], r["entity"], r["entity_id"], r["village_code"], r["reviewer_id"],
                    r["reviewer_name"], r["verdict"], r["comment"], from_db(r["created_at"]),
-                   tuple(replies.get(r["id"], ()))) for r in rows]
+                   tuple(replies.get(r["id"], ())), r["version"]) for r in rows]
 
 
 async def _reviews(conn: Connection, where: str, params: tuple[Any, ...]
@@ -240,14 +266,52 @@ async def thread(conn: Connection, entity: str, entity_id: int) -> list[Review]:
 async def reviews_for_village(conn: Connection, village_code: str,
                               only_open: bool = True) -> list[Review]:
     """The village's reviews; with `only_open`, those still waiting for its answer: a
-    comment asking for something (needs attention, returned), not answered yet and not
-    overtaken by a later review of the same submission."""
+    comment asking for something (needs attention, returned), not answered yet, not
+    overtaken by a later review of the same submission, and not corrected since (the
+    submission is at the version the review judged)."""
     where = "r.village_code = ?"
     if only_open:
         where += (
             f" AND r.verdict IN ({','.join('?' * len(OPEN_VERDICTS))})"
             " AND NOT EXISTS (SELECT 1 FROM review_replies x WHERE x.review_id = r.id)"
             " AND NOT EXISTS (SELECT 1 FROM reviews later WHERE later.entity = r.entity"
-            " AND later.entity_id = r.entity_id AND later.id > r.id)")
+            " AND later.entity_id = r.entity_id AND later.id > r.id)"
+            f" AND r.version >= {_CURRENT_VERSION}")
         return await _reviews(conn, where, (village_code, *OPEN_VERDICTS))
     return await _reviews(conn, where, (village_code,))
+
+
+# --- corrections: a returned submission edited by the village comes back as a new version ---
+
+_CURRENT_VERSION = "COALESCE(CASE r.entity " + " ".join(
+    f"WHEN '{entity}' THEN (SELECT v.version FROM {table} v WHERE v.id = r.entity_id)"
+    for entity, table in TABLES.items()) + " END, 1)"
+
+
+async def new_version(conn: Connection, entity: str, entity_id: int) -> int:
+    """The submission, edited by the village, goes back to the core team: its version
+    number goes up and it waits for review again. Returns the new version."""
+    _check_entity(entity)
+    table = TABLES[entity]
+    await conn.execute(f"UPDATE {table} SET version = version + 1, review_status = ?"
+                       " WHERE id = ?", (NEW, entity_id))
+    async with conn.execute(f"SELECT version FROM {table} WHERE id = ?", (entity_id,)) as cur:
+        row = await cur.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def correction(conn: Connection, entity: str, entity_id: int, version: int
+                     ) -> dict[str, Any] | None:
+    """What the correction that made `version` of a submission changed, from the audit
+    log: {"version": the one before, "old": its fields, "new": the fields sent again}."""
+    _check_entity(entity)
+    async with conn.execute(
+        "SELECT detail FROM audit_log WHERE entity = ? AND entity_id = ? AND action = ?"
+        " ORDER BY id DESC", (entity, str(entity_id), f"{entity}.correct")) as cur:
+        rows = await cur.fetchall()
+    for row in rows:
+        detail = json.loads(row[0] or "{}")
+        if detail.get("new_version") == version:
+            return dict(detail)
+    return None

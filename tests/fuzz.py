@@ -61,13 +61,16 @@ def navigates(answer: dict[str, Any]) -> bool:
     spaces folded, stripped) and cut at MAX_TEXT; then anything that starts with /start is
     the start command (whatever follows, a payload too); a navigation button (n:<word>) or,
     for text without a payload, a navigation word of any language, case-folded, with or
-    without a leading slash, navigates. Checked against the engine itself in
+    without a leading slash, navigates; so does a notification's button (m:open:…,
+    handlers/opening.py), which opens its item. Checked against the engine itself in
     tests/test_fuzz_model.py."""
     text = normalize_text(answer.get("text") or "")[:MAX_TEXT]
     if text.startswith("/start"):
         return True
     payload = answer.get("payload")
     if payload:
+        if payload.startswith("m:open:"):  # a notification's button: opens its item
+            return True
         return payload.startswith(NAV_PREFIX) and payload.removeprefix(NAV_PREFIX) in NAV_WORDS
     return text.casefold().lstrip("/") in NAV
 

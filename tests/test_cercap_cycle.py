@@ -61,7 +61,7 @@ async def test_the_whole_cycle(console: Harness) -> None:
 
     # 4. The TAO forwards it to the district.
     out = await console.type("/as 3")
-    assert "คำขอรับการสนับสนุนใหม่ #1" in out and "ขอ 200,000 บาท" in out
+    assert "คำขอรับการสนับสนุนใหม่ ข#1" in out and "ขอ 200,000 บาท" in out
     out = await play(console, ["คำขอรอพิจารณา (อบต.)", "1"])
     assert "หมู่บ้านสมทบเอง: เงิน 50,000 บาท" in out  # the village's own contribution
     assert "ภัยแล้ง/น้ำ" in out  # the problem it answers
@@ -86,10 +86,10 @@ async def test_the_whole_cycle(console: Harness) -> None:
 
     # 7. The core team reviews; its comment reaches the village, whose answer comes back.
     out = await console.type("/as 2")
-    for note in ("รายงานปัญหาใหม่ #1", "เวทีประชาคม", "รายการใหม่ในแผน #3",
-                 "รายการเสร็จแล้ว #2", "ช่วยได้ 45 ครัวเรือน"):
+    for note in ("รายงานปัญหาใหม่ ป#1", "เวทีประชาคม", "รายการใหม่ในแผน ผ#3",
+                 "รายการเสร็จแล้ว ผ#2", "ช่วยได้ 45 ครัวเรือน"):
         assert note in out, note
-    await play(console, ["ตรวจรายงานจากหมู่บ้าน", "#1 แผน: ขุดลอกฝายกักเก็บน้ำ (หมู่ 1)",
+    await play(console, ["ตรวจรายงานจากหมู่บ้าน", "ผ#1 แผน: ขุดลอกฝายกักเก็บน้ำ (หมู่ 1)",
                          "ต้องแก้ไข/ติดตาม", "ช่วยแจกแจงค่าใช้จ่าย 20,000 บาทด้วยครับ",
                          "ส่งผลการตรวจ"])
     out = await console.type("/as 1")
@@ -106,9 +106,9 @@ async def test_the_whole_cycle(console: Harness) -> None:
                                "ปิดรอบ ยกงานค้างไป", "31 ธ.ค. 68", "1"])
     assert "เปิดแผนรอบใหม่ 1 ก.ค. 2568 – 31 ธ.ค. 2568 ยกรายการที่ยังไม่เสร็จไป 2 รายการ" in out
     out = await console.type("/as 3")
-    assert "สรุปบทเรียนใหม่ #1" in out  # the TAO is told too
+    assert "สรุปบทเรียนใหม่ บ#1" in out  # the TAO is told too
     out = await console.type("/as 2")
-    assert "สรุปบทเรียนใหม่ #1" in out
+    assert "สรุปบทเรียนใหม่ บ#1" in out
 
     # The final state of every row.
     assert await rows(console, "SELECT village_code, category, households FROM problems") == [

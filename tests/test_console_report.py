@@ -63,7 +63,7 @@ async def test_report_with_edit_before_confirm_reaches_core_team(console: Harnes
     # The core-team member sees the notification arrive.
     out = await console.type("/as 2")
     assert "ตอนนี้คุณคือ ประเสริฐ" in out
-    assert "รายงานปัญหาใหม่ #1" in out
+    assert "รายงานปัญหาใหม่ ป#1" in out
     assert "หมู่ที่ 1 บ้านโนนสูง" in out
     assert "50 ครัวเรือน" in out
     assert "ผู้รายงาน: สมศรี" in out
@@ -167,5 +167,5 @@ async def test_language_switch_is_per_person(console: Harness) -> None:
     await console.type("Save")
     # The core-team member still reads Thai: each notification speaks its reader's language.
     out = await console.type("/as 2")
-    assert "รายงานปัญหาใหม่ #1" in out
+    assert "รายงานปัญหาใหม่ ป#1" in out
     assert "ประเภท: สุขภาพ" in out

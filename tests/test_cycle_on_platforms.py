@@ -57,7 +57,7 @@ async def test_key_steps_on_telegram(seeded_db_path: Path, tg: TelegramTestServe
         assert "คำขอ" in out
 
         out = "\n".join(m["text"] for m in tg.sent_messages(3102))
-        assert "คำขอรับการสนับสนุนใหม่ #1" in out and "120,000 บาท" in out
+        assert "คำขอรับการสนับสนุนใหม่ ข#1" in out and "120,000 บาท" in out
         await tao.send("คำขอรอพิจารณา (อบต.)")  # the menu item, typed as its label
         await tao.press(next(b for b in tao.buttons() if b.startswith("#1")))
         await tao.press("💰 อนุมัติบางส่วน")

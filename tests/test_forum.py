@@ -120,7 +120,7 @@ async def test_forum_with_groups_problems_and_edit_reaches_core_team(console: Ha
 
     # The core team is told; the TAO is not.
     out = await console.type("/as 2")
-    assert "บันทึกเวทีประชาคมใหม่ #1" in out
+    assert "บันทึกเวทีประชาคมใหม่ ว#1" in out
     assert "หมู่ที่ 1 บ้านโนนสูง" in out
     assert "จัดเมื่อ 5 ม.ค. 2568" in out
     assert "ผู้เข้าร่วม 45 คน" in out

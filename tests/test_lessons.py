@@ -144,7 +144,7 @@ async def test_close_with_carry_over_opens_next_plan(console: Harness) -> None:
     # The core team and the TAO are both told.
     for persona in ("2", "3"):
         out = await console.type(f"/as {persona}")
-        assert "สรุปบทเรียนใหม่ #1" in out, persona
+        assert "สรุปบทเรียนใหม่ บ#1" in out, persona
         assert "หมู่ที่ 1 บ้านโนนสูง" in out
         assert "แผนรอบ 1 ก.ค. 2567 – 31 ธ.ค. 2567" in out
         assert "ยกรายการที่ยังไม่เสร็จไป 3 รายการ" in out

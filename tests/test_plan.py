@@ -177,10 +177,10 @@ async def test_plan_with_an_item_of_each_approach(console: Harness) -> None:
     out = await console.type("/as 2")
     assert "เปิดแผนแก้ไขปัญหาวิกฤติ" in out
     assert "รอบ 1 ก.พ. 2568 – 30 เม.ย. 2568" in out
-    assert "รายการใหม่ในแผน #1" in out and "แนวทาง: พึ่งตนเอง" in out
+    assert "รายการใหม่ในแผน ผ#1" in out and "แนวทาง: พึ่งตนเอง" in out
     assert "งบประมาณ: 40,000 บาท · สมทบเอง: 0 บาท" in out
-    assert "รายการใหม่ในแผน #2" in out and "แนวทาง: ร่วมมือกับ อบต." in out
-    assert "รายการใหม่ในแผน #3" in out and "ขอรับการสนับสนุนจาก อบต." in out
+    assert "รายการใหม่ในแผน ผ#2" in out and "แนวทาง: ร่วมมือกับ อบต." in out
+    assert "รายการใหม่ในแผน ผ#3" in out and "ขอรับการสนับสนุนจาก อบต." in out
     assert "2,500,000 บาท" in out
     assert "หมู่ที่ 1 บ้านโนนสูง" in out
     assert "โดย: สมศรี" in out
@@ -250,7 +250,7 @@ async def test_edit_an_item_later(console: Harness) -> None:
 
     # The core team member reads English: the changes are told in English.
     out = await console.type("/as 2")
-    assert "Plan item #2 edited" in out
+    assert "Plan item I#2 edited" in out
     assert "approach: cooperation → external support" in out
     assert "partner: อบต. → อำเภอ" in out
     assert "start: 1 Feb B.E. 2568 → 1 Jun B.E. 2568" in out
@@ -307,7 +307,7 @@ async def test_withdraw_an_item_with_a_reason(console: Harness) -> None:
                                 " WHERE action = 'plan_item.withdraw'") == [
         ("not_started", "withdrawn", "อบต. ทำถนนให้แล้วในงบปีนี้")]
     out = await console.type("/as 2")
-    assert "ถอนรายการออกจากแผน #2" in out
+    assert "ถอนรายการออกจากแผน ผ#2" in out
     assert "เหตุผล: อบต. ทำถนนให้แล้วในงบปีนี้" in out
 
 

@@ -91,7 +91,7 @@ async def test_in_progress_with_a_note_and_a_photo(console: Harness) -> None:
     assert json.loads(row[3]) == {"progress_id": 1, "percent_from": 0, "percent": 40}
 
     out = await console.type("/as 2")
-    assert "ความคืบหน้า #1" in out
+    assert "ความคืบหน้า ผ#1" in out
     assert "ขุดลอกคลองส่งน้ำ (พึ่งตนเอง)" in out
     assert "สถานะ: กำลังดำเนินการ · 40%" in out
     assert "บันทึก: ขุดลอกไปแล้ว 200 เมตร" in out
@@ -122,7 +122,7 @@ async def test_stalled_with_a_reason(console: Harness) -> None:
                                 " WHERE action = 'plan_item.progress'") == [
         ("not_started", "stalled", "ฝนตกหนัก รถเข้าพื้นที่ไม่ได้")]
     out = await console.type("/as 2")
-    assert "⚠️ รายการติดขัด #2" in out
+    assert "⚠️ รายการติดขัด ผ#2" in out
     assert "ติดขัดเพราะ: ฝนตกหนัก รถเข้าพื้นที่ไม่ได้" in out
     assert "ร่วมมือกับ อบต." in out
 
@@ -159,7 +159,7 @@ async def test_done_with_the_outcome_confirmed(console: Harness) -> None:
     assert "#3 สร้างฝาย" not in out and "#1 ขุดลอกคลองส่งน้ำ" in out
 
     out = await console.type("/as 2")
-    assert "✅ รายการเสร็จแล้ว #3" in out
+    assert "✅ รายการเสร็จแล้ว ผ#3" in out
     assert "ผลลัพธ์: แก้ปัญหาได้ · ช่วยได้ 45 ครัวเรือน" in out
     assert "ขอรับการสนับสนุนจาก อบต." in out
 

@@ -110,26 +110,27 @@ async def test_inbox_review_comment_and_answer_round_trip(console: Harness) -> N
     ids = await seed_cycle(console.db)
 
     out = await console.type("/as 2")
-    assert "รายงานปัญหาใหม่ #1" in out
+    assert "รายงานปัญหาใหม่ ป#1" in out
     out = await console.type("เมนู")
     assert "ตรวจรายงานจากหมู่บ้าน" in out
     out = await console.type("ตรวจรายงานจากหมู่บ้าน")
     assert "รอตรวจ 7 รายการ" in out
-    # Stalled first (item, then its progress), then overdue, then the oldest first.
+    # The most severe first (the serious problem and the stalled item with its progress,
+    # oldest first), then overdue, then the rest oldest first; ids unique across kinds.
     positions = order_of(
-        out, f"⚠️ #{ids['stalled']} แผน: ขุดลอกฝาย (หมู่ 1)",
-        f"⚠️ #{ids['progress']} ความคืบหน้า: ขุดลอกฝาย 40% (หมู่ 1)",
-        f"⏰ #{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน (หมู่ 1)",
-        f"#{ids['forum']} เวที: 3 ม.ค. 2568 (หมู่ 1)",
-        f"#{ids['on_time']} แผน: อบรมอาชีพทำขนม (หมู่ 1)",
-        f"#{ids['lesson']} บทเรียน: ชาวบ้านร่วมแรงกันดีมาก (หมู่ 1)",
-        "#1 ปัญหา: ภัยแล้ง/น้ำ (หมู่ 1)")
+        out, f"⚠️ ผ#{ids['stalled']} แผน: ขุดลอกฝาย (หมู่ 1)",
+        f"⚠️ ค#{ids['progress']} ความคืบหน้า: ขุดลอกฝาย 40% (หมู่ 1)",
+        "ป#1 ปัญหา: ภัยแล้ง/น้ำ (หมู่ 1)",
+        f"⏰ ผ#{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน (หมู่ 1)",
+        f"ว#{ids['forum']} เวที: 3 ม.ค. 2568 (หมู่ 1)",
+        f"ผ#{ids['on_time']} แผน: อบรมอาชีพทำขนม (หมู่ 1)",
+        f"บ#{ids['lesson']} บทเรียน: ชาวบ้านร่วมแรงกันดีมาก (หมู่ 1)")
     assert positions == sorted(positions)
     assert "หนี้นอกระบบ" not in out and "หนี้สิน" not in out  # another tambon's problem
 
     # Approve the item on time: full detail first, with amounts and Buddhist-Era dates.
-    out = await console.type(f"#{ids['on_time']} แผน: อบรมอาชีพทำขนม (หมู่ 1)")
-    for shown in ("แผน #3 · หมู่ที่ 1 บ้านโนนสูง", "เรื่อง: อบรมอาชีพทำขนม",
+    out = await console.type(f"ผ#{ids['on_time']} แผน: อบรมอาชีพทำขนม (หมู่ 1)")
+    for shown in ("แผน ผ#3 · หมู่ที่ 1 บ้านโนนสูง", "เรื่อง: อบรมอาชีพทำขนม",
                   "แนวทาง: ร่วมมือกับหน่วยอื่น", "ร่วมกับ/ขอจาก: กศน.อำเภอ",
                   "งบประมาณที่ต้องการ: 12,500 บาท", "ช่วงเวลา: 15 ม.ค. 2568 – 28 ก.พ. 2568",
                   "ผู้รับผิดชอบ: ผู้ใหญ่บ้าน", "สถานะ: ยังไม่เริ่ม", "ผลการตรวจรายการนี้?",
@@ -140,12 +141,12 @@ async def test_inbox_review_comment_and_answer_round_trip(console: Harness) -> N
     out = await console.type("ข้าม")
     assert "ตรวจสอบก่อนส่งผลการตรวจ" in out and "ผลการตรวจ: ผ่านการตรวจ" in out
     out = await console.type("✅ ส่งผลการตรวจ")
-    assert "บันทึกผลการตรวจ #3 แผน: อบรมอาชีพทำขนม" in out
+    assert "บันทึกผลการตรวจ ผ#3 แผน: อบรมอาชีพทำขนม" in out
     assert "รอตรวจ 6 รายการ" in out  # back to the inbox, without the approved item
     assert "อบรมอาชีพทำขนม (หมู่ 1)" not in out.split("รอตรวจ 6 รายการ")[1]
 
     # Return the overdue item: the comment is required.
-    out = await console.type(f"⏰ #{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน (หมู่ 1)")
+    out = await console.type(f"⏰ ผ#{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน (หมู่ 1)")
     assert "⏰ เลยกำหนดเสร็จ (5 ม.ค. 2568)" in out
     assert "งบประมาณที่ต้องการ: 250,000 บาท" in out
     out = await console.type("↩️ ส่งกลับแก้ไข")
@@ -171,14 +172,13 @@ async def test_inbox_review_comment_and_answer_round_trip(console: Harness) -> N
     # The village receives the comment and answers it.
     out = await console.type("/as 1")
     assert "ความเห็นจากกลุ่มแกนระดับตำบล" in out
-    assert f"#{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน · ยังไม่เริ่ม (หมู่ที่ 1 บ้านโนนสูง" in out
+    assert f"ผ#{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน · ยังไม่เริ่ม (หมู่ที่ 1 บ้านโนนสูง" in out
     assert "ผลการตรวจ: ส่งกลับแก้ไข" in out and "ขอให้แยกงบค่าวัสดุ" in out
     assert "กลุ่มแกนระดับตำบลตรวจแล้ว: ผ่าน" in out  # the approval is told too
-    out = await console.type("เมนู")
-    assert "ความเห็นจากทีมแกน" in out
+    await console.type("เมนู")  # the menu item may be one tap further ("more"): typed here
     out = await console.type("ความเห็นจากทีมแกน")
     assert "รอคำตอบ 1 เรื่อง" in out
-    assert f"↩️ #{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน (หมู่ 1)" in out
+    assert f"↩️ ผ#{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน (หมู่ 1)" in out
     out = await console.type("1")
     assert "ความเห็น: ขอให้แยกงบค่าวัสดุ" in out and "พิมพ์คำตอบของหมู่บ้าน" in out
     out = await console.type("ข้าม")
@@ -191,7 +191,7 @@ async def test_inbox_review_comment_and_answer_round_trip(console: Harness) -> N
 
     # The core team receives the answer attached to the same item.
     out = await console.type("/as 2")
-    assert f"💬 ตอบกลับเรื่อง #{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน" in out
+    assert f"💬 ตอบกลับเรื่อง ผ#{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน" in out
     assert "ความเห็น (ส่งกลับแก้ไข): ขอให้แยกงบค่าวัสดุ" in out
     assert "คำตอบ: แยกงบแล้ว" in out and "จาก: สมศรี" in out
     assert await console.scalar(
@@ -209,7 +209,7 @@ async def test_inbox_review_comment_and_answer_round_trip(console: Harness) -> N
     async with console.db.transaction() as conn:
         await plans.set_review_status(conn, "plan_items", ids["overdue"], "new")
     out = await console.type("ตรวจรายงานจากหมู่บ้าน")
-    out = await console.type(f"⏰ #{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน (หมู่ 1)")
+    out = await console.type(f"⏰ ผ#{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน (หมู่ 1)")
     thread_text = out.split("ความเห็นก่อนหน้า:")[1]
     assert thread_text.index("ขอให้แยกงบค่าวัสดุ") < thread_text.index("↳")
     assert "สมศรี ใจดี (กรรมการหมู่ 1) ตอบ: แยกงบแล้ว" in thread_text
@@ -220,7 +220,7 @@ async def test_core_team_of_another_tambon_sees_nothing_here(console: Harness) -
     await console.start("other")
     out = await console.type("ตรวจรายงานจากหมู่บ้าน")
     assert "รอตรวจ 1 รายการ" in out
-    assert f"#{ids['other_problem']} ปัญหา: หนี้สินครัวเรือน (หมู่ 1)" in out
+    assert f"ป#{ids['other_problem']} ปัญหา: หนี้สินครัวเรือน (หมู่ 1)" in out
     assert "ขุดลอกฝาย" not in out and "เวที" not in out
 
     # A forged button for an item of tambon 350101 is refused, and nothing is written.
@@ -244,8 +244,8 @@ async def test_core_team_of_two_tambons_sees_both_named(console: Harness) -> Non
     await console.start("2")
     out = await console.type("ตรวจรายงานจากหมู่บ้าน")
     assert "รอตรวจ 7 รายการ" in out
-    assert f"#{ids['other_problem']} ปัญหา: หนี้สินครัวเรือน (หมู่ 1 ต." in out
-    assert f"#{ids['forum']} เวที: 3 ม.ค. 2568 (หมู่ 1 ต.ในเมือง)" in out
+    assert f"ป#{ids['other_problem']} ปัญหา: หนี้สินครัวเรือน (หมู่ 1 ต." in out
+    assert f"ว#{ids['forum']} เวที: 3 ม.ค. 2568 (หมู่ 1 ต.ในเมือง)" in out
 
 
 async def test_reviewed_meanwhile_by_someone_else_is_not_reviewed_twice(
@@ -253,7 +253,7 @@ async def test_reviewed_meanwhile_by_someone_else_is_not_reviewed_twice(
     ids = await seed_cycle(console.db)
     await console.start("2")
     await console.type("ตรวจรายงานจากหมู่บ้าน")
-    await console.type(f"#{ids['forum']} เวที: 3 ม.ค. 2568 (หมู่ 1)")
+    await console.type(f"ว#{ids['forum']} เวที: 3 ม.ค. 2568 (หมู่ 1)")
     await console.type("✅ ผ่าน")
     await console.type("ข้าม")
     async with console.db.transaction() as conn:
@@ -271,7 +271,7 @@ async def test_needs_attention_needs_a_comment_even_after_changing_the_verdict(
     ids = await seed_cycle(console.db)
     await console.start("2")
     await console.type("ตรวจรายงานจากหมู่บ้าน")
-    out = await console.type(f"#{ids['lesson']} บทเรียน: ชาวบ้านร่วมแรงกันดีมาก (หมู่ 1)")
+    out = await console.type(f"บ#{ids['lesson']} บทเรียน: ชาวบ้านร่วมแรงกันดีมาก (หมู่ 1)")
     assert "ช่วงของแผน: 1 ธ.ค. 2567 – 31 มี.ค. 2568" in out
     assert "สิ่งที่ไม่ได้ผล: งบมาช้า" in out and "จะทำอะไรต่อ: ขอทุนล่วงหน้า" in out
     await console.type("✅ ผ่าน")
@@ -295,14 +295,14 @@ async def test_details_of_problem_forum_and_progress(console: Harness) -> None:
                            (ids["forum"], ids["other_problem"]))
     await console.start("2")
     await console.type("ตรวจรายงานจากหมู่บ้าน")
-    out = await console.type(f"#{ids['forum']} เวที: 3 ม.ค. 2568 (หมู่ 1)")
+    out = await console.type(f"ว#{ids['forum']} เวที: 3 ม.ค. 2568 (หมู่ 1)")
     for shown in ("วันที่จัดเวที: 3 ม.ค. 2568", "ผู้เข้าร่วม: 35 คน",
                   "กลุ่มที่มาร่วม: ผู้สูงอายุ/ผู้อาวุโส, กลุ่มแม่บ้าน/สตรี, ชมรมกีฬา",
-                  f"ปัญหาที่เกี่ยวข้อง: #{ids['other_problem']} หนี้สินครัวเรือน",
+                  f"ปัญหาที่เกี่ยวข้อง: ป#{ids['other_problem']} หนี้สินครัวเรือน",
                   "บันทึก: คุยเรื่องน้ำแล้ง"):
         assert shown in out, shown
     await console.type("ย้อนกลับ")
-    out = await console.type(f"⚠️ #{ids['progress']} ความคืบหน้า: ขุดลอกฝาย 40% (หมู่ 1)")
+    out = await console.type(f"⚠️ ค#{ids['progress']} ความคืบหน้า: ขุดลอกฝาย 40% (หมู่ 1)")
     for shown in ("⚠️ ติดขัด", f"รายการในแผน: #{ids['stalled']} ขุดลอกฝาย", "สถานะ: ติดขัด",
                   "ความคืบหน้า: 40%", "เหตุที่ติดขัด: รอเครื่องจักรจาก อบต.",
                   "หมายเหตุ: รถขุดเสีย"):
@@ -319,7 +319,7 @@ async def test_more_than_twenty_shows_twenty_with_a_count(console: Harness) -> N
     await console.start("2")
     out = await console.type("ตรวจรายงานจากหมู่บ้าน")
     assert "รอตรวจ 25 รายการ" in out and "แสดง 20 รายการแรกจากทั้งหมด 25 รายการ" in out
-    assert "[20] #20 ปัญหา" in out and "[21]" not in out
+    assert "[20] ป#20 ปัญหา" in out and "[21]" not in out
 
 
 async def test_only_the_core_team_reviews_and_only_villages_answer(console: Harness) -> None:
@@ -342,13 +342,13 @@ async def test_english_reader_gets_the_comment_in_english(console: Harness) -> N
         await people.set_language(conn, SAMSRI, "en")
     await console.start("2")
     await console.type("ตรวจรายงานจากหมู่บ้าน")
-    await console.type(f"⚠️ #{ids['stalled']} แผน: ขุดลอกฝาย (หมู่ 1)")
+    await console.type(f"⚠️ ผ#{ids['stalled']} แผน: ขุดลอกฝาย (หมู่ 1)")
     await console.type("⚠️ ต้องแก้ไข/ติดตาม")
     await console.type("ขอแผนสำรองถ้าเครื่องจักรไม่มา")
     await console.type("✅ ส่งผลการตรวจ")
     out = await console.type("/as 1")
     assert "Comment from the tambon core team" in out
-    assert f"#{ids['stalled']} Plan: ขุดลอกฝาย · stalled (Village No. 1 Ban Non Sung" in out
+    assert f"I#{ids['stalled']} Plan: ขุดลอกฝาย · stalled (Village No. 1 Ban Non Sung" in out
     assert "Verdict: needs attention" in out and "ขอแผนสำรองถ้าเครื่องจักรไม่มา" in out
 
 

@@ -109,7 +109,7 @@ async def test_village_asks_tao_funds_part_and_village_is_told(console: Harness)
         (None, "submitted", "tambon", 125_000)]
 
     out = await console.type("/as 3")
-    assert "คำขอรับการสนับสนุนใหม่ #1" in out
+    assert "คำขอรับการสนับสนุนใหม่ ข#1" in out
     assert "หมู่ที่ 1 บ้านโนนสูง" in out and "ขอ 125,000 บาท" in out
     out = await console.type("คำขอรอพิจารณา (อบต.)")
     assert "คำขอรอพิจารณา 1 รายการ" in out
@@ -210,7 +210,7 @@ async def test_return_needs_a_reason_forward_reaches_district_and_history_is_who
     # The district funds #2 in full: the TAO and the village are told.
     console.clock.advance(timedelta(days=2))
     out = await console.type("/as 4")
-    assert "คำขอรับการสนับสนุน #2 ส่งต่อมาจาก อบต." in out
+    assert "คำขอรับการสนับสนุน ข#2 ส่งต่อมาจาก อบต." in out
     assert "หมายเหตุจาก อบต.: เกินงบประมาณของ อบต. ปีนี้" in out
     out = await console.type("คำขอที่ส่งต่อมา (อำเภอ)")
     assert "คำขอรอพิจารณา 1 รายการ" in out and "#2" in out and "#1" not in out
@@ -224,7 +224,7 @@ async def test_return_needs_a_reason_forward_reaches_district_and_history_is_who
     assert "อนุมัติคำขอ #2 350,000 บาท แจ้งอบต. และหมู่บ้านแล้ว" in out
     assert "ถึง วิไล" in out and "ถึง สมศรี" in out
     out = await console.type("/as 3")
-    assert "อำเภออนุมัติคำขอ #2 (หมู่ที่ 1 บ้านโนนสูง" in out and "350,000 บาท" in out
+    assert "อำเภออนุมัติคำขอ ข#2 (หมู่ที่ 1 บ้านโนนสูง" in out and "350,000 บาท" in out
 
     # The village sees where each request stands and its whole history, in B.E.
     out = await console.type("/as 1")
@@ -279,7 +279,7 @@ async def test_district_returns_with_a_reason_and_tao_and_village_are_told(
     out = await console.type("✅ ยืนยัน")
     assert "ส่งคืนคำขอ #1 แจ้งอบต. และหมู่บ้านแล้ว" in out
     out = await console.type("/as 3")
-    assert "อำเภอส่งคืนคำขอ #1" in out and "ให้ของบจากกรมชลประทานโดยตรง" in out
+    assert "อำเภอส่งคืนคำขอ ข#1" in out and "ให้ของบจากกรมชลประทานโดยตรง" in out
     out = await console.type("/as 1")
     assert "ถูกส่งคืนจาก อำเภอ\n   เหตุผล: ให้ของบจากกรมชลประทานโดยตรง" in out
     assert await _rows(console, "SELECT status, level, reason, decided_by FROM support_requests"

@@ -5,12 +5,14 @@ on save."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
-from handlers import area_names
+from handlers import area_names, corrections
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
+from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import (
     ask_committee_village,
@@ -142,7 +144,7 @@ async def _summary(turn: Turn) -> str:
     d = turn.data
     lineage = await areas.lineage(turn.conn, d["village"])
     discussed = [_problem_label(turn, p) for p in await _chosen_problems(turn)]
-    return turn.t(
+    return await corrections.heading(turn) + turn.t(
         "forum.summary",
         village=area_names.title(lineage, turn.language, depth=2),
         date=format_date(date.fromisoformat(d["held_on"]), turn.language),
@@ -157,6 +159,8 @@ async def _summary(turn: Turn) -> str:
 async def _save(turn: Turn) -> str:
     d = turn.data
     assert turn.person is not None
+    if corrections.correcting(turn, "forum") is not None:
+        return await _save_correction(turn)
     try:
         await check(turn.conn, turn.grants, Action.RECORD_FORUM, d["village"])
     except PermissionDenied:
@@ -180,11 +184,46 @@ async def _save(turn: Turn) -> str:
         problems=len(discussed),
         reporter=turn.person.display_name,
     )
-    reach = await turn.notify_holders(Role.CORE_TEAM, d["village"][:6], "forum.notify",
-                                      **notification)
+    reach = await turn.notify_holders(
+        Role.CORE_TEAM, d["village"][:6], "forum.notify",
+        actions=[("open.button.review", open_action("review", "forum", forum_id))],
+        **notification)
     delivery = await turn.delivery([reach], village_code=d["village"], kind="forum",
                                    entity_id=forum_id)
     turn.say_delivered(delivery, "forum.saved", id=forum_id)
+    return END
+
+
+# --- correcting a record the core team returned (handlers/corrections.py) ------------------
+
+async def load_for_correction(turn: Turn, row: dict[str, Any]) -> str:
+    """The stored forum in the conversation, for its confirmation screen."""
+    try:
+        groups = [g for g in json.loads(row.get("groups_present") or "[]") if isinstance(g, str)]
+    except ValueError:
+        groups = []
+    turn.data.update(village=row["village_code"], held_on=row["held_on"],
+                     participants=row["participants"], groups=groups,
+                     other_groups=row.get("other_groups") or "",
+                     problems=[str(p["id"]) for p in row.get("problems", [])],
+                     notes=row.get("notes") or "", photo=row.get("photo_ref"),
+                     photo_id=row.get("photo_platform_id"))
+    return "confirm"
+
+
+async def _save_correction(turn: Turn) -> str:
+    old = await corrections.still_correctable(turn, "forum")
+    if old is None:
+        return END
+    d = turn.data
+    await forums.correct(
+        turn.conn, old["id"], held_on=date.fromisoformat(d["held_on"]),
+        participants=d["participants"],
+        groups_present=[g for g in d.get("groups", []) if g in group_keys()],
+        other_groups=d.get("other_groups") or "", notes=d.get("notes") or "",
+        photo_ref=d.get("photo"), photo_platform_id=d.get("photo_id"),
+        problem_ids=[p.id for p in await _chosen_problems(turn)])
+    await corrections.resubmit(turn, "forum", old)
     return END
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from handlers import area_names
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
+from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import (
     ask_committee_village,
@@ -264,7 +265,10 @@ async def _tell_tambon(turn: Turn, old: Plan, lesson_id: int, outcome: Localized
         next_steps=turn.data["next_steps"][:300], outcome=outcome,
         reporter=turn.person.display_name,
     )
-    reaches = [await turn.notify_holders(role, tambon, "lessons.notify", **notification)
+    review = [("open.button.review", open_action("review", "lesson", lesson_id))]
+    reaches = [await turn.notify_holders(role, tambon, "lessons.notify",
+                                         actions=review if role == Role.CORE_TEAM else (),
+                                         **notification)
                for role in (Role.CORE_TEAM, Role.TAO)]
     return await turn.delivery(reaches, village_code=turn.data["village"], kind="lesson",
                                entity_id=lesson_id)

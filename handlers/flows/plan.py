@@ -13,9 +13,10 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
-from handlers import area_names
+from handlers import area_names, corrections
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
+from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import (
     amount_step,
@@ -30,7 +31,7 @@ from handlers.steps import (
 from handlers.thai_input import format_baht
 from handlers.turn import Answer, Bilingual, DateText, Delivery, Invalid, Localized, Turn, render
 from locales import category_label, format_date
-from storage import audit, conversations, plans, problems
+from storage import audit, conversations, plans, problems, reviews
 from storage.plans import APPROACHES, Plan, PlanItem
 
 # The village is kept under an underscore key: the home screen holds nothing the person
@@ -133,13 +134,16 @@ def item_line(turn: Turn, item: PlanItem) -> str:
 
 
 async def tell_core_team(turn: Turn, village: str, key: str, *, kind: str, entity_id: int,
-                         **params: Any) -> Delivery:
-    """Tell the core team of the village's tambon, each in their own language; returns
-    whom it reached (a submission nobody could receive is written to the audit log)."""
+                         review: bool = False, **params: Any) -> Delivery:
+    """Tell the core team of the village's tambon, each in their own language, with a
+    button that opens the submission for review when `review`; returns whom it reached
+    (a submission nobody could receive is written to the audit log)."""
     assert turn.person is not None
     params.update(village=await area_names.bilingual_title(turn.conn, village, depth=2),
                   reporter=turn.person.display_name)
-    reach = await turn.notify_holders(Role.CORE_TEAM, village[:6], key, **params)
+    actions = [("open.button.review", open_action("review", kind, entity_id))] if review else []
+    reach = await turn.notify_holders(Role.CORE_TEAM, village[:6], key, actions=actions,
+                                      **params)
     return await turn.delivery([reach], village_code=village, kind=kind, entity_id=entity_id,
                                event=key)
 
@@ -379,6 +383,7 @@ async def _item_summary(turn: Turn) -> str:
     d = turn.data
     heading = (turn.t("plan.summary_edit", id=d["item_id"]) if d.get("task") == "edit"
                else turn.t("plan.summary_new"))
+    heading = await corrections.heading(turn) + heading
     return turn.t("plan.item_summary", heading=heading, title=d["title"],
                   problems=await _problems_text(turn),
                   approach=approach_text(d["approach"], d.get("partner", "")),
@@ -429,7 +434,7 @@ async def _save_item(turn: Turn) -> str:
                                "budget_needed": values["budget_needed"],
                                "own_money": values["own_money"], "problem_ids": problem_ids})
     delivery = await tell_core_team(
-        turn, village, "plan.notify_added", kind="plan_item", entity_id=item_id,
+        turn, village, "plan.notify_added", kind="plan_item", entity_id=item_id, review=True,
         id=item_id, title=values["title"],
         approach=approach_text(values["approach"], values["partner"]),
         budget=baht(values["budget_needed"]), own_money=baht(values["own_money"]),
@@ -524,6 +529,9 @@ async def _save_edit(turn: Turn, village: str, values: dict[str, Any],
     if not changes:
         turn.say("plan.no_changes")
         return await _home_again(turn)
+    # An item the core team returned (or asked to look at) comes back as its next version.
+    returned = (await reviews.details(turn.conn, "plan_item", item.id)
+                if item.review_status in reviews.OPEN_VERDICTS else None)
     stored = {f: values[f] for f in changes if f != "problem_ids"}
     if stored:
         await plans.update_item(turn.conn, item.id, stored, turn.now)
@@ -532,12 +540,28 @@ async def _save_edit(turn: Turn, village: str, values: dict[str, Any],
     await audit.record(turn.conn, now=turn.now, person_id=turn.person.id,
                        action="plan_item.edit", entity="plan_item", entity_id=item.id,
                        from_state=item.status, to_state=item.status, detail=changes)
+    if returned is not None:
+        await corrections.resubmit(turn, "plan_item", returned)
+        return await _home_again(turn)
     delivery = await tell_core_team(
         turn, village, "plan.notify_edited", kind="plan_item", entity_id=item.id, id=item.id,
         title=values["title"], changes=Bilingual(_changes_text("th", changes),
                                                  _changes_text("en", changes)))
     turn.say_delivered(delivery, "plan.item_edited", id=item.id)
     return await _home_again(turn)
+
+
+async def load_for_correction(turn: Turn, row: dict[str, Any]) -> str | None:
+    """The stored item in the conversation, for its confirmation screen (handlers/
+    corrections.py); only an open item of the village's open plan can still be edited."""
+    turn.data[VILLAGE] = row["village_code"]
+    item = await _chosen_item(turn, row["id"])
+    if item is None:
+        turn.say("plan.item_gone")
+        return None
+    turn.data.update(_item_fields(item))
+    turn.data["task"] = "edit"
+    return "item_confirm"
 
 
 # --- withdrawing an item -----------------------------------------------------------------------

@@ -6,9 +6,12 @@ receive it yet and who will hear of that."""
 
 from __future__ import annotations
 
-from handlers import area_names
+from typing import Any
+
+from handlers import area_names, corrections
 from handlers.category_suggestion import suggest
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
+from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import (
     ask_committee_village,
@@ -145,7 +148,7 @@ async def _summary(turn: Turn) -> str:
     d = turn.data
     lineage = await areas.lineage(turn.conn, d["village"])
     location = d.get("location")
-    return turn.t(
+    return await corrections.heading(turn) + turn.t(
         "report.summary",
         village=area_names.title(lineage, turn.language, depth=2),
         category=category_label(d["category"], turn.language),
@@ -160,6 +163,8 @@ async def _summary(turn: Turn) -> str:
 async def _save(turn: Turn) -> str:
     d = turn.data
     assert turn.person is not None
+    if corrections.correcting(turn, "problem") is not None:
+        return await _save_correction(turn)
     try:
         await check(turn.conn, turn.grants, Action.REPORT_PROBLEM, d["village"])
     except PermissionDenied:
@@ -183,11 +188,41 @@ async def _save(turn: Turn) -> str:
         description=d["description"][:300],
         reporter=turn.person.display_name,
     )
-    reach = await turn.notify_holders(Role.CORE_TEAM, tambon, "notify.new_problem",
-                                      with_groups=True, **notification)
+    reach = await turn.notify_holders(
+        Role.CORE_TEAM, tambon, "notify.new_problem", with_groups=True,
+        actions=[("open.button.review", open_action("review", "problem", problem_id))],
+        **notification)
     delivery = await turn.delivery([reach], village_code=d["village"], kind="problem",
                                    entity_id=problem_id)
     turn.say_delivered(delivery, "report.saved", id=problem_id)
+    return END
+
+
+# --- correcting a report the core team returned (handlers/corrections.py) ------------------
+
+async def load_for_correction(turn: Turn, row: dict[str, Any]) -> str:
+    """The stored report in the conversation, for its confirmation screen."""
+    located = row["latitude"] is not None and row["longitude"] is not None
+    turn.data.update(village=row["village_code"], category=row["category"],
+                     description=row["description"], households=row["households"],
+                     severity=row["severity"], photo=row["photo_ref"],
+                     photo_id=row["photo_platform_id"],
+                     location=[row["latitude"], row["longitude"]] if located else None)
+    return "confirm"
+
+
+async def _save_correction(turn: Turn) -> str:
+    old = await corrections.still_correctable(turn, "problem")
+    if old is None:
+        return END
+    d = turn.data
+    location = d.get("location") or [None, None]
+    await problems.correct(turn.conn, old["id"], category=d["category"],
+                           description=d["description"], households=d["households"],
+                           severity=d["severity"], photo_ref=d.get("photo"),
+                           photo_platform_id=d.get("photo_id"), latitude=location[0],
+                           longitude=location[1])
+    await corrections.resubmit(turn, "problem", old)
     return END
 
 

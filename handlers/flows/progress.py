@@ -10,6 +10,7 @@ import re
 from functools import cache
 from typing import Any
 
+from handlers import corrections
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.flows.plan import (
     VILLAGE,
@@ -180,9 +181,10 @@ QUESTION_STEPS: dict[str, Step] = {
 async def _summary(turn: Turn) -> str:
     d = turn.data
     status = d["status"]
-    lines = [turn.t("progress.summary", id=d["item_id"], title=d["title"],
-                    old=Localized(f"plan.status.{d['old_status']}"),
-                    new=Localized(f"plan.status.{status}"), percent=d["percent"])]
+    lines = [await corrections.heading(turn) + turn.t(
+        "progress.summary", id=d["item_id"], title=d["title"],
+        old=Localized(f"plan.status.{d['old_status']}"),
+        new=Localized(f"plan.status.{status}"), percent=d["percent"])]
     if status == "stalled":
         lines.append(turn.t("progress.summary_reason", reason=d["stalled_reason"]))
     lines.append(turn.t("progress.summary_note", note=d["note"] or turn.t("common.no")))
@@ -203,6 +205,8 @@ def _editable(status: str) -> dict[str, str]:
 async def _save(turn: Turn) -> str:
     assert turn.person is not None
     d = turn.data
+    if corrections.correcting(turn, "progress") is not None:
+        return await _save_correction(turn)
     village = await allowed_village(turn, Action.REPORT_PROGRESS)
     if village is None:
         raise Invalid("progress.not_allowed")
@@ -237,7 +241,7 @@ async def _tell(turn: Turn, village: str, item: PlanItem, progress_id: int, stat
                                   approach=approach_text(item.approach, item.partner),
                                   status=Localized(f"plan.status.{status}"), percent=percent,
                                   note=d["note"] or "-", kind="progress",
-                                  entity_id=progress_id)
+                                  entity_id=progress_id, review=True)
     if status == "stalled":
         return await tell_core_team(turn, village, "progress.notify_stalled", reason=reason,
                                     **params)
@@ -246,6 +250,70 @@ async def _tell(turn: Turn, village: str, item: PlanItem, progress_id: int, stat
                                     outcome=Localized(f"progress.outcome.{d['outcome']}"),
                                     households=f"{d['households']:,}", **params)
     return await tell_core_team(turn, village, "progress.notify", **params)
+
+
+# --- opened from a button: an item, or a progress update to correct ----------------------------
+
+async def open_item(turn: Turn, raw_item_id: str) -> str | None:
+    """A notification's "report the outcome": progress on this item, from its status."""
+    if not areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
+        turn.say("progress.not_allowed")
+        return None
+    item = (await plans.get_item(turn.conn, int(raw_item_id))
+            if raw_item_id.isascii() and raw_item_id.isdigit() and len(raw_item_id) <= 12
+            else None)
+    if item is None:
+        turn.say("open.gone")
+        return None
+    turn.data[VILLAGE] = item.village_code
+    if await allowed_village(turn, Action.REPORT_PROGRESS) is None:
+        turn.data.clear()
+        turn.say("open.not_allowed")
+        return None
+    if await _chosen_item(turn, item.id) is None:
+        turn.say("progress.item_gone")
+        return None
+    turn.data.update(item_id=item.id, title=item.title, old_status=item.status,
+                     old_percent=item.percent)
+    return "status"
+
+
+async def load_for_correction(turn: Turn, row: dict[str, Any]) -> str | None:
+    """The stored progress update in the conversation, for its confirmation screen
+    (handlers/corrections.py)."""
+    item = await plans.get_item(turn.conn, int(row["item_id"]))
+    if item is None:
+        turn.say("progress.item_gone")
+        return None
+    status = str(row["status"])
+    turn.data.update({VILLAGE: row["village_code"], "item_id": item.id, "title": item.title,
+                      "old_status": status, "old_percent": row["percent"], "status": status,
+                      "percent": row["percent"], "note": row.get("note") or "",
+                      "photo": row.get("photo_ref"), "photo_id": row.get("photo_platform_id")})
+    if status == "stalled":
+        turn.data["stalled_reason"] = item.stalled_reason or ""
+    if status == "done":
+        turn.data.update(outcome=item.outcome_solved or "yes",
+                         households=item.households_helped or 0)
+    return "confirm"
+
+
+async def _save_correction(turn: Turn) -> str:
+    old = await corrections.still_correctable(turn, "progress")
+    if old is None:
+        return END
+    d = turn.data
+    status = str(d["status"])
+    await plans.correct_progress(
+        turn.conn, old["id"], status=status, percent=int(d["percent"]), note=d["note"],
+        photo_ref=d.get("photo"), photo_platform_id=d.get("photo_id"),
+        stalled_reason=d.get("stalled_reason") if status == "stalled" else None,
+        now=turn.now)
+    if status == "done":
+        await plans.confirm_outcome(turn.conn, int(d["item_id"]), d["outcome"],
+                                    int(d["households"]), turn.now)
+    await corrections.resubmit(turn, "progress", old)
+    return END
 
 
 _CONFIRMS = {status: confirm_step(_summary, _editable(status), _save) for status in STATUSES}

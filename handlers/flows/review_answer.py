@@ -93,6 +93,26 @@ async def answer_pick(turn: Turn, answer: Answer) -> str:
     return "answer"
 
 
+async def open_review(turn: Turn, raw_id: str) -> str | None:
+    """A notification's "answer the comment": straight to answering this one."""
+    if not areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
+        turn.say("review.answer_not_allowed")
+        return None
+    review_id = parse_id(raw_id)
+    review = await reviews.get_review(turn.conn, review_id) if review_id is not None else None
+    if review is None:
+        turn.say("open.gone")
+        return None
+    if not await permitted(turn, review.village_code, Action.READ_CYCLE, Action.ANSWER_REVIEW):
+        turn.say("open.not_allowed")
+        return None
+    if review.id not in {r.id for r, _ in await _open(turn)}:
+        turn.say("open.answered")
+        return None
+    turn.data["review_id"] = review.id
+    return "answer"
+
+
 # --- the answer -------------------------------------------------------------------------------
 
 _ANSWER = text_step("answer", "review.ask_answer", "confirm", max_length=ANSWER_MAX)

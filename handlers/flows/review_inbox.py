@@ -6,12 +6,14 @@ village's answers show under the comment the next time the item is opened."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from handlers import area_names
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step, proceed, start_over_at
+from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import confirm_step, text_step
 from handlers.thai_input import format_baht
@@ -28,6 +30,27 @@ COMMENT_MAX = 1000
 ID_DIGITS_MAX = 12
 BACK = "back"
 APPROVED = "approved"
+# What a village can correct and send again from a comment's button (lessons are answered).
+CORRECTABLE = ("problem", "forum", "plan_item", "progress")
+
+
+class Reads(Protocol):
+    """Whoever a text is rendered for: a turn's person, or a notification's reader."""
+
+    @property
+    def language(self) -> str: ...
+
+    def t(self, key: str, **params: Any) -> str: ...
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Renders in one language, for messages built for people other than the turn's."""
+
+    language: str
+
+    def t(self, key: str, **params: Any) -> str:
+        return render(self.language, key, params)
 
 
 # --- shared with the village's answer flow ----------------------------------------------------
@@ -92,11 +115,17 @@ def _headline_params(sub: Submission, width: int) -> dict[str, Any]:
     return {"text": shorten(h["what_worked"], width)}
 
 
+def ref(entity: str, entity_id: int) -> Localized:
+    """The id as people see it, unique across kinds: "P#12" a problem, "I#3" a plan item."""
+    return Localized(f"id.{entity}", {"id": entity_id})
+
+
 def reference(sub: Submission, village: Any, *, short: bool = False) -> Localized:
-    """"#7 plan: title (village)": the item as people recognise it in lists and messages."""
+    """"I#7 plan: title (village)": the item as people recognise it in lists and messages."""
     form, width = ("label", LABEL_TEXT_MAX) if short else ("headline", HEADLINE_TEXT_MAX)
     return Localized("review.reference", {
-        "id": sub.id, "kind": Localized(f"review.kind.{sub.entity}"),
+        "id": sub.id, "ref": ref(sub.entity, sub.id),
+        "kind": Localized(f"review.kind.{sub.entity}"),
         "headline": Localized(f"review.{form}.{sub.entity}", _headline_params(sub, width)),
         "village": village})
 
@@ -135,29 +164,29 @@ def thread_lines(turn: Turn, thread: list[Review]) -> list[str]:
 
 # --- the details of each kind of submission, from its stored row ------------------------------
 
-def _none(turn: Turn, value: Any) -> Any:
+def _none(turn: Reads, value: Any) -> Any:
     return value if value not in (None, "") else turn.t("review.none")
 
 
-def _date_text(turn: Turn, iso: Any) -> str:
+def _date_text(turn: Reads, iso: Any) -> str:
     try:
         return format_date(date.fromisoformat(str(iso)), turn.language)
     except ValueError:
         return str(iso)
 
 
-def _photo(turn: Turn, row: dict[str, Any]) -> str:
+def _photo(turn: Reads, row: dict[str, Any]) -> str:
     shown = row.get("photo_ref") or row.get("photo_platform_id")
     return turn.t("review.field.photo", value=turn.t("common.yes" if shown else "common.no"))
 
 
-def _problem_refs(turn: Turn, found: list[dict[str, Any]]) -> str:
-    listed = ", ".join(f"#{p['id']} {category_label(p['category'], turn.language)}"
-                       for p in found)
+def _problem_refs(turn: Reads, found: list[dict[str, Any]]) -> str:
+    listed = ", ".join(f"{turn.t('id.problem', id=p['id'])} "
+                       f"{category_label(p['category'], turn.language)}" for p in found)
     return listed or turn.t("review.none")
 
 
-def _problem_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+def _problem_fields(turn: Reads, row: dict[str, Any]) -> list[str]:
     severity = row["severity"]
     lines = [
         turn.t("review.field.category", value=category_label(row["category"], turn.language)),
@@ -173,13 +202,13 @@ def _problem_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _group_label(turn: Turn, group: Any) -> str:
+def _group_label(turn: Reads, group: Any) -> str:
     # The forum flow owns the group vocabulary: use its label when it has one.
     key = f"forum.group.{group}"
     return turn.t(key) if key in catalog("th") else str(group)
 
 
-def _groups(turn: Turn, row: dict[str, Any]) -> str:
+def _groups(turn: Reads, row: dict[str, Any]) -> str:
     try:
         present = json.loads(row.get("groups_present") or "[]")
     except ValueError:
@@ -190,7 +219,7 @@ def _groups(turn: Turn, row: dict[str, Any]) -> str:
     return ", ".join(names) or turn.t("review.none")
 
 
-def _forum_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+def _forum_fields(turn: Reads, row: dict[str, Any]) -> list[str]:
     return [
         turn.t("review.field.held_on", value=_date_text(turn, row["held_on"])),
         turn.t("review.field.participants", value=f"{row['participants']:,}"),
@@ -201,12 +230,12 @@ def _forum_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
     ]
 
 
-def _approach(turn: Turn, approach: Any) -> str:
+def _approach(turn: Reads, approach: Any) -> str:
     return (turn.t(f"review.approach.{approach}") if approach in plans.APPROACHES
             else str(approach))
 
 
-def _plan_item_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+def _plan_item_fields(turn: Reads, row: dict[str, Any]) -> list[str]:
     lines = [
         turn.t("review.field.title", value=row["title"]),
         turn.t("review.field.problems", value=_problem_refs(turn, row.get("problems", []))),
@@ -236,12 +265,12 @@ def _plan_item_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _status_str(turn: Turn, status: Any) -> str:
+def _status_str(turn: Reads, status: Any) -> str:
     return (turn.t(f"review.item_status.{status}") if status in plans.ITEM_STATUSES
             else str(status))
 
 
-def _progress_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+def _progress_fields(turn: Reads, row: dict[str, Any]) -> list[str]:
     item = row.get("item") or {}
     lines = [
         turn.t("review.field.item", id=row["item_id"], title=item.get("title", "")),
@@ -254,7 +283,7 @@ def _progress_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _lesson_fields(turn: Turn, row: dict[str, Any]) -> list[str]:
+def _lesson_fields(turn: Reads, row: dict[str, Any]) -> list[str]:
     plan = row.get("plan") or {}
     lines = []
     if plan:
@@ -273,7 +302,8 @@ async def detail_text(turn: Turn, sub: Submission) -> str:
     """Everything the village submitted, its flags, and the earlier review thread."""
     village = await area_names.bilingual_title(turn.conn, sub.village_code, depth=2)
     lines = [turn.t("review.detail_header", kind=Localized(f"review.kind.{sub.entity}"),
-                    id=sub.id, village=village, date=_when(turn, sub.created_at))]
+                    id=sub.id, ref=ref(sub.entity, sub.id), village=village,
+                    date=_when(turn, sub.created_at))]
     if sub.stalled:
         lines.append(turn.t("review.flag.stalled"))
     if sub.overdue and sub.due:
@@ -281,10 +311,51 @@ async def detail_text(turn: Turn, sub: Submission) -> str:
     row = await reviews.details(turn.conn, sub.entity, sub.id)
     if row:
         lines += _FIELDS[sub.entity](turn, row)
+    if sub.version > 1:
+        lines += ["", *await changes_since(turn, sub)]
     thread = await reviews.thread(turn.conn, sub.entity, sub.id)
     if thread:
         lines += ["", turn.t("review.thread_title"), *thread_lines(turn, thread)]
     return "\n".join(lines)
+
+
+# --- what a correction changed ----------------------------------------------------------------
+
+def _by_label(lines: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for line in lines:
+        label, sep, value = line.partition(": ")
+        found[label if sep else line] = value if sep else ""
+    return found
+
+
+def change_lines(reader: Reads, entity: str, old: dict[str, Any], new: dict[str, Any]
+                 ) -> list[str]:
+    """Field by field as the reviewer reads them: "Households: 45 → 60"."""
+    before = _by_label(_FIELDS[entity](reader, old))
+    after = _by_label(_FIELDS[entity](reader, new))
+    lines = []
+    for label, value in after.items():
+        if label not in before:
+            lines.append(reader.t("review.change_added",
+                                  line=f"{label}: {value}" if value else label))
+        elif before[label] != value:
+            lines.append(reader.t("review.change_line", label=label, old=before[label],
+                                  new=value))
+    lines += [reader.t("review.change_removed", line=f"{label}: {value}" if value else label)
+              for label, value in before.items() if label not in after]
+    return lines or [reader.t("review.no_field_changed")]
+
+
+async def changes_since(turn: Turn, sub: Submission) -> list[str]:
+    """What the village changed in its latest correction, from the audit log."""
+    found = await reviews.correction(turn.conn, sub.entity, sub.id, sub.version)
+    if not found or not isinstance(found.get("old"), dict):
+        return []
+    current = await reviews.details(turn.conn, sub.entity, sub.id) or {}
+    return [turn.t("review.changes_title", version=sub.version,
+                   previous=found.get("version", sub.version - 1)),
+            *change_lines(turn, sub.entity, found["old"], current)]
 
 
 # --- the inbox --------------------------------------------------------------------------------
@@ -322,7 +393,8 @@ async def _current(turn: Turn) -> Submission | None:
 
 def _marks(turn: Turn, sub: Submission) -> str:
     return "".join(turn.t(f"review.mark.{flag}") for flag, on in
-                   (("stalled", sub.stalled), ("overdue", sub.overdue)) if on)
+                   (("stalled", sub.stalled), ("overdue", sub.overdue),
+                    ("corrected", sub.version > 1)) if on)
 
 
 async def _label(turn: Turn, sub: Submission, with_tambon: bool) -> str:
@@ -368,6 +440,28 @@ async def answer_inbox(turn: Turn, answer: Answer) -> str:
         raise Invalid("review.already_reviewed", status=verdict_label(sub.review_status))
     for key in ("verdict", "comment", "_return_to"):
         turn.data.pop(key, None)
+    turn.data.update(entity=sub.entity, entity_id=sub.id)
+    return "verdict"
+
+
+async def open_submission(turn: Turn, entity: str, raw_id: str) -> str | None:
+    """A notification's "review it now": straight to this submission's detail and verdict
+    (None, having said why, when it cannot be reviewed by this person now)."""
+    if not areas_with_role(turn.grants, Role.CORE_TEAM):
+        turn.say("review.not_allowed")
+        return None
+    entity_id = parse_id(raw_id)
+    sub = (await reviews.submission(turn.conn, entity, entity_id, local_date(turn.now))
+           if entity in reviews.ENTITIES and entity_id is not None else None)
+    if sub is None:
+        turn.say("open.gone")
+        return None
+    if not await permitted(turn, sub.village_code, Action.READ_CYCLE, Action.REVIEW):
+        turn.say("open.not_allowed")
+        return None
+    if sub.review_status != reviews.NEW:
+        turn.say("review.already_reviewed", status=verdict_label(sub.review_status))
+        return "inbox" if await _inbox(turn) else None
     turn.data.update(entity=sub.entity, entity_id=sub.id)
     return "verdict"
 
@@ -464,8 +558,13 @@ async def _save(turn: Turn) -> str:
                        detail={"review_id": review_id, "village": sub.village_code})
     shown = await full_reference(turn.conn, sub)
     key = "review.notify_village_approved" if verdict == APPROVED else "review.notify_village"
+    actions = [] if verdict == APPROVED else [
+        *([("open.button.correct", open_action("correct", sub.entity, sub.id))]
+          if sub.entity in CORRECTABLE else []),
+        ("open.button.answer", open_action("answer", review_id))]
     reach = await turn.notify_holders(Role.VILLAGE_COMMITTEE, sub.village_code, key,
-                                      reference=shown, verdict=verdict_label(verdict),
+                                      actions=actions, reference=shown,
+                                      verdict=verdict_label(verdict),
                                       comment=comment or Localized("review.none"),
                                       reviewer=turn.person.display_name)
     delivery = await turn.delivery([reach], village_code=sub.village_code, kind="review",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from handlers import area_names
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
 from handlers.flows.support_status import baht
+from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import amount_step, confirm_step, text_step
 from handlers.turn import Answer, Invalid, Turn
@@ -149,15 +150,20 @@ async def _save(turn: Turn) -> str:
                   purpose=d["purpose"][:300], threshold=baht(threshold),
                   village=await area_names.bilingual_title(turn.conn, item.village_code, 2))
     if d["amount"] <= threshold:
-        tao = await turn.notify_holders(Role.TAO, tambon, "support.notify.new", **params)
+        tao = await turn.notify_holders(
+            Role.TAO, tambon, "support.notify.new",
+            actions=[("open.button.decide", open_action("decide", "tao_queue", request_id))],
+            **params)
         delivery = await turn.delivery([tao], village_code=item.village_code,
                                        kind="support_request", entity_id=request_id)
         turn.say_delivered(delivery, "support.saved", id=request_id)
         return END
     await _forward_automatically(turn, request_id, threshold)
     # The district decides it now; the TAO is only let know.
-    district = await turn.notify_holders(Role.DISTRICT, item.village_code[:4],
-                                         "support.notify.auto_district", **params)
+    district = await turn.notify_holders(
+        Role.DISTRICT, item.village_code[:4], "support.notify.auto_district",
+        actions=[("open.button.decide", open_action("decide", "district_queue", request_id))],
+        **params)
     tao = await turn.notify_holders(Role.TAO, tambon, "support.notify.auto_tao",
                                     primary=False, **params)
     delivery = await turn.delivery([district, tao], village_code=item.village_code,

@@ -15,6 +15,7 @@ from handlers import area_names
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.flows.support_status import baht, item_title, status_param, tao_note_text
+from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import amount_step, confirm_step, text_step
 from handlers.turn import NAV_PREFIX, Answer, Invalid, Localized, Turn
@@ -128,6 +129,26 @@ async def request_detail(turn: Turn, request: SupportRequest) -> str:
     if request.level == DISTRICT:
         text += "\n" + turn.t("support.detail_tao_note", note=tao_note_text(turn, request.tao_note))
     return text
+
+
+async def open_request(turn: Turn, desk: Desk, raw_id: str) -> str | None:
+    """A notification's "decide now": straight to this request's decision screen."""
+    if not areas_with_role(turn.grants, desk.role):
+        turn.say(desk.key("not_allowed"))
+        return None
+    found = (await support_requests.get(turn.conn, int(raw_id))
+             if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 12 else None)
+    if found is None:
+        turn.say("open.gone")
+        return None
+    if await decidable(turn, desk, found.id) is None:
+        turn.say("open.not_allowed")
+        return None
+    if not found.pending_at(desk.level):
+        turn.say("support.already_decided", id=found.id, status=status_param(found))
+        return "queue" if await queue(turn, desk) else None
+    turn.data.update(request=found.id, asked=found.amount_requested)
+    return "request"
 
 
 # --- the flow's steps --------------------------------------------------------------------------
@@ -350,14 +371,18 @@ async def _tell(turn: Turn, desk: Desk, request: SupportRequest) -> None:
     # Who must act next: the district on a forward, otherwise the village, which hears of
     # every decision; the TAO only hears of the district's.
     forwarded = request.status == FORWARDED
+    # Funded, the village's next act is on the item: its progress, and once done, the outcome.
+    village_actions = ([("open.button.progress", open_action("progress", request.item_id))]
+                       if request.status == FUNDED else [])
     reaches = [await turn.notify_holders(
         Role.VILLAGE_COMMITTEE, request.village_code, f"support.notify.village_{request.status}",
-        primary=not forwarded, **params)]
+        primary=not forwarded, actions=village_actions, **params)]
     told = ["support.told.village"]
     if forwarded:
         reaches.append(await turn.notify_holders(
             Role.DISTRICT, request.village_code[:4], "support.notify.district_forwarded",
-            **params))
+            actions=[("open.button.decide", open_action("decide", "district_queue",
+                                                        request.id))], **params))
         told.append("support.told.district")
     if desk.level == DISTRICT:
         reaches.insert(0, await turn.notify_holders(

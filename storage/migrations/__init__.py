@@ -37,9 +37,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "indexes for area summaries", sql_file="0006_summary_indexes.sql"),
     Migration(7, "durable intake: the inbox of stored updates", sql_file="0007_inbox.sql"),
     Migration(8, "indexes for pruning by retention", sql_file="0008_retention_indexes.sql"),
+    Migration(11, "submission versions: corrections after a review",
+              sql_file="0011_submission_versions.sql"),
 )
 
-LATEST_VERSION = MIGRATIONS[-1].version
+# Numbers may be registered out of order by parallel work: the newest is the largest.
+LATEST_VERSION = max(m.version for m in MIGRATIONS)
 
 
 async def schema_version(conn: Connection) -> int:
@@ -76,7 +79,7 @@ async def migrate(conn: Connection, target: int = LATEST_VERSION) -> int:
         raise RuntimeError(
             f"database is at schema version {current}, newer than this program ({LATEST_VERSION})"
         )
-    for migration in MIGRATIONS:
+    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
         if current < migration.version <= target:
             log.info("migrating database to version %d: %s", migration.version, migration.name)
             await _apply(conn, migration)
