@@ -118,7 +118,11 @@ async def test_button_pressed_mid_question_keeps_a_draft_and_opens_the_item(
     out = await console.type(START_REPORT)  # the village starts another report meanwhile
     out = await console.type(next_answer(out))
     out = await console.type(next_answer(out))
-    assert "กี่ครัวเรือน" in out  # in the middle of a question, with answers given
+    open_question = out  # in the middle of a question, with answers given
+    assert "บันทึกรายงานปัญหาแล้ว" not in open_question
+    (step,) = (str(r[0]) for r in await _rows(
+        console, "SELECT step FROM conversations WHERE identity_id ="
+                 " (SELECT id FROM identities WHERE platform_user_id = 'demo-village')"))
 
     await console.type("/as 2")  # the core team returns the earlier report
     await console.type("ตรวจรายงานจากหมู่บ้าน")
@@ -134,8 +138,8 @@ async def test_button_pressed_mid_question_keeps_a_draft_and_opens_the_item(
     assert "เก็บร่างไว้ให้แล้ว" in out
     assert "บ่อไหนครับ ระบุให้ชัด" in out and "พิมพ์คำตอบของหมู่บ้าน" in out
     drafts = await _rows(console, "SELECT flow, step, data FROM drafts")
-    assert [(flow, step) for flow, step, _ in drafts] == [("problem_report", "households")]
-    assert "description" in json.loads(str(drafts[0][2]))
+    assert [(flow, kept) for flow, kept, _ in drafts] == [("problem_report", step)]
+    assert {"category", "description"} <= set(json.loads(str(drafts[0][2])))
     out = await console.type("บ่อหลังวัด ชาวบ้านใช้ร่วมกัน 20 ครัวเรือน")
     out = await console.type("✅ ส่งคำตอบ")
     assert "ส่งคำตอบ" in out
