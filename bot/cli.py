@@ -201,7 +201,8 @@ def parser() -> argparse.ArgumentParser:
     rs.add_argument("path")
     line = sub.add_parser("line", help="LINE channel set-up")
     lsub = line.add_subparsers(dest="line_command", required=True)
-    lsub.add_parser("setup-richmenu", help="install the Thai rich menu as the default")
+    lsub.add_parser("setup-richmenu", help="install the Thai rich menus: one per role, and "
+                    "the default (join, help) for people who have not joined")
     return p
 
 
@@ -241,7 +242,7 @@ def _check_paths(command: str, settings: Settings) -> None:
     if command in ("run", "chat"):
         _check_database(settings.db_path, write=True)
         _check_folder(settings.media_dir, f"CERCAP_MEDIA_DIR={settings.media_dir}")
-    elif command in ("invite", "areas", "export", "restore"):
+    elif command in ("invite", "areas", "export", "restore", "line"):
         _check_database(settings.db_path, write=True)
     elif command == "backup":
         _check_database(settings.db_path, write=False)
@@ -279,9 +280,13 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "export":
         return asyncio.run(_export(settings, args))
     if args.command == "line":
-        from bot.line_setup import install_rich_menu
+        from bot.line_setup import install_rich_menus
 
-        _print(f"rich menu: {asyncio.run(install_rich_menu(settings))}")
+        installed = asyncio.run(install_rich_menus(settings))
+        for key, menu_id in installed.menus.items():
+            _print(f"rich menu {key}: {menu_id}")
+        _print(f"{installed.linked} LINE users to be linked to their role's menu (sent by the"
+               f" running bot); {installed.deleted} earlier menus deleted")
         return 0
     return asyncio.run(_areas(settings, args))
 

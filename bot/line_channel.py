@@ -15,7 +15,7 @@ import logging
 import ssl
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ from linebot.v3.webhooks import (
     FollowEvent,
     GroupSource,
     ImageMessageContent,
+    JoinEvent,
     LocationMessageContent,
     MessageEvent,
     PostbackEvent,
@@ -48,23 +49,40 @@ from linebot.v3.webhooks import (
 
 from bot.config import StartupError
 from bot.intake import Intake, IntakeChannel, Received, StoredRef
+from bot.line_text import ELLIPSIS, fit, grapheme_len, utf16_chunks, utf16_len
 from bot.media_files import save_photo
 from bot.media_links import MediaLinks
 from bot.outbox_sender import Blocked, Failed, Retry, SendOutcome, Sent
-from handlers.engine import Engine
+
+# RICH_MENU_LINK: an outbox row that is an action, not a message (link the user to a rich
+# menu); REASKED: a question asked again after a notification, shown with quick replies
+# though it is not a live reply.
+from handlers.engine import REASKED, Engine
+from handlers.line_menus import RICH_MENU_LINK
 from handlers.messages import Choice, Incoming, Location, Reply
 from locales import DEFAULT_LANGUAGE, t
-from storage.outbox import OutboxMessage
+from storage.outbox import LIVE_REPLY, OutboxMessage
 
 log = logging.getLogger(__name__)
+
+# (channel, chat_id, outbox row id) -> the question open in that chat, to ask again
+OpenQuestion = Callable[[str, str, int], Awaitable[Reply | None]]
 
 CHANNEL = "line"
 TIMEOUT = 10.0  # seconds for every LINE API call; the SDK's default is 300
 REPLY_TOKEN_TTL = timedelta(seconds=50)  # LINE allows about a minute; keep a margin
 MAX_MESSAGES_PER_CALL = 5
 QUICK_REPLY_MAX = 13
-LABEL_MAX = 20
-TEXT_MAX = 5000
+# LINE's limits, each in its own unit (bot/line_text.py): action labels and displayText in
+# grapheme clusters, message text in UTF-16 code units.
+QUICK_LABEL_MAX = 20  # a quick reply button's label
+FLEX_LABEL_MAX = 40  # a Flex Message button's label
+DISPLAY_TEXT_MAX = 300  # what a postback shows in the chat as the person's message
+TEXT_MAX = 5000  # one text message
+# The text of one Flex bubble: LINE's limit is the bubble's size (30 KB of JSON, where a
+# Thai letter is sent as a 6-byte \\u escape); a longer screen goes as text messages first,
+# then a bubble with the rest and the buttons.
+BUBBLE_TEXT_MAX = 2000
 BUTTONS_PER_PAGE = 8
 LOADING_AFTER_SECONDS = 0.4
 QUOTA_CHECK_EVERY = 100  # pushes
@@ -73,25 +91,25 @@ QUOTA_RETRY_SECONDS = 3600.0
 REPLY_PATH = "/v2/bot/message/reply"
 PUSH_PATH = "/v2/bot/message/push"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+# Questions whose quick replies are pickers.
+PICKERS = ("location", "photo", "photo_or_location", "date")
+GROUP_GREETING = "/start"  # what joining a group is to the engine: the group's greeting
 
 
 # --- rendering: Reply -> LINE message objects (plain JSON dicts) ------------------------
 
-def _label(text: str) -> str:
-    return text if len(text) <= LABEL_MAX else text[:LABEL_MAX - 1] + "…"
-
-
-def _postback(choice: Choice) -> dict[str, Any]:
-    return {"type": "postback", "label": _label(choice.label), "data": choice.payload,
-            "displayText": choice.label[:300]}
+def _postback(choice: Choice, label_max: int = QUICK_LABEL_MAX) -> dict[str, Any]:
+    return {"type": "postback", "label": fit(choice.label, label_max), "data": choice.payload,
+            "displayText": fit(choice.label, DISPLAY_TEXT_MAX)}
 
 
 def _quick_reply(reply: Reply) -> dict[str, Any] | None:
     actions: list[dict[str, Any]] = []
-    if reply.expects == "location":
+    if reply.expects in ("location", "photo_or_location"):
         actions.append({"type": "location",
-                        "label": _label(reply.extra.get("share_location", "Location"))})
-    elif reply.expects == "photo":
+                        "label": fit(reply.extra.get("share_location", "Location"),
+                                     QUICK_LABEL_MAX)})
+    if reply.expects in ("photo", "photo_or_location"):
         actions += [{"type": "camera", "label": "📷"}, {"type": "cameraRoll", "label": "🖼"}]
     elif reply.expects == "date":
         actions.append({"type": "datetimepicker", "label": "📅", "data": "date-picker",
@@ -103,12 +121,14 @@ def _quick_reply(reply: Reply) -> dict[str, Any] | None:
 
 
 def _split(text: str) -> list[str]:
-    return [text[i:i + TEXT_MAX] for i in range(0, len(text), TEXT_MAX)] or [""]
+    return utf16_chunks(text, TEXT_MAX)
 
 
 def _button(choice: Choice, primary: bool = False) -> dict[str, Any]:
-    return {"type": "button", "action": _postback(choice), "height": "sm",
-            "style": "primary" if primary else "secondary", "margin": "sm"}
+    # A label a little too wide for the bubble is drawn smaller, never cut on the screen.
+    return {"type": "button", "action": _postback(choice, FLEX_LABEL_MAX), "height": "sm",
+            "style": "primary" if primary else "secondary", "margin": "sm",
+            "adjustMode": "shrink-to-fit"}
 
 
 def _bubble(text: str | None, buttons: list[dict[str, Any]]) -> dict[str, Any]:
@@ -125,8 +145,46 @@ def _alt_text(text: str) -> str:
     """What a chat list or notification shows for a Flex message: the question, which is
     the first line of the last paragraph (a note such as "please use the buttons" may
     come above it in the same reply)."""
-    question = text.rsplit("\n\n", 1)[-1]
-    return (question.splitlines() or ["…"])[0][:400] or "…"
+    return _first_line(text.rsplit("\n\n", 1)[-1])
+
+
+def _first_line(text: str) -> str:
+    return (text.splitlines() or ["…"])[0][:400] or "…"
+
+
+def _quick_replies_fit(reply: Reply) -> bool:
+    """Whether every button shows its whole label as a quick reply (20 characters)."""
+    return all(grapheme_len(c.label) <= QUICK_LABEL_MAX for c in reply.choices)
+
+
+def _tail_for_bubble(text: str) -> tuple[str, str]:
+    """(what goes first as text messages, what the bubble shows): the bubble takes as many
+    whole last lines as fit, so the closing fields stay beside the buttons."""
+    lines = text.split("\n")
+    size, start = 0, len(lines)
+    while start > 0 and size + utf16_len(lines[start - 1]) + 1 <= BUBBLE_TEXT_MAX:
+        start -= 1
+        size += utf16_len(lines[start]) + 1
+    if start == len(lines):  # the last line alone is longer: the bubble repeats the title
+        return text, lines[0][:BUBBLE_TEXT_MAX]
+    return "\n".join(lines[:start]), "\n".join(lines[start:])
+
+
+def _with_buttons(reply: Reply, primary_first: bool, alt: str) -> list[dict[str, Any]]:
+    """A text with its buttons in a Flex bubble, where labels may be twice as long as a
+    quick reply's and stay on the screen. A text longer than a bubble takes goes as text
+    messages first (at most four, so the whole reply is one reply call of five)."""
+    buttons = [_button(c, primary=primary_first and i == 0)
+               for i, c in enumerate(reply.choices)]
+    if utf16_len(reply.text) <= BUBBLE_TEXT_MAX:
+        return [{"type": "flex", "altText": alt, "contents": _bubble(reply.text, buttons)}]
+    lead, tail = _tail_for_bubble(reply.text)
+    chunks = _split(lead)
+    room = MAX_MESSAGES_PER_CALL - 1
+    if len(chunks) > room:  # over 15,000 characters: the rest is cut, said with an ellipsis
+        chunks = [*chunks[:room - 1], _split("\n".join(chunks[room - 1:]))[0][:-1] + ELLIPSIS]
+    return [*({"type": "text", "text": c} for c in chunks),
+            {"type": "flex", "altText": alt, "contents": _bubble(tail, buttons)}]
 
 
 def _attachments(reply: Reply, links: MediaLinks | None) -> tuple[str, list[dict[str, Any]]]:
@@ -144,18 +202,19 @@ def _attachments(reply: Reply, links: MediaLinks | None) -> tuple[str, list[dict
     return text, extra
 
 
-def render(reply: Reply, links: MediaLinks | None = None) -> list[dict[str, Any]]:
-    """One outbox Reply as LINE messages: a confirmation screen as a Flex bubble, up to
-    13 choices as quick replies, longer lists as a carousel of button pages; images and
-    files as signed links."""
+def render(reply: Reply, links: MediaLinks | None = None, *,
+           keep_buttons: bool = False) -> list[dict[str, Any]]:
+    """One outbox Reply as LINE messages. A confirmation screen, a question whose labels
+    are too long for quick replies (a decision that names its amount) and, with
+    `keep_buttons` (a notification), any buttons go in a Flex bubble; otherwise up to 13
+    choices as quick replies, longer lists as a carousel of button pages; images and files
+    as signed links. An action row (RICH_MENU_LINK) is no message at all."""
+    if RICH_MENU_LINK in reply.extra:
+        return []
     if reply.image or reply.file:
         text, images = _attachments(reply, links)
-        return [*render(Reply(text, reply.choices, expects=reply.expects, extra=reply.extra)),
-                *images]
-    if reply.expects == "confirm" and reply.choices:
-        buttons = [_button(c, primary=i == 0) for i, c in enumerate(reply.choices)]
-        return [{"type": "flex", "altText": _alt_text(reply.text),
-                 "contents": _bubble(reply.text[:2000], buttons)}]
+        return [*render(Reply(text, reply.choices, expects=reply.expects, extra=reply.extra),
+                        keep_buttons=keep_buttons), *images]
     if len(reply.choices) > QUICK_REPLY_MAX:
         pages = [reply.choices[i:i + BUTTONS_PER_PAGE]
                  for i in range(0, len(reply.choices), BUTTONS_PER_PAGE)]
@@ -163,11 +222,25 @@ def render(reply: Reply, links: MediaLinks | None = None) -> list[dict[str, Any]
                     "contents": [_bubble(None, [_button(c) for c in page]) for page in pages]}
         return [{"type": "text", "text": t} for t in _split(reply.text)] + [
             {"type": "flex", "altText": _alt_text(reply.text), "contents": carousel}]
+    if reply.choices and reply.expects not in PICKERS and (
+            reply.expects == "confirm" or keep_buttons or not _quick_replies_fit(reply)):
+        alt = _first_line(reply.text) if keep_buttons else _alt_text(reply.text)
+        return _with_buttons(reply, reply.expects == "confirm", alt)
     messages: list[dict[str, Any]] = [{"type": "text", "text": t} for t in _split(reply.text)]
     quick = _quick_reply(reply)
     if quick:
         messages[-1]["quickReply"] = quick
     return messages
+
+
+def render_row(message: OutboxMessage, links: MediaLinks | None = None
+               ) -> list[dict[str, Any]]:
+    """An outbox row as LINE messages: a notification's buttons stay on the screen (a
+    bubble), since a later message takes quick replies away; a live reply's and a question
+    asked again are quick replies, on the newest message."""
+    reply = Reply.from_payload(message.payload)
+    keep = message.priority != LIVE_REPLY and not reply.extra.get(REASKED)
+    return render(reply, links, keep_buttons=keep)
 
 
 # --- delivery ------------------------------------------------------------------------------
@@ -179,18 +252,20 @@ class LineSender:
 
     def __init__(self, api: Callable[[], AsyncMessagingApi],
                  clock: Callable[[], float] = time.time,
-                 links: MediaLinks | None = None) -> None:
+                 links: MediaLinks | None = None,
+                 open_question: OpenQuestion | None = None) -> None:
         self._api = api
         self.links = links
         self.clock = clock
         self._pushes_since_check = 0
+        self._open_question = open_question
 
     def batch_key(self, message: OutboxMessage) -> str | None:
         """Rows with the same reply token are answered in one reply call."""
         return message.reply_token
 
     def batch_size(self, message: OutboxMessage) -> int:
-        return len(render(Reply.from_payload(message.payload), self.links))
+        return len(render_row(message, self.links))
 
     max_batch = MAX_MESSAGES_PER_CALL
 
@@ -199,8 +274,18 @@ class LineSender:
 
     async def send_many(self, batch: list[OutboxMessage]) -> SendOutcome:
         first = batch[0]
-        messages = [m for row in batch
-                    for m in render(Reply.from_payload(row.payload), self.links)]
+        link = (first.payload.get("extra") or {}).get(RICH_MENU_LINK)
+        if link:  # an action row: never batched (it has no reply token)
+            return await self._link_rich_menu(first.chat_id, str(link["id"]))
+        messages = [m for row in batch for m in render_row(row, self.links)]
+        last = batch[-1]
+        if self._open_question and last.priority != LIVE_REPLY:
+            # LINE shows quick replies only on the newest message: a notification (a
+            # reminder, an announcement) that arrives while a question is open hides its
+            # buttons, so the question comes again after it, in the same push.
+            question = await self._open_question(CHANNEL, last.chat_id, last.id)
+            if question is not None:
+                messages += render(question, self.links)
         token = first.reply_token
         fresh = token and self.clock() - first.created_at.timestamp() < \
             REPLY_TOKEN_TTL.total_seconds()
@@ -213,6 +298,18 @@ class LineSender:
                     return self._outcome(exc)
                 log.info("line: reply token rejected for %s, pushing instead", first.chat_id)
         return await self._push(first, messages)
+
+    async def _link_rich_menu(self, user_id: str, rich_menu_id: str) -> SendOutcome:
+        """Show this user the rich menu of their role. A menu LINE no longer has (the menus
+        were installed again since) fails this row only: it never blocks the chat."""
+        try:
+            await self._api().link_rich_menu_id_to_user(user_id, rich_menu_id,
+                                                        _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            status = exc.status or 0
+            reason = f"rich menu link {status}: {str(exc.body or '')[:300]}"
+            return Retry(reason) if status == 429 or status >= 500 else Failed(reason)
+        return Sent()
 
     async def _push(self, first: OutboxMessage, messages: list[dict[str, Any]]) -> SendOutcome:
         outcome: SendOutcome = Sent()
@@ -380,7 +477,7 @@ class LineChannel:
         self._api: AsyncMessagingApi | None = None
         self._blob: AsyncMessagingApiBlob | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self.sender = LineSender(self.api, links=links)
+        self.sender = LineSender(self.api, links=links, open_question=engine.open_question)
         intake.add_channel(IntakeChannel(CHANNEL, self._parse_stored, self._handle_stored,
                                          self._apologize))
 
@@ -489,6 +586,15 @@ class LineChannel:
         source = getattr(event, "source", None)
         user_id = getattr(source, "user_id", None)
         event_id = getattr(event, "webhook_event_id", None)
+        if isinstance(event, JoinEvent) and event_id:
+            # The bot was added to a group (or a room): it greets the group, which learns
+            # how to link it (a group command, as a group's first word).
+            group = getattr(source, "group_id", None) or getattr(source, "room_id", None)
+            if not group:
+                return None
+            return Incoming(channel=CHANNEL, user_id=group, chat_id=group, update_id=event_id,
+                            reply_token=event.reply_token, text=GROUP_GREETING,
+                            is_group=True)
         if user_id is None or event_id is None:
             return None
         is_group = isinstance(source, GroupSource | RoomSource)

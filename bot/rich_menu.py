@@ -1,15 +1,19 @@
 """The LINE rich menu: a one-row image the project draws itself, and the JSON that goes with it.
 
 The image is drawn with Pillow in the Sarabun typeface (``fontpkg-sarabun``, OFL-1.1), one
-rounded cell per button. The labels come from the caller (the locale catalogs), so this module
-holds no Thai text. Thai has no spaces between words: a label too wide for its cell is split
-into two lines at a word boundary found by pythainlp, and the type is made smaller only when
-that is not enough (then a break between syllables is allowed; a label too long for the smallest
-type is cut short with an ellipsis).
+rounded cell per button: a simple icon drawn with Pillow's shapes (no downloaded artwork)
+above the label. A tap is a postback (`data`, e.g. ``r:problem_report``), which the engine
+takes as navigation wherever it arrives, never as the answer to an open question. The labels
+come from the caller (the locale catalogs), so this module holds no Thai text.
+
+Thai has no spaces between words: a label too wide for its cell is split into two lines at
+a word boundary found by pythainlp, and the type is made smaller only when that is not
+enough (then a break between syllables is allowed; a label too long for the smallest type
+is cut short with an ellipsis).
 
 LINE's rules followed here: the compact full-width size is 2500 x 843, the image is a PNG of
 at most 1 MB, the areas cover the image, an action's label is at most 20 characters and the
-chat bar text at most 14.
+chat bar text at most 14, both counted in grapheme clusters (bot/line_text.py), as LINE does.
 """
 
 from __future__ import annotations
@@ -23,11 +27,15 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.line_text import fit
+
 WIDTH, HEIGHT = 2500, 843
 MIN_BUTTONS, MAX_BUTTONS = 2, 6
 MENU_NAME = "cercap-main"
 MAX_ACTION_LABEL = 20
+MAX_DISPLAY_TEXT = 300
 MAX_CHAT_BAR_TEXT = 14
+MAX_NAME = 300
 MAX_IMAGE_BYTES = 1024 * 1024
 
 # A calm civic scheme: deep blue cells on a pale blue-grey ground, white type.
@@ -47,6 +55,9 @@ WORD_BREAK_MIN_SIZE = 88  # smallest type worth keeping a word whole for
 FONT_STEP = 4
 ELLIPSIS = "\u2026"
 LINE_PITCH = 1.3  # distance between two baselines, in font sizes: room for stacked marks
+ICON_TOP = 70  # from the card's top edge, below the accent bar
+ICON_SIZE = 270
+ICON_GAP = 24  # between the icon and the label
 
 # Thai signs that sit on the consonant before them, and vowels written before their consonant.
 _THAI_MARKS = frozenset(chr(c) for c in (0x0E31, *range(0x0E33, 0x0E3B), *range(0x0E47, 0x0E4F)))
@@ -58,8 +69,9 @@ Lines = tuple[str, ...]
 
 @dataclass(frozen=True)
 class RichMenuButton:
-    label: str  # shown on the image
-    text: str  # sent as a message when the button is tapped
+    label: str  # shown on the image, and in the chat as the person's message when tapped
+    data: str  # the postback's data, e.g. "r:problem_report"
+    icon: str | None = None  # one of ICONS, drawn above the label
 
 
 @dataclass(frozen=True)
@@ -124,9 +136,22 @@ def _card_box(cell: _Cell) -> tuple[int, int, int, int]:
     )
 
 
-def _text_box(card: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+def _text_box(card: tuple[int, int, int, int], with_icon: bool = False
+              ) -> tuple[int, int, int, int]:
     left, top, right, bottom = card
+    if with_icon:  # the label goes under the icon
+        return (left + PADDING_X, _icon_box(card)[3] + ICON_GAP, right - PADDING_X,
+                bottom - PADDING_Y // 2)
     return (left + PADDING_X, top + PADDING_Y, right - PADDING_X, bottom - PADDING_Y)
+
+
+def _icon_box(card: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """A square for the icon in the card's upper part, centred."""
+    left, top, right, _ = card
+    size = min(ICON_SIZE, right - left - 2 * PADDING_X)
+    x = (left + right) // 2 - size // 2
+    y = top + ICON_TOP
+    return (x, y, x + size, y + size)
 
 
 # ----------------------------------------------------------------------------- text layout
@@ -261,14 +286,19 @@ def _layout(label: str, box: tuple[int, int, int, int]) -> _TextLayout:
 # ----------------------------------------------------------------------------- drawing
 
 
-def _draw_cell(draw: ImageDraw.ImageDraw, cell: _Cell, label: str, index: int) -> None:
+def _draw_cell(draw: ImageDraw.ImageDraw, cell: _Cell, button: RichMenuButton,
+               index: int) -> None:
     card = _card_box(cell)
-    draw.rounded_rectangle(card, radius=RADIUS, fill=CELL_FILLS[index % len(CELL_FILLS)])
+    fill = CELL_FILLS[index % len(CELL_FILLS)]
+    draw.rounded_rectangle(card, radius=RADIUS, fill=fill)
     left, top, right, _ = card
     draw.rectangle(
         (left + RADIUS, top + 24, right - RADIUS, top + 24 + ACCENT_HEIGHT - 1), fill=ACCENT
     )
-    box = _text_box(card)
+    if button.icon:
+        ICONS[button.icon](draw, _icon_box(card), fill)
+    label = button.label
+    box = _text_box(card, with_icon=bool(button.icon))
     layout = _layout(label, box)
     for position, line in _placed_lines(layout, box):
         draw.text(position, line, font=layout.font, fill=TEXT_COLOUR, anchor="ms")
@@ -291,7 +321,7 @@ def draw_image(buttons: list[RichMenuButton]) -> bytes:
     image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
     draw = ImageDraw.Draw(image)
     for index, (cell, button) in enumerate(zip(_cells(len(buttons)), buttons, strict=True)):
-        _draw_cell(draw, cell, button.label, index)
+        _draw_cell(draw, cell, button, index)
     return _png(image)
 
 
@@ -299,27 +329,180 @@ def draw_image(buttons: list[RichMenuButton]) -> bytes:
 
 
 def areas(buttons: list[RichMenuButton]) -> list[dict[str, Any]]:
-    """The tap areas: one per cell, each sending its button's text as a message."""
+    """The tap areas: one per cell, each a postback with its button's data; the label shows
+    in the chat as what the person tapped."""
     _check_count(buttons)
     return [
         {
             "bounds": {"x": cell.x, "y": cell.y, "width": cell.width, "height": cell.height},
             "action": {
-                "type": "message",
-                "label": _cut(button.label.replace("\n", " "), MAX_ACTION_LABEL),
-                "text": button.text,
+                "type": "postback",
+                "label": fit(" ".join(button.label.split()), MAX_ACTION_LABEL),
+                "data": button.data,
+                "displayText": fit(" ".join(button.label.split()), MAX_DISPLAY_TEXT),
             },
         }
         for cell, button in zip(_cells(len(buttons)), buttons, strict=True)
     ]
 
 
-def rich_menu_request(buttons: list[RichMenuButton], chat_bar_text: str) -> dict[str, Any]:
+def rich_menu_request(buttons: list[RichMenuButton], chat_bar_text: str,
+                      name: str = MENU_NAME) -> dict[str, Any]:
     """The body for POST /v2/bot/richmenu."""
     return {
         "size": {"width": WIDTH, "height": HEIGHT},
         "selected": True,
-        "name": MENU_NAME,
-        "chatBarText": _cut(chat_bar_text, MAX_CHAT_BAR_TEXT),
+        "name": fit(name, MAX_NAME),
+        "chatBarText": fit(chat_bar_text, MAX_CHAT_BAR_TEXT),
         "areas": areas(buttons),
     }
+
+
+# ----------------------------------------------------------------------------- icons
+# Each draws inside a square box in white and the accent colour on the cell's fill, with
+# Pillow's shapes only: a few strokes that read at a glance on a phone.
+
+Box = tuple[int, int, int, int]
+
+
+def _stroke(box: Box) -> int:
+    return max(6, (box[2] - box[0]) // 14)
+
+
+def _at(box: Box, fx: float, fy: float) -> tuple[float, float]:
+    """The point at fractions (fx, fy) of the box."""
+    return (box[0] + fx * (box[2] - box[0]), box[1] + fy * (box[3] - box[1]))
+
+
+def _rect(box: Box, fx0: float, fy0: float, fx1: float, fy1: float) -> tuple[float, ...]:
+    return (*_at(box, fx0, fy0), *_at(box, fx1, fy1))
+
+
+def _icon_report(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """A warning sign: a triangle with an exclamation mark."""
+    draw.polygon([_at(box, 0.5, 0.05), _at(box, 0.97, 0.92), _at(box, 0.03, 0.92)],
+                 fill=TEXT_COLOUR)
+    draw.rounded_rectangle(_rect(box, 0.45, 0.32, 0.55, 0.68), radius=6, fill=fill)
+    draw.ellipse(_rect(box, 0.44, 0.73, 0.56, 0.85), fill=fill)
+
+
+def _icon_plan(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """A clipboard with ticked lines."""
+    w = _stroke(box)
+    draw.rounded_rectangle(_rect(box, 0.15, 0.1, 0.85, 0.97), radius=w * 2, fill=TEXT_COLOUR)
+    draw.rounded_rectangle(_rect(box, 0.35, 0.02, 0.65, 0.18), radius=w, fill=ACCENT)
+    for fy in (0.38, 0.58, 0.78):
+        draw.line([_at(box, 0.26, fy), _at(box, 0.32, fy + 0.06), _at(box, 0.42, fy - 0.06)],
+                  fill=fill, width=w, joint="curve")
+        draw.line([_at(box, 0.5, fy), _at(box, 0.76, fy)], fill=fill, width=w)
+
+
+def _icon_progress(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """Three rising bars and an arrow."""
+    w = _stroke(box)
+    for i, height in enumerate((0.3, 0.5, 0.72)):
+        x0 = 0.12 + i * 0.28
+        draw.rectangle(_rect(box, x0, 0.95 - height, x0 + 0.2, 0.95), fill=TEXT_COLOUR)
+    draw.line([_at(box, 0.1, 0.5), _at(box, 0.45, 0.25), _at(box, 0.8, 0.1)], fill=ACCENT,
+              width=w, joint="curve")
+    draw.polygon([_at(box, 0.92, 0.03), _at(box, 0.7, 0.05), _at(box, 0.86, 0.22)],
+                 fill=ACCENT)
+
+
+def _icon_summary(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """A pie chart with one slice lifted out."""
+    draw.pieslice(_rect(box, 0.05, 0.08, 0.9, 0.93), 0, 270, fill=TEXT_COLOUR)
+    draw.pieslice(_rect(box, 0.12, 0.02, 0.97, 0.87), 270, 360, fill=ACCENT)
+
+
+def _icon_menu(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """Three lines: everything else is in here."""
+    for fy in (0.2, 0.5, 0.8):
+        draw.rounded_rectangle(_rect(box, 0.1, fy - 0.07, 0.9, fy + 0.07), radius=12,
+                               fill=TEXT_COLOUR)
+
+
+def _icon_help(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """A question mark in a circle."""
+    w = _stroke(box)
+    draw.ellipse(_rect(box, 0.05, 0.05, 0.95, 0.95), fill=TEXT_COLOUR)
+    draw.arc(_rect(box, 0.32, 0.2, 0.68, 0.52), 180, 90, fill=fill, width=w)
+    draw.line([_at(box, 0.5, 0.52), _at(box, 0.5, 0.64)], fill=fill, width=w)
+    draw.ellipse(_rect(box, 0.44, 0.72, 0.56, 0.84), fill=fill)
+
+
+def _icon_review(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """A magnifying glass over a page."""
+    w = _stroke(box)
+    draw.rectangle(_rect(box, 0.1, 0.05, 0.62, 0.75), fill=TEXT_COLOUR)
+    for fy in (0.22, 0.37, 0.52):
+        draw.line([_at(box, 0.2, fy), _at(box, 0.52, fy)], fill=fill, width=w // 2 + 2)
+    draw.ellipse(_rect(box, 0.42, 0.42, 0.8, 0.8), outline=ACCENT, width=w)
+    draw.line([_at(box, 0.76, 0.76), _at(box, 0.95, 0.95)], fill=ACCENT, width=w * 2)
+
+
+def _icon_reports(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """Two pages, one behind the other."""
+    w = _stroke(box)
+    draw.rectangle(_rect(box, 0.3, 0.03, 0.9, 0.75), fill=ACCENT)
+    draw.rectangle(_rect(box, 0.1, 0.22, 0.7, 0.97), fill=TEXT_COLOUR)
+    for fy in (0.42, 0.6, 0.78):
+        draw.line([_at(box, 0.2, fy), _at(box, 0.6, fy)], fill=fill, width=w // 2 + 2)
+
+
+def _icon_invite(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """An envelope with a plus."""
+    w = _stroke(box)
+    draw.rectangle(_rect(box, 0.03, 0.22, 0.8, 0.82), fill=TEXT_COLOUR)
+    draw.line([_at(box, 0.03, 0.22), _at(box, 0.415, 0.55), _at(box, 0.8, 0.22)], fill=fill,
+              width=w, joint="curve")
+    draw.ellipse(_rect(box, 0.62, 0.55, 0.98, 0.91), fill=ACCENT)
+    draw.line([_at(box, 0.8, 0.62), _at(box, 0.8, 0.84)], fill=fill, width=w)
+    draw.line([_at(box, 0.69, 0.73), _at(box, 0.91, 0.73)], fill=fill, width=w)
+
+
+def _icon_decide(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """An in-tray with a tick: requests waiting for a decision."""
+    w = _stroke(box)
+    draw.polygon([_at(box, 0.05, 0.55), _at(box, 0.3, 0.55), _at(box, 0.38, 0.68),
+                  _at(box, 0.62, 0.68), _at(box, 0.7, 0.55), _at(box, 0.95, 0.55),
+                  _at(box, 0.95, 0.95), _at(box, 0.05, 0.95)], fill=TEXT_COLOUR)
+    draw.line([_at(box, 0.28, 0.25), _at(box, 0.45, 0.42), _at(box, 0.75, 0.05)], fill=ACCENT,
+              width=w * 2, joint="curve")
+
+
+def _icon_forwarded(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """An arrow into an in-tray: requests forwarded up."""
+    w = _stroke(box)
+    draw.polygon([_at(box, 0.05, 0.55), _at(box, 0.3, 0.55), _at(box, 0.38, 0.68),
+                  _at(box, 0.62, 0.68), _at(box, 0.7, 0.55), _at(box, 0.95, 0.55),
+                  _at(box, 0.95, 0.95), _at(box, 0.05, 0.95)], fill=TEXT_COLOUR)
+    draw.line([_at(box, 0.5, 0.02), _at(box, 0.5, 0.35)], fill=ACCENT, width=w * 2)
+    draw.polygon([_at(box, 0.32, 0.3), _at(box, 0.68, 0.3), _at(box, 0.5, 0.5)], fill=ACCENT)
+
+
+def _icon_join(draw: ImageDraw.ImageDraw, box: Box, fill: tuple[int, int, int]) -> None:
+    """A key: the invite code."""
+    w = _stroke(box)
+    draw.ellipse(_rect(box, 0.03, 0.3, 0.43, 0.7), fill=TEXT_COLOUR)
+    draw.ellipse(_rect(box, 0.15, 0.42, 0.31, 0.58), fill=fill)
+    draw.rectangle(_rect(box, 0.4, 0.45, 0.97, 0.55), fill=TEXT_COLOUR)
+    draw.rectangle(_rect(box, 0.72, 0.55, 0.8, 0.72), fill=ACCENT)
+    draw.rectangle(_rect(box, 0.86, 0.55, 0.94, 0.66), fill=ACCENT)
+    del w
+
+
+ICONS = {
+    "report": _icon_report,
+    "plan": _icon_plan,
+    "progress": _icon_progress,
+    "summary": _icon_summary,
+    "menu": _icon_menu,
+    "help": _icon_help,
+    "review": _icon_review,
+    "reports": _icon_reports,
+    "invite": _icon_invite,
+    "decide": _icon_decide,
+    "forwarded": _icon_forwarded,
+    "join": _icon_join,
+}

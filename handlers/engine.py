@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from handlers import group_commands, intents, menu, opening
@@ -43,6 +43,13 @@ IDLE_TIMEOUT = timedelta(hours=24)
 IDLE_BATCH = 100  # idle conversations closed in one transaction
 MAX_TEXT = 4000  # longer pastes are cut before any flow sees them
 NAV_WORDS = ("cancel", "back", "help", "menu")
+# "r:<action>": a tap on the LINE rich menu (bot/line_setup.py). Navigation wherever it
+# arrives, never an answer: the open flow is kept as a draft and the entry opens.
+RICH_MENU_PREFIX = "r:"
+# A question asked again after a notification (`open_question`), for a channel that shows
+# a question's buttons only on the newest message (LINE's quick replies).
+REASKED = "reasked"
+REASK_LOOKBACK = 3  # newest live replies of a chat searched for the open question
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,12 @@ def _nav_words() -> dict[str, str]:
             for word in catalog(language)[f"nav.words.{nav}"].split("|"):
                 words[normalize_text(word).casefold()] = nav
     return words
+
+
+def _worth_keeping(convo: Conversation) -> bool:
+    """Whether leaving the flow keeps a draft: the person entered something beyond what
+    the flow filled in by itself when it began."""
+    return flow_data(convo.data) != convo.data.get("_prefilled", {})
 
 
 class Engine:
@@ -159,6 +172,9 @@ class Engine:
         text = normalize_text(incoming.text or "")[:MAX_TEXT]
         if text.startswith("/start"):
             await self._start_command(turn, text.removeprefix("/start").strip())
+            return
+        if incoming.payload and incoming.payload.startswith(RICH_MENU_PREFIX):
+            await self._rich_menu_tap(turn, incoming.payload.removeprefix(RICH_MENU_PREFIX))
             return
         nav = self._nav_word(incoming, text)
         if nav:
@@ -301,6 +317,28 @@ class Engine:
         else:  # menu
             await self._leave_to_menu(turn)
 
+    async def _rich_menu_tap(self, turn: Turn, action: str) -> None:
+        """A rich-menu tap: a navigation word (menu, help) works as typed; another entry
+        sets the open flow aside as a draft (as "menu" does) and opens; the entry already
+        open asks its question again. Someone who has not joined is asked for a code."""
+        if action in NAV_WORDS:
+            await self._navigate(turn, action)
+            return
+        flow = FLOWS.get(turn.convo.flow or "")
+        if flow and action == flow.name and turn.convo.step in flow.steps:
+            turn.say("line.richmenu.already_open", flow=turn.t(flow.title_key))
+            await self._reask(turn)
+            return
+        if flow:
+            if turn.convo.step and _worth_keeping(turn.convo):
+                await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+                turn.say("nav.draft_kept")
+            self._finish(turn)
+        if turn.person is None:
+            await self.start_flow(turn, "join")
+        else:
+            await self._menu_action(turn, action)
+
     async def _leave_to_menu(self, turn: Turn) -> None:
         if turn.convo.flow and flow_data(turn.convo.data):
             await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
@@ -325,7 +363,7 @@ class Engine:
         if code:
             await self.start_flow(turn, "join", Answer(text=code))
         elif turn.person is None:
-            turn.say("join.start_without_code")
+            turn.say(_greeting_key(turn.identity.channel))
             await self.start_flow(turn, "join")
         else:
             await menu.show(turn)
@@ -455,3 +493,44 @@ class Engine:
                     priority=outbox.NOTIFICATION, payload=Reply(text).to_payload(),
                     now=turn.now, dedupe_key=f"{base}:g{i}:{group.channel}:{group.chat_id}")
         return chats
+
+    async def open_question(self, channel: str, chat_id: str, after_id: int) -> Reply | None:
+        """The question a private chat's conversation is open at, to ask again after a
+        notification (outbox row `after_id`) on a channel that shows buttons only on the
+        newest message: the last live reply sent there, when it is that question (its
+        buttons carry the conversation's question number, or, with none that do, it came
+        from the conversation's latest turn). None when nothing is open, or when more
+        messages wait for the chat (the question comes after the last of them)."""
+        async with self.db.read() as conn:
+            if await outbox.pending_after(conn, channel, chat_id, after_id):
+                return None
+            identity = await people.identity(conn, channel, chat_id)
+            if identity is None or identity.chat_id != chat_id:
+                return None
+            convo = await conversations.load(conn, identity.id)
+            if not convo.flow or not convo.step:
+                return None
+            asked = next((m for m in await outbox.last_live_replies(
+                conn, channel, chat_id, REASK_LOOKBACK)
+                if m.payload.get("choices") or m.payload.get("expects")), None)
+            person = await people.person(conn, identity.person_id) \
+                if identity.person_id else None
+        if asked is None:
+            return None
+        question = Reply.from_payload(asked.payload)
+        numbered = [c for c in question.choices if c.payload.startswith(STEP_PREFIX)]
+        if numbered and not any(c.payload.startswith(f"{STEP_PREFIX}{convo.seq}:")
+                                for c in numbered):
+            return None
+        if not numbered and (convo.updated_at is None or asked.created_at < convo.updated_at):
+            return None
+        lead = render(person.language if person else DEFAULT_LANGUAGE, "line.reasked", {})
+        return replace(question, text=f"{lead}\n\n{question.text}",
+                       extra={**question.extra, REASKED: True})
+
+
+def _greeting_key(channel: str) -> str:
+    """The first words to someone who has not joined: the channel's own (LINE has no invite
+    links to open) when the catalog has one."""
+    key = f"{channel}.greeting"
+    return key if key in catalog(DEFAULT_LANGUAGE) else "join.start_without_code"

@@ -14,6 +14,7 @@ from storage.connection import Connection
 
 LINK_COMMANDS = ("/link", "/linkgroup")
 UNLINK_COMMANDS = ("/unlink", "/unlinkgroup")
+GREETING_COMMANDS = ("/start",)  # also what the LINE adapter sends when added to a group
 
 
 def _command(text: str) -> str:
@@ -45,6 +46,8 @@ async def handle(conn: Connection, incoming: Incoming, now: datetime) -> None:
         await audit.record(conn, now=now, person_id=person.id, action="group.unlink",
                            entity="chat", entity_id=f"{incoming.channel}:{incoming.chat_id}")
         text = t(language, "group.unlinked")
+    elif command in GREETING_COMMANDS:
+        text = t(language, "group.greeting")
     else:
         text = t(language, "group.private_only")
     await outbox.enqueue(conn, channel=incoming.channel, chat_id=incoming.chat_id,

@@ -109,6 +109,27 @@ async def due(conn: Connection, channel: str, now: datetime, limit: int = 100,
         return [_message(r) for r in await cur.fetchall()]
 
 
+async def last_live_replies(conn: Connection, channel: str, chat_id: str,
+                            limit: int) -> list[OutboxMessage]:
+    """The newest live replies queued for a chat, newest first, sent or not (the question
+    its conversation is open at is among them). Index `outbox_chat`."""
+    async with conn.execute(
+        f"SELECT {_COLUMNS} FROM outbox WHERE channel = ? AND chat_id = ? AND priority = ?"
+        " ORDER BY id DESC LIMIT ?", (channel, chat_id, LIVE_REPLY, limit),
+    ) as cur:
+        return [_message(r) for r in await cur.fetchall()]
+
+
+async def pending_after(conn: Connection, channel: str, chat_id: str, message_id: int
+                        ) -> bool:
+    """Whether a later message waits to be sent to this chat (index `outbox_chat`)."""
+    async with conn.execute(
+        "SELECT 1 FROM outbox WHERE channel = ? AND chat_id = ? AND status = 'pending'"
+        " AND id > ? LIMIT 1", (channel, chat_id, message_id),
+    ) as cur:
+        return await cur.fetchone() is not None
+
+
 async def mark_sent(conn: Connection, message_id: int, now: datetime) -> None:
     await conn.execute(
         "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"

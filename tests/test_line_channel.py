@@ -14,6 +14,7 @@ import pytest
 from bot import line_channel
 from bot.config import Settings
 from bot.line_channel import render
+from bot.line_text import grapheme_len
 from bot.service import Service
 from handlers import invites
 from handlers.clock import SystemClock
@@ -213,26 +214,26 @@ async def test_whole_journey_follow_join_report_with_photo_core_team_gets_a_push
     await leader.press("รายงานปัญหา")
     quick = leader.messages()[-1]["quickReply"]["items"]
     assert len(quick) <= 13
-    assert all(len(i["action"]["label"]) <= 20 for i in quick)
+    assert all(grapheme_len(i["action"]["label"]) <= 20 for i in quick)
     await leader.press("ภัยแล้ง/น้ำ")
     await leader.send("บ่อน้ำตื้นแห้ง ชาวบ้านไม่มีน้ำใช้")
     await leader.send("สี่สิบห้า")
     out = await leader.press("รุนแรง")
-    photo_question = leader.messages()[-1]
-    kinds = {i["action"]["type"] for i in photo_question["quickReply"]["items"]}
-    assert {"camera", "cameraRoll", "postback"} <= kinds
+    # One optional step for the photo and the location: LINE's pickers as quick replies.
+    attachments = leader.messages()[-1]
+    kinds = {i["action"]["type"] for i in attachments["quickReply"]["items"]}
+    assert {"camera", "cameraRoll", "location", "postback"} <= kinds
     out = await leader.post(line.image_event(LEADER, "470001", data=b"\xff\xd8line-jpeg"))
-    assert "ตำแหน่ง" in out
-    kinds = {i["action"]["type"] for i in leader.messages()[-1]["quickReply"]["items"]}
-    assert "location" in kinds
-    out = await leader.post(line.location_event(LEADER, 15.79, 104.14))
     confirm = leader.messages()[-1]
     assert confirm["type"] == "flex" and confirm["altText"].startswith("ตรวจสอบก่อนบันทึก")
     assert "ครัวเรือนที่เดือดร้อน: 45" in out
+    out = await leader.post(line.location_event(LEADER, 15.79, 104.14))  # attached too
+    assert leader.messages()[-1]["type"] == "flex"
 
     out = await leader.press("✅ บันทึก")
     assert "บันทึกรายงานปัญหาแล้ว" in out
-    await line.wait_for(lambda: any("รายงานปัญหาใหม่" in t for t in line.delivered_texts(CORE)),
+    await line.wait_for(lambda: any("รายงานปัญหาใหม่" in "".join(_texts(d["message"]))
+                                    for d in line.delivered_messages(CORE)),
                         what="the core team's notification")
     notification = [d for d in line.delivered_messages(CORE)
                     if "รายงานปัญหาใหม่" in "".join(_texts(d["message"]))]
@@ -308,12 +309,18 @@ async def test_quota_near_the_limit_is_logged(service: Service, line: LineTestSe
 
 
 def test_rendering_quick_replies_pages_and_flex() -> None:
-    few = Reply("เลือก", tuple(Choice(f"ตัวเลือกที่ยาวมากเกินยี่สิบตัวอักษร {i}", f"s1:{i}")
-                              for i in range(5)))
+    few = Reply("เลือก", tuple(Choice(f"ตัวเลือกที่ {i}", f"s1:{i}") for i in range(5)))
     [message] = render(few)
     labels = [i["action"]["label"] for i in message["quickReply"]["items"]]
-    assert all(len(label) <= 20 for label in labels)
+    assert labels == [f"ตัวเลือกที่ {i}" for i in range(5)]
     assert message["quickReply"]["items"][0]["action"]["displayText"].endswith("0")
+
+    # Labels longer than a quick reply shows: buttons in a bubble, each label whole.
+    long = Reply("เลือก", tuple(Choice(f"ตัวเลือกที่ยาวมากเกินยี่สิบตัวอักษร {i}", f"s1:{i}")
+                               for i in range(5)))
+    [bubble] = render(long)
+    buttons = bubble["contents"]["footer"]["contents"]
+    assert [b["action"]["label"] for b in buttons] == [c.label for c in long.choices]
 
     many = Reply("เลือกหมู่บ้าน", tuple(Choice(f"หมู่ที่ {i}", f"s1:{i}") for i in range(20)))
     messages = render(many)
@@ -329,21 +336,40 @@ def test_rendering_quick_replies_pages_and_flex() -> None:
     json.dumps(flex)  # plain JSON, as the SDK sends it
 
 
-async def test_setup_richmenu_installs_the_thai_menu_as_default(
+async def test_setup_richmenu_installs_a_menu_per_role_and_the_default(
         line: LineTestServer, tmp_path: Path) -> None:
-    from bot.line_setup import install_rich_menu
+    from bot.line_setup import install_rich_menus
+    from storage import rich_menus
 
     settings = Settings(db_path=tmp_path / "x.db", media_dir=tmp_path, telegram_token=None,
                         telegram_bot_username=None, log_level="INFO",
                         line_access_token=TOKEN, line_channel_secret=SECRET,
                         line_api_host=line.origin)
-    menu_id = await install_rich_menu(settings)
-    assert line.default_rich_menu_id == menu_id
-    menu = line.rich_menus[menu_id]
-    texts = [area["action"]["text"] for area in menu.request["areas"]]
-    assert texts == ["รายงานปัญหา", "แผนของหมู่บ้าน", "รายงานความคืบหน้า", "สรุปผล", "ช่วยเหลือ"]
-    assert menu.image is not None and menu.image[:8] == b"\x89PNG\r\n\x1a\n"
-    assert menu.image_content_type == "image/png"
+    installed = await install_rich_menus(settings)
+    assert set(installed.menus) == {"default", "village_committee", "core_team", "tao",
+                                    "district", "viewer"}
+    assert line.default_rich_menu_id == installed.menus["default"]
+    shown = {key: [area["action"]["displayText"]
+                   for area in line.rich_menus[menu_id].request["areas"]]
+             for key, menu_id in installed.menus.items()}
+    assert shown["village_committee"] == ["รายงานปัญหา", "แผนของหมู่บ้าน", "ความคืบหน้า",
+                                          "สรุปผล", "เมนูทั้งหมด"]
+    assert shown["default"] == ["ใส่รหัสเชิญ", "ช่วยเหลือ"]
+    assert "รายงานปัญหา" not in shown["core_team"] and "ตรวจรายงาน" in shown["core_team"]
+    assert "คำขอรอพิจารณา" in shown["tao"] and "คำขอที่ส่งต่อมา" in shown["district"]
+    for menu_id in installed.menus.values():
+        menu = line.rich_menus[menu_id]
+        assert {a["action"]["type"] for a in menu.request["areas"]} == {"postback"}
+        assert menu.image is not None and menu.image[:8] == b"\x89PNG\r\n\x1a\n"
+        assert menu.image_content_type == "image/png"
+    async with Database(tmp_path / "x.db") as db, db.read() as conn:
+        assert await rich_menus.all_menus(conn) == installed.menus
+
+    # Installed again: new menus, the old ones deleted at LINE, the new ids stored.
+    again = await install_rich_menus(settings)
+    assert again.deleted == 6 and set(line.rich_menus) == set(again.menus.values())
+    async with Database(tmp_path / "x.db") as db, db.read() as conn:
+        assert await rich_menus.all_menus(conn) == again.menus
 
 
 async def test_a_date_picked_in_the_datetime_picker_arrives_as_text(

@@ -1,5 +1,5 @@
 """The LINE rich menu: the image is a real PNG that LINE accepts, the Thai is drawn (no tofu),
-and the tap areas match the cells."""
+each cell has its icon, and the tap areas are postbacks that match the cells."""
 
 from __future__ import annotations
 
@@ -11,12 +11,17 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageFont
 
+from bot.line_text import grapheme_len
 from bot.rich_menu import (
     BACKGROUND,
     GUTTER,
     HEIGHT,
+    ICONS,
     WIDTH,
     RichMenuButton,
+    _card_box,
+    _cells,
+    _icon_box,
     _layout,
     areas,
     draw_image,
@@ -25,7 +30,7 @@ from bot.rich_menu import (
 )
 
 LABELS = ["รายงานปัญหา", "แผนของหมู่บ้าน", "ความคืบหน้า", "สรุปผล", "ช่วยเหลือ"]
-BUTTONS = [RichMenuButton(label=label, text=label) for label in LABELS]
+BUTTONS = [RichMenuButton(label=label, data=f"r:{i}") for i, label in enumerate(LABELS)]
 MORE_LABELS = ["รายงานของหมู่บ้าน", "รายงานในพื้นที่", "ออกรหัสเชิญ", "ภาษา / Language"]
 THAI = re.compile(r"[\u0E00-\u0E7F]")
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +47,9 @@ def image() -> Image.Image:
 
 def buttons(count: int) -> list[RichMenuButton]:
     labels = (LABELS + MORE_LABELS)[:count]
-    return [RichMenuButton(label=label, text=label) for label in labels]
+    icons = list(ICONS)
+    return [RichMenuButton(label=label, data=f"r:{i}", icon=icons[i % len(icons)])
+            for i, label in enumerate(labels)]
 
 
 def ink(picture: Image.Image, box: tuple[int, int, int, int]) -> int:
@@ -127,7 +134,7 @@ def test_text_stays_inside_its_cell(count: int) -> None:
 @pytest.mark.parametrize("count", [2, 6])
 def test_a_very_long_label_is_shrunk_and_kept_in_its_cell(count: int) -> None:
     long_label = "รายงานปัญหาน้ำท่วมและถนนชำรุดในหมู่บ้านของเราทุกหมู่บ้านในตำบล"
-    chosen = [RichMenuButton(long_label, long_label), *buttons(count - 1)]
+    chosen = [RichMenuButton(long_label, "r:long", "report"), *buttons(count - 1)]
     picture = Image.open(io.BytesIO(draw_image(chosen))).convert("RGB")
     first, second = areas(chosen)[:2]
     edge = second["bounds"]["x"]
@@ -165,7 +172,7 @@ def test_the_example_image_can_be_saved(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("count", [0, 1, 7])
 def test_a_row_takes_two_to_six_buttons(count: int) -> None:
-    chosen = [RichMenuButton("ก", "ก")] * count
+    chosen = [RichMenuButton("ก", "r:x")] * count
     with pytest.raises(ValueError):
         draw_image(chosen)
     with pytest.raises(ValueError):
@@ -192,31 +199,45 @@ def test_areas_tile_the_image_without_gaps_or_overlaps(count: int) -> None:
     assert max(widths) - min(widths) <= 1
 
 
-def test_areas_send_the_button_text_as_a_message() -> None:
-    chosen = [RichMenuButton("รายงานปัญหา", "รายงานปัญหา"), RichMenuButton("ช่วยเหลือ", "help")]
+def test_areas_are_postbacks_never_message_text() -> None:
+    """A tap sends data the engine takes as navigation: no text that an open question
+    could take as its answer."""
+    chosen = [RichMenuButton("รายงานปัญหา", "r:problem_report"), RichMenuButton("ช่วยเหลือ",
+                                                                               "r:help")]
     actions = [area["action"] for area in areas(chosen)]
     assert actions == [
-        {"type": "message", "label": "รายงานปัญหา", "text": "รายงานปัญหา"},
-        {"type": "message", "label": "ช่วยเหลือ", "text": "help"},
+        {"type": "postback", "label": "รายงานปัญหา", "data": "r:problem_report",
+         "displayText": "รายงานปัญหา"},
+        {"type": "postback", "label": "ช่วยเหลือ", "data": "r:help", "displayText": "ช่วยเหลือ"},
     ]
+    assert all("text" not in action for action in actions)
 
 
-def test_action_labels_are_cut_to_20_characters_without_orphan_marks() -> None:
+def test_action_labels_are_measured_in_grapheme_clusters_as_line_does() -> None:
+    """LINE counts a rich menu action's label in grapheme clusters: a Thai consonant with
+    its vowel and tone marks is one character. 'แผนของหมู่บ้านที่ยั่งยืน' is 24 code points
+    but 18 characters to LINE: kept whole."""
+    label = "แผนของหมู่บ้านที่ยั่งยืน"
+    assert len(label) > 20 and grapheme_len(label) <= 20
+    [first, _] = (area["action"] for area in areas([RichMenuButton(label, "r:plan")] * 2))
+    assert first["label"] == label and first["displayText"] == label
+
+
+def test_action_labels_are_cut_to_20_clusters_without_orphan_marks() -> None:
     long_label = "รายงานปัญหาน้ำท่วมและถนนชำรุดในหมู่บ้าน"
-    chosen = [RichMenuButton(long_label, long_label), RichMenuButton("ab" * 15, "x")]
+    chosen = [RichMenuButton(long_label, "r:x"), RichMenuButton("ab" * 15, "r:y")]
     first, second = (area["action"] for area in areas(chosen))
-    assert 15 <= len(first["label"]) <= 20
-    assert long_label.startswith(first["label"])
-    assert first["text"] == long_label
-    assert second["label"] == ("ab" * 15)[:20]
-    # Wherever the 20th character falls, no vowel or tone mark is cut from its consonant,
-    # and no leading vowel is kept without the consonant it comes before.
+    assert grapheme_len(first["label"]) == 20 and first["label"].endswith("\u2026")
+    assert long_label.startswith(first["label"][:-1])
+    assert first["displayText"] == long_label
+    assert second["label"] == ("ab" * 15)[:19] + "\u2026"
+    # Wherever the cut falls, no vowel or tone mark is cut from its consonant.
     for start in range(len(long_label) - 20):
         label = long_label[start:]
-        cut = areas([RichMenuButton(label, "x")] * 2)[0]["action"]["label"]
-        assert 15 <= len(cut) <= 20 and label.startswith(cut)
-        assert not re.match(r"[\u0E31\u0E33-\u0E3A\u0E47-\u0E4E]", label[len(cut) :])
-        assert not re.search(r"[\u0E40-\u0E44]$", cut)
+        cut = areas([RichMenuButton(label, "r:x")] * 2)[0]["action"]["label"]
+        kept = cut.removesuffix("\u2026")
+        assert grapheme_len(cut) <= 20 and label.startswith(kept)
+        assert not re.match(r"[\u0E31\u0E33-\u0E3A\u0E47-\u0E4E]", label[len(kept) :])
 
 
 def test_the_request_body() -> None:
@@ -224,10 +245,11 @@ def test_the_request_body() -> None:
     assert body["size"] == {"width": 2500, "height": 843}
     assert body["selected"] is True
     assert body["name"] == "cercap-main"
-    assert 0 < len(body["chatBarText"]) <= 14
-    assert "เมนูหลักของหมู่บ้านเรา".startswith(body["chatBarText"])
+    assert 0 < grapheme_len(body["chatBarText"]) <= 14
+    assert "เมนูหลักของหมู่บ้านเรา".startswith(body["chatBarText"].removesuffix("\u2026"))
     assert body["areas"] == areas(BUTTONS)
-    assert all(len(area["action"]["label"]) <= 20 for area in body["areas"])
+    assert all(grapheme_len(area["action"]["label"]) <= 20 for area in body["areas"])
+    assert rich_menu_request(BUTTONS, "เมนู", name="cercap-tao")["name"] == "cercap-tao"
     assert json.loads(json.dumps(body, ensure_ascii=False)) == body
 
 
@@ -239,3 +261,33 @@ def test_a_short_chat_bar_text_is_kept() -> None:
 def test_no_thai_in_the_module() -> None:
     source = (ROOT / "bot" / "rich_menu.py").read_text("utf-8")
     assert not THAI.search(source)
+
+
+# ----------------------------------------------------------------------------- icons
+
+
+@pytest.mark.parametrize("icon", sorted(ICONS))
+def test_every_icon_is_drawn_inside_its_box_above_the_label(icon: str) -> None:
+    """Each icon leaves ink in its own box (white on the cell's blue), where a cell without
+    an icon has hardly any (the top of its label)."""
+    chosen = [RichMenuButton("สรุปผล", "r:a", icon), RichMenuButton("สรุปผล", "r:b")]
+    picture = Image.open(io.BytesIO(draw_image(chosen))).convert("RGB")
+    with_icon, without = (_icon_box(_card_box(cell)) for cell in _cells(2))
+    assert ink(picture, with_icon) > 3000, icon
+    assert ink(picture, with_icon) > 10 * ink(picture, without), icon
+    # The label is still drawn, below the icon.
+    left, _, right, bottom = _card_box(_cells(2)[0])
+    assert ink(picture, (left, with_icon[3], right, bottom)) > 2000
+
+
+def test_each_role_menu_draws_and_fits_line_s_rules() -> None:
+    from bot.line_setup import RICH_MENUS, rich_menu_buttons
+
+    for key in RICH_MENUS:
+        chosen = rich_menu_buttons(key)
+        assert all(b.icon in ICONS for b in chosen), key
+        data = draw_image(chosen)
+        assert len(data) < 1024 * 1024
+        body = rich_menu_request(chosen, "เมนู CERCAP", name=f"cercap-{key}")
+        assert all(a["action"]["type"] == "postback" and a["action"]["data"].startswith("r:")
+                   for a in body["areas"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import area_names
+from handlers import area_names, line_menus
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.invites import RedeemError, looks_like_code, redeem
 from handlers.permissions import Role
@@ -42,6 +42,7 @@ async def _redeem(turn: Turn, text: str) -> str:
         raise Invalid(f"join.error.{refused.reason}") from None
     turn.person = await people.person(turn.conn, joined.person_id)
     turn.grants = await people.grants_of(turn.conn, joined.person_id)
+    await line_menus.queue_link(turn.conn, joined.person_id, turn.now)  # their role's menu
     lineage = await areas.lineage(turn.conn, joined.invite.area_code)
     turn.data["joined"] = {"role": joined.invite.role,
                            "area": area_names.title(lineage, turn.language)}

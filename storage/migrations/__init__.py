@@ -39,6 +39,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "indexes for pruning by retention", sql_file="0008_retention_indexes.sql"),
     Migration(11, "submission versions: corrections after a review",
               sql_file="0011_submission_versions.sql"),
+    Migration(12, "the LINE rich menus of each role", sql_file="0012_line_rich_menus.sql"),
 )
 
 # Numbers may be registered out of order by parallel work: the newest is the largest.
