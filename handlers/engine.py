@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from handlers import group_commands, intents, menu, opening
+from handlers import group_commands, intents, menu, opening, steps
 from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
 from handlers.flows import FLOWS
@@ -262,6 +262,7 @@ class Engine:
         try:
             next_step = await step.answer(turn, answer)
         except Invalid as bad:
+            bad = steps.explained(turn, answer, bad)
             turn.say(bad.key, **bad.params)
             await step.ask(turn)
             return

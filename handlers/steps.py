@@ -15,7 +15,21 @@ from handlers import area_names
 from handlers.clock import local_date
 from handlers.flow import Step, proceed
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
-from handlers.thai_input import normalize_text, parse_date, parse_number, to_arabic_digits
+from handlers.thai_input import (
+    BE_OFFSET,
+    DATE_BAD_YEAR,
+    DATE_NO_SUCH_DAY,
+    DATE_NO_SUCH_MONTH,
+    DATE_NOT_LEAP,
+    NUMBER_SEVERAL,
+    NUMBER_VAGUE,
+    is_skip_word,
+    normalize_text,
+    parse_number,
+    read_date,
+    read_number,
+    to_arabic_digits,
+)
 from handlers.turn import NAV_PREFIX, Answer, Invalid, Turn
 from storage import areas
 
@@ -27,6 +41,21 @@ Check = Callable[[Turn, Any], None]
 SKIP = "skip"
 DONE = "done"
 TODAY = "today"
+CLEAR_OTHER = "clear_other"  # a multi-select's button that forgets the typed "other"
+PAST, FUTURE = "past", "future"  # the dates a date step takes: up to today, from today
+_DATE_HELP = {None: "help.date", PAST: "help.date_past", FUTURE: "help.date_future"}
+_DATE_INVALID = {None: "input.date_invalid", PAST: "input.date_invalid_past",
+                 FUTURE: "input.date_invalid_future"}
+# Channels that show a question's buttons numbered, where typing the number answers.
+NUMBERED_CHANNELS = frozenset({"console"})
+TYPED_SHOWN = 30  # characters of a typed answer quoted back in an explanation
+# The questions that may be left out by typing "none" (question key -> field): filled as
+# the flows are built, so a test can check that every one of them takes it.
+OPTIONAL_QUESTIONS: dict[str, str] = {}
+
+
+def _optional(question: str | Callable[[Turn], str], field: str) -> None:
+    OPTIONAL_QUESTIONS[question if isinstance(question, str) else field] = field
 _LAT_LON = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*[, ]\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 
 
@@ -35,19 +64,26 @@ def _question(turn: Turn, key: str | Callable[[Turn], str]) -> str:
 
 
 def date_step(field: str, question: str | Callable[[Turn], str], next_step: str, *,
-              not_before: str | None = None, help_key: str = "help.date",
-              check: Check | None = None) -> Step:
+              not_before: str | None = None, help_key: str | None = None,
+              check: Check | None = None, when: str | None = None) -> Step:
     """A date: Buddhist-Era or Christian-Era, Thai or Arabic digits, relative words.
-    `not_before` names another date field this one may not precede."""
+    `not_before` names another date field this one may not precede. `when`: PAST (today
+    or earlier, e.g. the day a forum was held), FUTURE (today or later, e.g. the end of a
+    plan being opened) or None (any day); its hints offer only words that fit it
+    ("yesterday" for PAST, "tomorrow" for FUTURE)."""
 
     async def ask(turn: Turn) -> None:
         turn.ask(_question(turn, question), [(turn.t("common.today"), TODAY)], expects="date")
 
     async def answer(turn: Turn, given: Answer) -> str:
         today = local_date(turn.now)
-        day = today if given.choice == TODAY else parse_date(given.text, today)
-        if day is None:
-            raise Invalid("input.date_invalid")
+        day = today if given.choice == TODAY else _typed_date(turn, given.text, today, when)
+        if when == PAST and day > today:
+            raise Invalid("input.date_in_future", date=_be(day.isoformat(), turn),
+                          today=_be(today.isoformat(), turn))
+        if when == FUTURE and day < today:
+            raise Invalid("input.date_in_past", date=_be(day.isoformat(), turn),
+                          today=_be(today.isoformat(), turn))
         if not_before and turn.data.get(not_before) and day < date.fromisoformat(
                 turn.data[not_before]):
             raise Invalid("input.date_before", other=_be(turn.data[not_before], turn))
@@ -56,13 +92,52 @@ def date_step(field: str, question: str | Callable[[Turn], str], next_step: str,
         turn.data[field] = day.isoformat()
         return proceed(turn, next_step)
 
-    return Step(ask, answer, help_key=help_key)
+    return Step(ask, answer, help_key=help_key or _DATE_HELP[when])
+
+
+def _typed_date(turn: Turn, text: str, today: date, when: str | None) -> date:
+    """The date typed, or an explanation of what is wrong with it: a day the month does
+    not have ("31 Feb"), the 29th of February in a year without it, a 13th month, a year
+    of the wrong length; otherwise how a date may be typed."""
+    reading = read_date(text, today)
+    if reading.day is not None:
+        return reading.day
+    if reading.reason in (DATE_NO_SUCH_DAY, DATE_NOT_LEAP) and reading.year is not None:
+        key = "input.date_not_leap" if reading.reason == DATE_NOT_LEAP else \
+            "input.date_no_such_day"
+        raise Invalid(key, day=reading.day_of_month, days=reading.month_days,
+                      month=turn.t(f"month.name.{reading.month}"),
+                      year=reading.year + BE_OFFSET)
+    if reading.reason == DATE_NO_SUCH_MONTH:
+        raise Invalid("input.date_no_such_month", month=reading.month)
+    if reading.reason == DATE_BAD_YEAR:
+        raise Invalid("input.date_bad_year")
+    raise Invalid(_DATE_INVALID[when])
 
 
 def _be(iso: str, turn: Turn) -> str:
     from locales import format_date
 
     return format_date(date.fromisoformat(iso), turn.language)
+
+
+def _typed_number(raw: str | None, not_understood: str) -> Any:
+    """The number typed (a Decimal), or why it is not one number: "more than fifty",
+    "45 households 3 people", otherwise `not_understood`."""
+    reading = read_number(raw or "")
+    if reading.value is not None:
+        return reading.value
+    if reading.reason == NUMBER_VAGUE:
+        raise Invalid("input.number_vague")
+    if reading.reason == NUMBER_SEVERAL:
+        raise Invalid("input.number_several")
+    raise Invalid(not_understood)
+
+
+def skipped(given: Answer) -> bool:
+    """The person typed "none", "no", "-", "skip" (Thai or English) to leave out an
+    optional question."""
+    return not given.choice and not given.photo and is_skip_word(given.text)
 
 
 def number_step(field: str, question: str | Callable[[Turn], str], next_step: str, *,
@@ -75,9 +150,9 @@ def number_step(field: str, question: str | Callable[[Turn], str], next_step: st
 
     async def answer(turn: Turn, given: Answer) -> str:
         raw = given.choice if given.choice is not None else given.text
-        value = parse_number(raw) if raw else None
-        if value is None or value != value.to_integral_value():
-            raise Invalid("input.number_invalid")
+        value = _typed_number(raw, "input.number_invalid")
+        if value != value.to_integral_value():
+            raise Invalid("input.number_whole", value=value)
         if not minimum <= value <= maximum:
             raise Invalid("input.number_range", minimum=f"{minimum:,}", maximum=f"{maximum:,}")
         turn.data[field] = int(value)
@@ -89,7 +164,10 @@ def number_step(field: str, question: str | Callable[[Turn], str], next_step: st
 def amount_step(field: str, question: str | Callable[[Turn], str], next_step: str, *,
                 minimum: int = 0, maximum: int = 1_000_000_000,
                 zero_label: str | None = None) -> Step:
-    """An amount in baht: digits (Thai or Arabic), separators, number words; whole baht."""
+    """An amount in baht: digits (Thai or Arabic), separators, number words; whole baht.
+    With `zero_label` (a "none" button), "none" typed is 0."""
+    if zero_label:
+        _optional(question, field)
 
     async def ask(turn: Turn) -> None:
         choices = [(turn.t(zero_label), "0")] if zero_label else []
@@ -97,9 +175,9 @@ def amount_step(field: str, question: str | Callable[[Turn], str], next_step: st
 
     async def answer(turn: Turn, given: Answer) -> str:
         raw = given.choice if given.choice is not None else given.text
-        value = parse_number(raw) if raw else None
-        if value is None:
-            raise Invalid("input.amount_invalid")
+        if zero_label and skipped(given):  # "none" where a "none" button is shown
+            raw = "0"
+        value = _typed_number(raw, "input.amount_invalid")
         baht = int(value.quantize(1))
         if not minimum <= baht <= maximum:
             raise Invalid("input.amount_range", minimum=f"{minimum:,}", maximum=f"{maximum:,}")
@@ -111,13 +189,16 @@ def amount_step(field: str, question: str | Callable[[Turn], str], next_step: st
 
 def text_step(field: str, question: str | Callable[[Turn], str], next_step: str, *,
               min_length: int = 2, max_length: int = 500, optional: bool = False) -> Step:
-    """Free text, where the answer is truly free."""
+    """Free text, where the answer is truly free; `optional`: "skip" or "none" leaves it
+    empty."""
+    if optional:
+        _optional(question, field)
 
     async def ask(turn: Turn) -> None:
         turn.ask(_question(turn, question), [(turn.t("common.skip"), SKIP)] if optional else [])
 
     async def answer(turn: Turn, given: Answer) -> str:
-        if optional and given.choice == SKIP:
+        if optional and (given.choice == SKIP or skipped(given)):
             turn.data[field] = ""
             return proceed(turn, next_step)
         text = normalize_text(given.text) if not given.choice else ""
@@ -153,7 +234,10 @@ def multi_select_step(field: str, question: str | Callable[[Turn], str], options
                       next_step: str, *, other_field: str | None = None,
                       allow_none: bool = True) -> Step:
     """Several of the buttons: each press ticks or unticks one; "done" goes on. With
-    `other_field`, typed text is kept as an "other" answer."""
+    `other_field`, typed text is kept as an "other" answer (a button forgets it). "None"
+    typed goes on with nothing chosen when `allow_none`."""
+    if allow_none:
+        _optional(question, field)
 
     async def ask(turn: Turn) -> None:
         chosen = set(turn.data.get(field, []))
@@ -164,6 +248,7 @@ def multi_select_step(field: str, question: str | Callable[[Turn], str], options
         text = _question(turn, question)
         if extra:
             text += "\n" + turn.t("common.other_noted", other=extra)
+            buttons.append((turn.t("common.remove_other"), CLEAR_OTHER))
         turn.ask(text, buttons)
 
     async def answer(turn: Turn, given: Answer) -> str:
@@ -181,10 +266,22 @@ def multi_select_step(field: str, question: str | Callable[[Turn], str], options
                 chosen.append(given.choice)
             turn.data[field] = chosen
             return turn.convo.step or next_step  # ask again with the ticks updated
-        if other_field and given.text and not given.choice:
+        if given.choice == CLEAR_OTHER and other_field:
+            turn.data.pop(other_field, None)
+            return turn.convo.step or next_step
+        if skipped(given):  # "none": nothing of these, when that may be the answer
+            if chosen or (other_field and turn.data.get(other_field)):
+                raise Invalid("input.none_but_chosen")
+            if not allow_none:
+                raise Invalid("input.pick_at_least_one")
+            turn.data[field] = []
+            return proceed(turn, next_step)
+        if other_field and given.text and not given.choice and parse_number(given.text) is None:
             text = normalize_text(given.text)
-            if not 2 <= len(text) <= 200:
+            if len(text) > 200:
                 raise Invalid("input.text_too_long", max=200)
+            if len(text) < 2:
+                raise Invalid("input.text_too_short")
             turn.data[other_field] = text
             return turn.convo.step or next_step
         raise Invalid("input.use_buttons")
@@ -215,6 +312,7 @@ async def chosen_committee_village(turn: Turn, given: Answer, action: Action) ->
 
 def photo_step(field: str, question: str, next_step: str) -> Step:
     """An optional photo: its local copy in `field`, the platform's id in `field`_id."""
+    _optional(question, field)
 
     async def ask(turn: Turn) -> None:
         turn.ask(turn.t(question), [(turn.t("common.skip"), SKIP)], expects="photo")
@@ -222,7 +320,7 @@ def photo_step(field: str, question: str, next_step: str) -> Step:
     async def answer(turn: Turn, given: Answer) -> str:
         if given.photo or given.photo_id:
             turn.data[field], turn.data[f"{field}_id"] = given.photo, given.photo_id
-        elif given.choice == SKIP:
+        elif given.choice == SKIP or skipped(given):
             turn.data[field] = turn.data[f"{field}_id"] = None
         else:
             raise Invalid("input.photo_expected")
@@ -241,6 +339,7 @@ def parse_location(text: str) -> tuple[float, float] | None:
 
 def location_step(field: str, question: str, next_step: str) -> Step:
     """An optional location: shared from the app, or typed as "lat, lon"."""
+    _optional(question, field)
 
     async def ask(turn: Turn) -> None:
         turn.ask(turn.t(question), [(turn.t("common.skip"), SKIP)], expects="location")
@@ -251,7 +350,7 @@ def location_step(field: str, question: str, next_step: str) -> Step:
             turn.data[field] = [given.location.latitude, given.location.longitude]
         elif typed:
             turn.data[field] = list(typed)
-        elif given.choice == SKIP:
+        elif given.choice == SKIP or skipped(given):
             turn.data[field] = None
         else:
             raise Invalid("input.location_expected")
@@ -282,3 +381,21 @@ def confirm_step(summary: Summary, editable: dict[str, str], save: Save, *,
         return await save(turn)
 
     return Step(ask, answer)
+
+
+def explained(turn: Turn, given: Answer, bad: Invalid) -> Invalid:
+    """A refusal made specific to what was sent: "use the buttons" for typed text says
+    so (and, where buttons are numbered, which numbers there are); for a number, that it
+    is not one of the buttons."""
+    if bad.key != "input.use_buttons" or given.choice or not given.text:
+        return bad
+    count = len(turn.data.get("_choices") or {})
+    numbered = turn.identity.channel in NUMBERED_CHANNELS and count > 0
+    typed = normalize_text(given.text)[:TYPED_SHOWN]
+    if parse_number(given.text) is not None:
+        if numbered:
+            return Invalid("input.no_such_button", number=typed, count=count)
+        return Invalid("input.number_not_a_button", number=typed)
+    if numbered:
+        return Invalid("input.use_buttons_numbered", typed=typed, count=count)
+    return Invalid("input.use_buttons_typed", typed=typed)

@@ -13,6 +13,7 @@ for the spoken shorthand (see ``parse_number``); the tests check that.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import re
@@ -46,6 +47,10 @@ _NUMERIC_DATE = re.compile(
     r"([0-9]{1,2}) ?([/.\-]) ?([0-9]{1,2})(?: ?\2 ?([0-9]{4}|[0-9]{2}))?"
 )
 _NAMED_DATE = re.compile(r"([0-9]{1,2}) ?([^0-9]+?) ?([0-9]{4}|[0-9]{2})?")
+# The same shapes with a year of any length: to say that a year needs 2 or 4 digits.
+_NUMERIC_ANY_YEAR = re.compile(r"([0-9]{1,2}) ?([/.\-]) ?([0-9]{1,2}) ?\2 ?([0-9]+)")
+_NAMED_ANY_YEAR = re.compile(r"([0-9]{1,2}) ?([^0-9]+?) ?([0-9]+)")
+_DIGIT_RUN = re.compile(r"[0-9]+(?:[.,][0-9]+)*")
 _MONTH_KEY_DROP = dict.fromkeys(map(ord, " .,-/"))
 _MINUS_SIGNS = dict.fromkeys(map(ord, "\u2212\u2013\uff0d"), "-")
 
@@ -88,6 +93,9 @@ class _Vocabulary:
     era_be: tuple[str, ...]
     era_ce: tuple[str, ...]
     prefixes: tuple[str, ...]  # longest first
+    vague: tuple[str, ...]  # "more than", "almost", "many": a count that is not one number
+    skip_words: frozenset[str]  # "none", "no", "skip": an optional question left out
+    skip_particles: tuple[str, ...]  # polite endings that may follow a skip word
 
 
 def _key(word: str) -> str:
@@ -127,6 +135,10 @@ def _vocabulary() -> _Vocabulary:
         era_be=tuple(_key(word) for word in dates["era_be"]),
         era_ce=tuple(_key(word) for word in dates["era_ce"]),
         prefixes=tuple(sorted((p.casefold() for p in dates["prefixes"]), key=len, reverse=True)),
+        vague=tuple(word.casefold() for word in data["number"]["vague"]),
+        skip_words=frozenset(word.casefold() for word in data["skip"]["words"]),
+        skip_particles=tuple(sorted((p.casefold() for p in data["skip"]["particles"]),
+                                    key=len, reverse=True)),
     )
 
 
@@ -360,8 +372,46 @@ def _read(body: list[Token]) -> Decimal:
     return reader.result()
 
 
+# Why a text is not one number (NumberReading.reason).
+NUMBER_EMPTY = "empty"
+NUMBER_TOO_LONG = "too_long"
+NUMBER_VAGUE = "vague"  # "more than fifty", "almost", "many": not one number
+NUMBER_SEVERAL = "several"  # "45 households 3 people", "50-60": more than one number
+NUMBER_UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class NumberReading:
+    """A typed number as read: its value, or None and why (one of the NUMBER_ reasons)."""
+
+    value: Decimal | None
+    reason: str | None = None
+
+
+def read_number(text: str) -> NumberReading:
+    """`parse_number`, saying why when the text is not one number."""
+    value = parse_number(text)
+    if value is not None:
+        return NumberReading(value)
+    return NumberReading(None, _why_not_a_number(text))
+
+
+def _why_not_a_number(text: str) -> str:
+    if not isinstance(text, str) or not normalize_text(text):
+        return NUMBER_EMPTY
+    prepared = _prepare(text, MAX_NUMBER_INPUT)
+    if prepared is None:
+        return NUMBER_TOO_LONG
+    if any(word in prepared for word in _vocabulary().vague if not word.isascii()) or any(
+            word in prepared.split() for word in _vocabulary().vague if word.isascii()):
+        return NUMBER_VAGUE
+    if len(_DIGIT_RUN.findall(prepared)) > 1:
+        return NUMBER_SEVERAL
+    return NUMBER_UNREADABLE
+
+
 def parse_number(text: str) -> Decimal | None:
-    """One number typed by a person, or None.
+    """One number typed by a person, or None (`read_number` also says why).
 
     Reads Arabic and Thai digits (any Unicode decimal digit), thousands separators that
     group by three ("1,200"; "1,2" and "1,2,3,4" are None), decimals ("2.5"), a leading
@@ -453,16 +503,46 @@ def _month_and_era(words: str) -> tuple[int, Era] | None:
     return None if month is None else (month, era)
 
 
-def _make_date(year: int | None, month: int, day: int) -> date | None:
+# Why a text is not a date (DateReading.reason).
+DATE_UNREADABLE = "unreadable"
+DATE_NO_SUCH_DAY = "no_such_day"  # "31 Feb", "32 Jan", "31 Apr", "0 Jan"
+DATE_NOT_LEAP = "not_leap_year"  # "29 Feb" in a year without one
+DATE_NO_SUCH_MONTH = "no_such_month"  # "1/13/2568"
+DATE_BAD_YEAR = "bad_year"  # a year of 1, 3 or more than 4 digits, or year 0
+
+
+@dataclass(frozen=True)
+class DateReading:
+    """A typed date as read: the day, or None and why (one of the DATE_ reasons), with
+    what was understood of it: the day of the month and the month as typed, the year
+    (Christian Era) and how many days that month has."""
+
+    day: date | None
+    reason: str | None = None
+    day_of_month: int | None = None
+    month: int | None = None
+    year: int | None = None
+    month_days: int | None = None
+
+
+_UNREADABLE = DateReading(None, DATE_UNREADABLE)
+
+
+def _make_date(year: int | None, month: int, day: int) -> DateReading:
     if year is None:
-        return None
-    try:
-        return date(year, month, day)
-    except (ValueError, OverflowError):
-        return None
+        return _UNREADABLE
+    if not 1 <= month <= 12:
+        return DateReading(None, DATE_NO_SUCH_MONTH, day, month, year)
+    if not date.min.year <= year <= date.max.year:
+        return DateReading(None, DATE_BAD_YEAR, day, month)
+    length = calendar.monthrange(year, month)[1]
+    if 1 <= day <= length:
+        return DateReading(date(year, month, day))
+    reason = DATE_NOT_LEAP if (month, day) == (2, 29) else DATE_NO_SUCH_DAY
+    return DateReading(None, reason, day, month, year, length)
 
 
-def _absolute_date(text: str, today: date) -> date | None:
+def _absolute_date(text: str, today: date) -> DateReading:
     if match := _ISO_DATE.fullmatch(text):
         year, month, day = match.groups()
         return _make_date(_year(year, None, today), int(month), int(day))
@@ -473,13 +553,25 @@ def _absolute_date(text: str, today: date) -> date | None:
         day, words, year = match.groups()
         month_era = _month_and_era(words)
         if month_era is None:
-            return None
+            return _UNREADABLE
         return _make_date(_year(year, month_era[1], today), month_era[0], int(day))
-    return None
+    return _bad_year(text)
+
+
+def _bad_year(text: str) -> DateReading:
+    """A day and a month that are fine, with a year that has the wrong number of digits."""
+    if match := _NUMERIC_ANY_YEAR.fullmatch(text):
+        day, _, month, _year_digits = match.groups()
+        if 1 <= int(month) <= 12:
+            return DateReading(None, DATE_BAD_YEAR, int(day), int(month))
+    elif (match := _NAMED_ANY_YEAR.fullmatch(text)) and (
+            month_era := _month_and_era(match.group(2))):
+        return DateReading(None, DATE_BAD_YEAR, int(match.group(1)), month_era[0])
+    return _UNREADABLE
 
 
 def parse_date(text: str, today: date) -> date | None:
-    """A date typed by a person, or None. Never raises.
+    """A date typed by a person, or None (`read_date` also says why). Never raises.
 
     - Relative words from the vocabulary: today, tomorrow, the day after, yesterday, the
       day before yesterday (Thai and English), counted from `today`.
@@ -495,15 +587,35 @@ def parse_date(text: str, today: date) -> date | None:
     - Impossible dates ("31 <Feb> 68", "0/1/2568", "1/13/2568") and 1- or 3-digit years
       are None. Range checks (past/future) are the caller's job.
     """
+    return read_date(text, today).day
+
+
+def read_date(text: str, today: date) -> DateReading:
+    """`parse_date`, saying why when the text is not a date ("31 <Feb>": February has no
+    31st; "29 <Feb> 2566": not a leap year; "1/13/2568": no 13th month). Never raises."""
     if isinstance(today, datetime):
         today = today.date()
     prepared = _prepare(text, MAX_DATE_INPUT) if isinstance(today, date) else None
     if prepared is None:
-        return None
+        return _UNREADABLE
     try:
         relative = _relative_date(prepared, today)
         if relative is not None:
-            return relative
+            return DateReading(relative)
         return _absolute_date(_without_prefix(prepared), today)
     except OverflowError:  # today +- days past date.min/date.max
-        return None
+        return _UNREADABLE
+
+
+def is_skip_word(text: str) -> bool:
+    """Whether a person typed "none", "no", "skip" (or the like, with a polite ending)
+    to leave out an optional question."""
+    if not isinstance(text, str) or len(text) > 40:
+        return False
+    typed = normalize_text(text).casefold().rstrip(" .!")
+    vocab = _vocabulary()
+    for particle in vocab.skip_particles:
+        if typed.endswith(particle) and len(typed) > len(particle):
+            typed = typed[: -len(particle)].rstrip(" .!")
+            break
+    return typed in vocab.skip_words

@@ -7,6 +7,7 @@ writes what was said to the outbox when the flow is done.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -77,8 +78,15 @@ def _param(language: str, value: Any) -> Any:
         if len(shown) <= 1:
             return "".join(shown)
         head = locales.t(language, "list.comma").join(shown[:-1])
-        return f"{head}{locales.t(language, value.last)}{shown[-1]}"
+        joined = f"{head}{locales.t(language, value.last)}{shown[-1]}"
+        # An item written with spaces around it (the TAO's Thai abbreviation, so that it
+        # stands apart from the Thai words of the sentence) meets the separators' own
+        # spaces: one is enough.
+        return _LIST_SPACES.sub(" ", joined).replace(" ,", ",")
     return value
+
+
+_LIST_SPACES = re.compile(r"(?<=\S) {2,}")
 
 
 class Invalid(Exception):

@@ -94,7 +94,7 @@ async def test_the_whole_cycle(console: Harness) -> None:
                          "ส่งผลการตรวจ"])
     out = await console.type("/as 1")
     assert "ช่วยแจกแจงค่าใช้จ่าย 20,000 บาทด้วยครับ" in out
-    await play(console, ["ความเห็นจากทีมแกน", "1", "ค่าน้ำมันรถขุด 15,000 บาท ค่าอาหาร 5,000 บาท",
+    await play(console, ["ความเห็นที่รอคำตอบ", "1", "ค่าน้ำมันรถขุด 15,000 บาท ค่าอาหาร 5,000 บาท",
                          "ส่งคำตอบ"])
     out = await console.type("/as 2")
     assert "คำตอบ: ค่าน้ำมันรถขุด 15,000 บาท ค่าอาหาร 5,000 บาท" in out

@@ -102,11 +102,11 @@ async def test_back_goes_to_previous_question_keeping_answers(console: Harness) 
     out = await console.type("ชาวบ้านเป็นหนี้นอกระบบ ดอกเบี้ยร้อยละ 20 ต่อเดือน")
     assert "กี่ครัวเรือน" in out
     await console.type("12")
-    await console.type("วิกฤต")
+    await console.type("วิกฤติ")
     await console.type("ข้าม")
     out = await console.type("ข้าม")
     assert "ร้อยละ 20 ต่อเดือน" in out
-    assert "ความรุนแรง: วิกฤต" in out
+    assert "ความรุนแรง: วิกฤติ" in out
 
 
 async def test_bad_answers_get_thai_explanation_and_same_question(console: Harness) -> None:

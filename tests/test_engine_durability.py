@@ -41,7 +41,7 @@ async def test_restart_in_the_middle_of_a_flow_loses_nothing(
 
 async def test_same_update_twice_is_handled_once(console: Harness) -> None:
     await console.start("1")
-    for text in ("รายงานปัญหา", "สุขภาพ", "ไข้เลือดออกระบาดในหมู่บ้าน", "8", "วิกฤต", "ข้าม",
+    for text in ("รายงานปัญหา", "สุขภาพ", "ไข้เลือดออกระบาดในหมู่บ้าน", "8", "วิกฤติ", "ข้าม",
                  "ข้าม"):
         await console.type(text)
     save = Incoming(channel="console", user_id="demo-village", chat_id="demo-village",

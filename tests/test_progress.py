@@ -61,7 +61,7 @@ async def test_in_progress_with_a_note_and_a_photo(console: Harness) -> None:
     assert "(ตอนนี้: ยังไม่เริ่ม 0%)" in out
     out = await console.type("กำลังดำเนินการ")
     assert "กี่เปอร์เซ็นต์" in out
-    for bad, explanation in (("150", "ระหว่าง 0 ถึง 100"), ("ครึ่ง ๆ", "ไม่เข้าใจจำนวน"),
+    for bad, explanation in (("150", "ระหว่าง 0 ถึง 100"), ("ครึ่ง ๆ", "0.5 ไม่ใช่จำนวนเต็ม"),
                              ("", "ไม่เข้าใจจำนวน")):
         out = await console.type(bad)
         assert explanation in out and "กี่เปอร์เซ็นต์" in out, bad

@@ -131,7 +131,7 @@ async def test_inbox_review_comment_and_answer_round_trip(console: Harness) -> N
     # Approve the item on time: full detail first, with amounts and Buddhist-Era dates.
     out = await console.type(f"ผ#{ids['on_time']} แผน: อบรมอาชีพทำขนม (หมู่ 1)")
     for shown in ("แผน ผ#3 · หมู่ที่ 1 บ้านโนนสูง", "เรื่อง: อบรมอาชีพทำขนม",
-                  "แนวทาง: ร่วมมือกับหน่วยอื่น", "ร่วมกับ/ขอจาก: กศน.อำเภอ",
+                  "แนวทาง: ร่วมมือกับหมู่บ้าน ตำบล หรือหน่วยงาน", "ร่วมกับ/ขอจาก: กศน.อำเภอ",
                   "งบประมาณที่ต้องการ: 12,500 บาท", "ช่วงเวลา: 15 ม.ค. 2568 – 28 ก.พ. 2568",
                   "ผู้รับผิดชอบ: ผู้ใหญ่บ้าน", "สถานะ: ยังไม่เริ่ม", "ผลการตรวจรายการนี้?",
                   "✅ ผ่าน", "⚠️ ต้องแก้ไข/ติดตาม", "↩️ ส่งกลับแก้ไข"):
@@ -176,17 +176,17 @@ async def test_inbox_review_comment_and_answer_round_trip(console: Harness) -> N
     assert "ผลการตรวจ: ส่งกลับแก้ไข" in out and "ขอให้แยกงบค่าวัสดุ" in out
     assert "กลุ่มแกนระดับตำบลตรวจแล้ว: ผ่าน" in out  # the approval is told too
     await console.type("เมนู")  # the menu item may be one tap further ("more"): typed here
-    out = await console.type("ความเห็นจากทีมแกน")
+    out = await console.type("ความเห็นที่รอคำตอบ")
     assert "รอคำตอบ 1 เรื่อง" in out
     assert f"↩️ ผ#{ids['overdue']} แผน: ซ่อมถนนเข้าหมู่บ้าน (หมู่ 1)" in out
     out = await console.type("1")
     assert "ความเห็น: ขอให้แยกงบค่าวัสดุ" in out and "พิมพ์คำตอบของหมู่บ้าน" in out
     out = await console.type("ข้าม")
-    assert "กรุณาพิมพ์คำตอบถึงทีมแกน" in out
+    assert "กรุณาพิมพ์คำตอบถึงกลุ่มแกนระดับตำบล" in out
     out = await console.type("แยกงบแล้ว ค่าวัสดุ 180,000 ค่าแรงชาวบ้านช่วยกัน เลื่อนเสร็จเป็น มี.ค.")
     assert "ตรวจสอบก่อนส่งคำตอบ" in out
     out = await console.type("✅ ส่งคำตอบ")
-    assert "ส่งคำตอบถึงทีมแกนแล้ว" in out
+    assert "ส่งคำตอบถึงกลุ่มแกนระดับตำบลแล้ว" in out
     assert "ตอบครบทุกความเห็นแล้ว" in out
 
     # The core team receives the answer attached to the same item.
@@ -329,11 +329,11 @@ async def test_only_the_core_team_reviews_and_only_villages_answer(console: Harn
     assert "ตรวจรายงานจากหมู่บ้าน" not in out
     out = await console.type("ตรวจรายงานจากหมู่บ้าน")  # not in this person's menu: the menu
     assert "ผลการตรวจรายการนี้" not in out and "รอตรวจ" not in out
-    out = await console.type("ความเห็นจากทีมแกน")
-    assert "ยังไม่มีความเห็นจากทีมแกนที่รอคำตอบ" in out
+    out = await console.type("ความเห็นที่รอคำตอบ")
+    assert "ยังไม่มีความเห็นจากกลุ่มแกนระดับตำบลที่รอคำตอบ" in out
     out = await console.type("/as 3")  # the TAO
     out = await console.type("เมนู")
-    assert "ตรวจรายงานจากหมู่บ้าน" not in out and "ความเห็นจากทีมแกน" not in out
+    assert "ตรวจรายงานจากหมู่บ้าน" not in out and "ความเห็นที่รอคำตอบ" not in out
 
 
 async def test_english_reader_gets_the_comment_in_english(console: Harness) -> None:

@@ -146,7 +146,7 @@ async def test_village_asks_tao_funds_part_and_village_is_told(console: Harness)
         ("support_request.fund", TAO_ID, "submitted", "funded")]
 
     out = await console.type("/as 1")
-    assert "#1 (ซ่อมฝายน้ำล้น) ได้รับการอนุมัติจาก อบต. 100,000 บาท (ขอไว้ 125,000 บาท)" in out
+    assert "#1 (ซ่อมฝายน้ำล้น) ได้รับการอนุมัติจาก อบต. 100,000 บาทแล้วครับ (ขอไว้ 125,000 บาท)" in out
     out = await console.type("ติดตามคำขอ")
     assert "#1 ซ่อมฝายน้ำล้น — 125,000 บาท — อนุมัติ 100,000 บาท · พิจารณาเสร็จแล้ว" in out
 
@@ -221,7 +221,7 @@ async def test_return_needs_a_reason_forward_reaches_district_and_history_is_who
     out = await console.type("✅ อนุมัติเต็ม 350,000 บาท")
     assert "การพิจารณา: อนุมัติ 350,000 บาท" in out
     out = await console.type("✅ ยืนยัน")
-    assert "อนุมัติคำขอ #2 350,000 บาท แจ้งอบต. และหมู่บ้านแล้ว" in out
+    assert "อนุมัติคำขอ #2 350,000 บาท แจ้ง อบต. และหมู่บ้านแล้ว" in out
     assert "ถึง วิไล" in out and "ถึง สมศรี" in out
     out = await console.type("/as 3")
     assert "อำเภออนุมัติคำขอ ข#2 (หมู่ที่ 1 บ้านโนนสูง" in out and "350,000 บาท" in out
@@ -277,7 +277,7 @@ async def test_district_returns_with_a_reason_and_tao_and_village_are_told(
     await console.type("↩️ ส่งคืนหมู่บ้าน")
     out = await console.type("ให้ของบจากกรมชลประทานโดยตรง")
     out = await console.type("✅ ยืนยัน")
-    assert "ส่งคืนคำขอ #1 แจ้งอบต. และหมู่บ้านแล้ว" in out
+    assert "ส่งคืนคำขอ #1 แจ้ง อบต. และหมู่บ้านแล้ว" in out
     out = await console.type("/as 3")
     assert "อำเภอส่งคืนคำขอ ข#1" in out and "ให้ของบจากกรมชลประทานโดยตรง" in out
     out = await console.type("/as 1")
@@ -309,7 +309,7 @@ async def test_above_the_threshold_goes_straight_to_the_district(console: Harnes
         ("support_request.forward", None, "forwarded", "auto: above threshold 500000")]
 
     out = await console.type("/as 3")
-    assert "เกินเกณฑ์ของตำบล (500,000 บาท) จึงส่งต่อไปอำเภอโดยอัตโนมัติ (แจ้งเพื่อทราบ)" in out
+    assert "เกินเกณฑ์ของตำบล (500,000 บาท) จึงส่งต่อไปอำเภอโดยอัตโนมัติครับ (แจ้งเพื่อทราบ)" in out
     out = await console.type("คำขอรอพิจารณา (อบต.)")
     assert "ไม่มีคำขอรอ อบต. พิจารณา" in out  # it is not the TAO's to decide
 

@@ -258,7 +258,7 @@ async def test_blocked_person_is_marked_inactive_and_gets_no_more_notifications(
     await _join(leader, await issue_code(seeded_db_path, Role.VILLAGE_COMMITTEE, VILLAGE_2),
                 "บุญมี")
     tg.block_user(CORE)
-    steps = ("รายงานปัญหา", "สุขภาพ", "ไข้เลือดออกระบาดหนัก", "5", "วิกฤต", "ข้าม", "ข้าม",
+    steps = ("รายงานปัญหา", "สุขภาพ", "ไข้เลือดออกระบาดหนัก", "5", "วิกฤติ", "ข้าม", "ข้าม",
              "บันทึก")
     for step in steps:
         await leader.send(step)

@@ -19,11 +19,24 @@ os.environ.setdefault("PYTHAINLP_READ_ONLY", "1")
 
 from handlers.thai_input import (
     BE_OFFSET,
+    DATE_BAD_YEAR,
+    DATE_NO_SUCH_DAY,
+    DATE_NO_SUCH_MONTH,
+    DATE_NOT_LEAP,
+    DATE_UNREADABLE,
+    NUMBER_EMPTY,
+    NUMBER_SEVERAL,
+    NUMBER_TOO_LONG,
+    NUMBER_UNREADABLE,
+    NUMBER_VAGUE,
     format_baht,
+    is_skip_word,
     normalize_text,
     parse_date,
     parse_int,
     parse_number,
+    read_date,
+    read_number,
     to_arabic_digits,
     to_buddhist_year,
     warm_up,
@@ -363,3 +376,94 @@ def test_formatted_amounts_read_back(n: int, cents: int) -> None:
     amount = Decimal(n) + Decimal(cents) / 100 if n >= 0 else Decimal(n)
     assert parse_number(format_baht(amount)) == amount
     assert parse_number(format_baht(amount) + " บาท") == amount
+
+
+# --- why a text is not a date or a number (read_date, read_number) ----------------------------
+
+DATE_REASONS: list[tuple[str, str, tuple[int | None, int | None, int | None, int | None]]] = [
+    # text, reason, (day of month, month, CE year, days in that month)
+    ("31 ก.พ.", DATE_NO_SUCH_DAY, (31, 2, 2025, 28)),  # this year, 2568, has 28
+    ("30 ก.พ. 2567", DATE_NO_SUCH_DAY, (30, 2, 2024, 29)),  # 2567 = 2024, a leap year
+    ("29 ก.พ. 2566", DATE_NOT_LEAP, (29, 2, 2023, 28)),  # 2566 = 2023 is not
+    ("29 ก.พ. 68", DATE_NOT_LEAP, (29, 2, 2025, 28)),
+    ("32 ม.ค.", DATE_NO_SUCH_DAY, (32, 1, 2025, 31)),
+    ("31 เม.ย.", DATE_NO_SUCH_DAY, (31, 4, 2025, 30)),
+    ("31/6/2568", DATE_NO_SUCH_DAY, (31, 6, 2025, 30)),
+    ("๓๑/๙/๒๕๖๘", DATE_NO_SUCH_DAY, (31, 9, 2025, 30)),
+    ("0/1/2568", DATE_NO_SUCH_DAY, (0, 1, 2025, 31)),
+    ("2025-02-30", DATE_NO_SUCH_DAY, (30, 2, 2025, 28)),
+    ("1/13/2568", DATE_NO_SUCH_MONTH, (1, 13, 2025, None)),
+    ("1/0/2568", DATE_NO_SUCH_MONTH, (1, 0, 2025, None)),
+    ("2025-13-01", DATE_NO_SUCH_MONTH, (1, 13, 2025, None)),
+    ("1/3/256", DATE_BAD_YEAR, (1, 3, None, None)),
+    ("1/3/25680", DATE_BAD_YEAR, (1, 3, None, None)),
+    ("15 ม.ค. 2", DATE_BAD_YEAR, (15, 1, None, None)),
+    ("1/3/0000", DATE_BAD_YEAR, (1, 3, None, None)),
+    ("abc", DATE_UNREADABLE, (None, None, None, None)),
+    ("15 บาท", DATE_UNREADABLE, (None, None, None, None)),
+    ("1/3-2568", DATE_UNREADABLE, (None, None, None, None)),
+    ("", DATE_UNREADABLE, (None, None, None, None)),
+    ("Jan 15, 2025", DATE_UNREADABLE, (None, None, None, None)),
+]
+
+
+@pytest.mark.parametrize(("text", "reason", "parts"), DATE_REASONS)
+def test_read_date_says_why_it_is_not_a_date(
+        text: str, reason: str, parts: tuple[int | None, ...]) -> None:
+    reading = read_date(text, TODAY)
+    assert reading.day is None
+    assert reading.reason == reason
+    assert (reading.day_of_month, reading.month, reading.year, reading.month_days) == parts
+
+
+@pytest.mark.parametrize(("text", "expected"), DATES)
+def test_read_date_agrees_with_parse_date(text: str, expected: date | None) -> None:
+    reading = read_date(text, TODAY)
+    assert reading.day == expected
+    assert (reading.reason is None) == (expected is not None)
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("ห้าสิบกว่า", NUMBER_VAGUE),  # "more than fifty"
+    ("เกือบร้อย", NUMBER_VAGUE),
+    ("หลายคนมาก", NUMBER_VAGUE),
+    ("more than 50", NUMBER_VAGUE),
+    ("45 ครัวเรือน 3 คน", NUMBER_SEVERAL),
+    ("50-60", NUMBER_SEVERAL),
+    ("12 500", NUMBER_SEVERAL),
+    ("", NUMBER_EMPTY),
+    ("\u200b ", NUMBER_EMPTY),
+    ("1" * 1000, NUMBER_TOO_LONG),
+    ("abc", NUMBER_UNREADABLE),
+    ("1,2", NUMBER_UNREADABLE),
+    ("🙏", NUMBER_UNREADABLE),
+])
+def test_read_number_says_why_it_is_not_one_number(text: str, reason: str) -> None:
+    reading = read_number(text)
+    assert reading.value is None and reading.reason == reason
+
+
+@pytest.mark.parametrize(("text", "expected"), NUMBERS)
+def test_read_number_agrees_with_parse_number(text: str, expected: str | None) -> None:
+    reading = read_number(text)
+    assert reading.value == (None if expected is None else Decimal(expected))
+    assert (reading.reason is None) == (expected is not None)
+
+
+@pytest.mark.parametrize(("text", "skips"), [
+    ("ไม่มี", True), ("ไม่มีครับ", True), ("ไม่มีค่ะ", True), ("ไม่", True), ("ข้าม", True),
+    ("ข้ามครับ", True), ("-", True), ("No", True), ("none.", True), ("SKIP", True),
+    ("ไม่มีรูป", True), ("ไม่มีรูปครับ", True), (" ไม่มี ", True), ("n/a", True),
+    ("ไม่มีปัญหา", False), ("ไม่มีน้ำใช้", False), ("ครับ", False), ("", False),
+    ("no water", False), ("0", False), ("ไม่มี" * 20, False),
+])
+def test_skip_words(text: str, skips: bool) -> None:
+    assert is_skip_word(text) is skips
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=80))
+def test_readings_never_raise_and_agree(text: str) -> None:
+    assert read_date(text, TODAY).day == parse_date(text, TODAY)
+    assert read_number(text).value == parse_number(text)
+    is_skip_word(text)

@@ -15,6 +15,7 @@ from handlers.flow import END, Flow, MenuEntry, Step, proceed
 from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import (
+    PAST,
     ask_committee_village,
     chosen_committee_village,
     confirm_step,
@@ -70,10 +71,8 @@ async def answer_village(turn: Turn, answer: Answer) -> str:
 # --- date, groups, problems -------------------------------------------------------------------
 
 def _check_held_on(turn: Turn, day: date) -> None:
-    today = local_date(turn.now)
-    if day > today:
-        raise Invalid("forum.date_in_future", today=format_date(today, turn.language))
-    if day < today - MAX_PAST:
+    """A day in the future is refused by the date step itself (PAST)."""
+    if day < local_date(turn.now) - MAX_PAST:
         raise Invalid("forum.date_too_old")
 
 
@@ -252,7 +251,7 @@ FLOW = Flow(
     steps={
         "village": Step(ask_village, answer_village),
         "held_on": date_step("held_on", "forum.ask_date", "participants",
-                             check=_check_held_on),
+                             check=_check_held_on, when=PAST),
         "participants": number_step("participants", "forum.ask_participants", "groups",
                                     minimum=1, maximum=PARTICIPANTS_MAX,
                                     help_key="forum.help.participants"),

@@ -19,6 +19,7 @@ from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import (
+    FUTURE,
     amount_step,
     ask_committee_village,
     choice_step,
@@ -262,7 +263,7 @@ PERIOD_QUESTIONS: dict[str, Step] = {
     "period_start": routed(date_step("period_start", "plan.ask_period_start", ROUTE),
                            _route_period, _dates_in_order("period_start", "period_end")),
     "period_end": routed(date_step("period_end", "plan.ask_period_end", ROUTE,
-                                   not_before="period_start"), _route_period),
+                                   not_before="period_start", when=FUTURE), _route_period),
 }
 
 

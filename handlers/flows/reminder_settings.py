@@ -9,7 +9,7 @@ from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.permissions import Role, areas_with_role
 from handlers.steps import multi_select_step
-from handlers.turn import Answer, Invalid, Turn
+from handlers.turn import Answer, Invalid, Turn, label_key
 from locales import format_date
 from storage import audit
 from storage import reminders as reminders_repo
@@ -19,15 +19,33 @@ TAMBON_KINDS = ("weekly_progress", "overdue_items", "core_digest", "decider_dige
                 "forum_monthly", "lessons_due")
 
 
-async def _status(turn: Turn) -> str:
+ON, PAUSED_FOREVER, PAUSED_UNTIL = "on", "paused_forever", "paused_until"
+
+
+async def _state(turn: Turn) -> tuple[str, str]:
+    """The person's reminders now: (ON | PAUSED_FOREVER | PAUSED_UNTIL, as they read it)."""
     assert turn.person is not None
     paused, until = await reminders_repo.paused_until(turn.conn, turn.person.id)
     if not paused or (until is not None and until <= turn.now):
-        return turn.t("reminders.status_on")
+        return ON, turn.t("reminders.status_on")
     if until is None:
-        return turn.t("reminders.status_paused_forever")
-    return turn.t("reminders.status_paused_until",
-                  date=format_date(local_date(until), turn.language))
+        return PAUSED_FOREVER, turn.t("reminders.status_paused_forever")
+    return PAUSED_UNTIL, turn.t("reminders.status_paused_until",
+                                date=format_date(local_date(until), turn.language))
+
+
+async def _status(turn: Turn) -> str:
+    return (await _state(turn))[1]
+
+
+def _offered(state: str) -> list[str]:
+    """What may be chosen: "resume" only while paused, no pause that is already so."""
+    pauses = [key for key in PAUSES if not (state == PAUSED_FOREVER and key == "forever")]
+    return pauses if state == ON else ["resume", *pauses]
+
+
+def _label(turn: Turn, choice: str) -> str:
+    return turn.t("reminders.resume" if choice == "resume" else f"reminders.pause.{choice}")
 
 
 # --- a person's own reminders -----------------------------------------------------------------
@@ -37,14 +55,22 @@ async def begin_personal(turn: Turn) -> str | None:
 
 
 async def ask_personal(turn: Turn) -> None:
-    choices = [(turn.t(f"reminders.pause.{key}"), key) for key in PAUSES]
-    choices.append((turn.t("reminders.resume"), "resume"))
-    turn.ask(f"{await _status(turn)}\n{turn.t('reminders.ask')}", choices)
+    state, status = await _state(turn)
+    choices = [(_label(turn, key), key) for key in _offered(state)]
+    turn.ask(f"{status}\n{turn.t('reminders.ask')}", choices)
 
 
 async def answer_personal(turn: Turn, answer: Answer) -> str:
     assert turn.person is not None
+    state, _ = await _state(turn)
     choice = answer.choice
+    if choice is None and answer.text:  # typed: what is not offered now is explained
+        typed = label_key(answer.text)
+        choice = next((key for key in ("resume", *PAUSES)
+                       if label_key(_label(turn, key)) == typed), None)
+    if choice is not None and choice not in _offered(state):
+        raise Invalid("reminders.already_on" if choice == "resume"
+                      else "reminders.already_paused")
     if choice == "resume":
         await reminders_repo.resume(turn.conn, turn.person.id)
     elif choice in PAUSES:

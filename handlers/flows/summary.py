@@ -15,7 +15,7 @@ from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.messages import Reply
 from handlers.permissions import Action, PermissionDenied, Role, check
-from handlers.steps import date_step
+from handlers.steps import PAST, date_step
 from handlers.summaries import plan_periods
 from handlers.summary_model import SECTIONS, PlanPeriod, PlanPeriods
 from handlers.turn import Answer, Invalid, Turn
@@ -261,7 +261,7 @@ FLOW = Flow(
         "area": Step(ask_area, answer_area),
         "period": Step(ask_period, answer_period),
         "past": Step(ask_past, answer_past),
-        "start": date_step("start", "summary.ask_start", "end"),
+        "start": date_step("start", "summary.ask_start", "end", when=PAST),
         "end": _end_step(),
         "view": Step(ask_view, answer_view),
         "child": Step(ask_child, answer_child),
