@@ -12,12 +12,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from handlers import group_commands, intents, menu, opening, steps
 from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
 from handlers.flows import FLOWS
-from handlers.messages import Choice, Incoming, Reply, joined
+from handlers.messages import Choice, Incoming, Location, Reply, joined
 from handlers.thai_input import normalize_text
 from handlers.turn import (
     MENU_PREFIX,
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = timedelta(hours=24)
 IDLE_BATCH = 100  # idle conversations closed in one transaction
 MAX_TEXT = 4000  # longer pastes are cut before any flow sees them
-NAV_WORDS = ("cancel", "back", "help", "menu")
+NAV_WORDS = ("cancel", "back", "help", "menu", "keep")
 # "r:<action>": a tap on the LINE rich menu (bot/line_setup.py). Navigation wherever it
 # arrives, never an answer: the open flow is kept as a draft and the entry opens.
 RICH_MENU_PREFIX = "r:"
@@ -77,6 +78,27 @@ def _worth_keeping(convo: Conversation) -> bool:
     """Whether leaving the flow keeps a draft: the person entered something beyond what
     the flow filled in by itself when it began."""
     return flow_data(convo.data) != convo.data.get("_prefilled", {})
+
+
+def _follow_forward(convo: Conversation, next_step: str) -> None:
+    """After "back", answering again: the steps ahead stay known (their earlier answers
+    offered to keep) while the answers lead the same way; another way forgets them."""
+    ahead = convo.data.get("_forward")
+    if ahead:
+        if ahead[-1] == next_step:
+            ahead.pop()
+        else:
+            ahead.clear()
+
+
+def _opening_answer(opening: dict[str, Any] | None) -> Answer | None:
+    """`menu.opening_data` back into an Answer."""
+    if not opening:
+        return None
+    location = opening.get("location")
+    return Answer(text=opening.get("text") or "", photo=opening.get("photo"),
+                  photo_id=opening.get("photo_id"),
+                  location=Location(*location) if location else None)
 
 
 class Engine:
@@ -235,19 +257,33 @@ class Engine:
 
     # --- flows ---------------------------------------------------------------------
 
-    async def start_flow(self, turn: Turn, name: str, answer: Answer | None = None) -> None:
+    async def start_flow(self, turn: Turn, name: str, answer: Answer | None = None, *,
+                         ask_about_draft: bool = True) -> None:
+        """Start flow `name` (with `answer`, what the person sent to start it, as
+        `_opening`). With a draft of the same flow, the person is first asked whether to
+        resume it or start afresh: a draft is never overwritten unasked."""
         flow = FLOWS[name]
+        if ask_about_draft and turn.person is not None and flow.steps:
+            draft = next((d for d in await conversations.drafts_of(turn.conn, turn.identity.id)
+                          if d.flow == name and d.step in flow.steps), None)
+            if draft is not None:
+                self._finish(turn)
+                menu.ask_about_draft(turn, flow, draft, answer)
+                return
         turn.convo.flow, turn.convo.step = name, None
         turn.convo.data, turn.convo.history = {}, []
         if answer is not None:
-            turn.data["_opening"] = {"text": answer.text}
+            turn.data["_opening"] = menu.opening_data(answer)
         first = await flow.begin(turn)
         turn.data.pop("_opening", None)
         if first is None:  # the flow said why it cannot go on (or all it had to say)
             self._finish(turn)
             if turn.person is not None:
-                await menu.show(turn, after_flow=True)
+                await menu.show(turn, after_flow=True, finished=name, again=False)
             return
+        # What the flow filled in by itself: leaving with nothing more is no draft. What
+        # the person sent to start it is theirs, so then anything counts.
+        turn.data["_prefilled"] = flow_data(turn.data) if answer is None else {}
         await self._go(turn, flow, first)
 
     async def _run_step(self, turn: Turn, answer: Answer) -> None:
@@ -269,12 +305,13 @@ class Engine:
         if next_step == END:
             await conversations.delete_draft(turn.conn, turn.identity.id, flow.name)
             self._finish(turn)
-            await menu.show(turn, after_flow=True)
+            await menu.show(turn, after_flow=True, finished=flow.name)
             return
         if turn.convo.flow != flow.name:  # the step started another flow
             return
         if next_step != turn.convo.step:  # a step asked again is not a step back
             turn.convo.history.append(turn.convo.step or "")
+            _follow_forward(turn.convo, next_step)
         await self._go(turn, flow, next_step)
 
     async def _go(self, turn: Turn, flow: Flow, step_name: str) -> None:
@@ -312,9 +349,19 @@ class Engine:
         elif nav == "back":
             if flow and convo.history:
                 convo.data.pop("_return_to", None)
+                convo.data.setdefault("_forward", []).append(convo.step)
                 await self._go(turn, flow, convo.history.pop())
             else:
                 await self._leave_to_menu(turn)
+        elif nav == "keep":  # the earlier answer stands: on to where the person was
+            ahead = convo.data.get("_return_to") or (convo.data.get("_forward") or [None])[-1]
+            if flow and convo.step and ahead in flow.steps:
+                if not convo.data.pop("_return_to", None):
+                    convo.data["_forward"].pop()
+                convo.history.append(convo.step)
+                await self._go(turn, flow, ahead)
+            else:
+                await self._reask(turn)
         else:  # menu
             await self._leave_to_menu(turn)
 
@@ -341,7 +388,7 @@ class Engine:
             await self._menu_action(turn, action)
 
     async def _leave_to_menu(self, turn: Turn) -> None:
-        if turn.convo.flow and flow_data(turn.convo.data):
+        if turn.convo.flow and _worth_keeping(turn.convo):
             await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
             turn.say("nav.draft_kept")
         if turn.convo.flow:
@@ -358,7 +405,7 @@ class Engine:
             convo.flow, convo.step, dict(convo.data), list(convo.history), now))
 
     async def _start_command(self, turn: Turn, code: str) -> None:
-        if turn.convo.flow and flow_data(turn.convo.data):
+        if turn.convo.flow and _worth_keeping(turn.convo):
             await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
         self._finish(turn)
         if code:
@@ -374,6 +421,8 @@ class Engine:
             await self._open(turn, action)
         elif action.startswith("resume:"):
             await self._resume(turn, action.removeprefix("resume:"))
+        elif action.startswith("restart:"):
+            await self._restart(turn, action.removeprefix("restart:"))
         elif action in FLOWS:
             await self.start_flow(turn, action)
         else:
@@ -414,11 +463,24 @@ class Engine:
         turn.say("nav.resumed", flow=turn.t(flow.title_key))
         await self._go(turn, flow, draft.step)
 
+    async def _restart(self, turn: Turn, flow_name: str) -> None:
+        """Start afresh, as the person chose over their draft: the draft goes; what they
+        sent to start the flow, when that was not a menu button, is used."""
+        pending = turn.data.pop(menu.PENDING_OPENING, None)
+        if flow_name not in FLOWS:
+            await menu.show(turn)
+            return
+        if any(d.flow == flow_name for d in await conversations.drafts_of(turn.conn,
+                                                                          turn.identity.id)):
+            await conversations.delete_draft(turn.conn, turn.identity.id, flow_name)
+            turn.say("nav.draft_discarded")
+        await self.start_flow(turn, flow_name, _opening_answer(pending), ask_about_draft=False)
+
     # --- idleness ------------------------------------------------------------------------
 
     async def _close_idle(self, turn: Turn) -> None:
         flow = FLOWS.get(turn.convo.flow or "")
-        if flow and turn.convo.step and flow_data(turn.convo.data):
+        if flow and turn.convo.step and _worth_keeping(turn.convo):
             await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
             turn.say("idle.closed_with_draft", flow=turn.t(flow.title_key))
         else:

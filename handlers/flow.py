@@ -3,8 +3,8 @@ its answer. The state (flow, step, data) lives in the conversations table."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 from handlers.turn import Answer, Turn
 
@@ -24,11 +24,20 @@ class Step:
 @dataclass(frozen=True)
 class MenuEntry:
     """Where a flow shows in the main menu: for which roles, under which label, in
-    which order (smaller first)."""
+    which order (smaller first).
+
+    `first`: the roles that find it on the menu's first screen, each with its place there
+    (1 first); for the other roles it is one tap away, under "more". `then`: what the
+    short "what next" after the flow offers (flow names or menu actions, the likeliest
+    next step first); `menu_after`: the whole first screen instead (a new role, a new
+    language)."""
 
     roles: frozenset[str]
     label_key: str
     order: int
+    first: Mapping[str, int] = field(default_factory=dict, hash=False)
+    then: tuple[str, ...] = ()
+    menu_after: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,7 +54,7 @@ class Flow:
 def start_over_at(turn: Turn, step: str, *forget: str) -> str:
     """Back to a list step afresh after finishing one of its entries: the answers named
     are forgotten, and "back" does not lead into the entry just done."""
-    for key in (*forget, "_return_to"):
+    for key in (*forget, "_return_to", "_forward"):
         turn.data.pop(key, None)
     turn.convo.history.clear()
     turn.convo.step = step  # the engine records no step back when the next step is this one

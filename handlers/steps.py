@@ -63,6 +63,15 @@ def _question(turn: Turn, key: str | Callable[[Turn], str]) -> str:
     return key(turn) if callable(key) else turn.t(key)
 
 
+def _earlier(turn: Turn, field: str, show: Callable[[Any], str] = str) -> str:
+    """The answer stored under `field` as the person reads it, offered to keep when they
+    come back to its question; "" when there is none."""
+    if field not in turn.data:
+        return ""
+    value = turn.data[field]
+    return turn.t("nav.previous_skipped") if value in (None, "", []) else show(value)
+
+
 def date_step(field: str, question: str | Callable[[Turn], str], next_step: str, *,
               not_before: str | None = None, help_key: str | None = None,
               check: Check | None = None, when: str | None = None) -> Step:
@@ -73,7 +82,8 @@ def date_step(field: str, question: str | Callable[[Turn], str], next_step: str,
     ("yesterday" for PAST, "tomorrow" for FUTURE)."""
 
     async def ask(turn: Turn) -> None:
-        turn.ask(_question(turn, question), [(turn.t("common.today"), TODAY)], expects="date")
+        turn.ask(_question(turn, question), [(turn.t("common.today"), TODAY)], expects="date",
+                 nav=True, previous=_earlier(turn, field, lambda iso: _be(iso, turn)))
 
     async def answer(turn: Turn, given: Answer) -> str:
         today = local_date(turn.now)
@@ -146,7 +156,8 @@ def number_step(field: str, question: str | Callable[[Turn], str], next_step: st
     """A whole number in a range; Thai digits and number words are read too."""
 
     async def ask(turn: Turn) -> None:
-        turn.ask(_question(turn, question), choices(turn) if choices else [])
+        turn.ask(_question(turn, question), choices(turn) if choices else [], expects="number",
+                 nav=True, previous=_earlier(turn, field, lambda n: f"{n:,}"))
 
     async def answer(turn: Turn, given: Answer) -> str:
         raw = given.choice if given.choice is not None else given.text
@@ -171,7 +182,9 @@ def amount_step(field: str, question: str | Callable[[Turn], str], next_step: st
 
     async def ask(turn: Turn) -> None:
         choices = [(turn.t(zero_label), "0")] if zero_label else []
-        turn.ask(_question(turn, question), choices)
+        turn.ask(_question(turn, question), choices, expects="number", nav=True,
+                 previous=_earlier(turn, field, lambda baht: turn.t("nav.previous_baht",
+                                                                    amount=f"{baht:,}")))
 
     async def answer(turn: Turn, given: Answer) -> str:
         raw = given.choice if given.choice is not None else given.text
@@ -195,7 +208,8 @@ def text_step(field: str, question: str | Callable[[Turn], str], next_step: str,
         _optional(question, field)
 
     async def ask(turn: Turn) -> None:
-        turn.ask(_question(turn, question), [(turn.t("common.skip"), SKIP)] if optional else [])
+        turn.ask(_question(turn, question), [(turn.t("common.skip"), SKIP)] if optional else [],
+                 nav=True, previous=_earlier(turn, field))
 
     async def answer(turn: Turn, given: Answer) -> str:
         if optional and (given.choice == SKIP or skipped(given)):
@@ -217,7 +231,10 @@ def choice_step(field: str, question: str | Callable[[Turn], str], options: Opti
     """One of the buttons; anything else is explained and asked again."""
 
     async def ask(turn: Turn) -> None:
-        turn.ask(_question(turn, question), await options(turn))
+        shown = await options(turn)
+        labels = {value: label for label, value in shown}
+        turn.ask(_question(turn, question), shown,
+                 previous=_earlier(turn, field, lambda value: labels.get(value, "")))
 
     async def answer(turn: Turn, given: Answer) -> str:
         allowed = {value for _, value in await options(turn)}
@@ -249,7 +266,8 @@ def multi_select_step(field: str, question: str | Callable[[Turn], str], options
         if extra:
             text += "\n" + turn.t("common.other_noted", other=extra)
             buttons.append((turn.t("common.remove_other"), CLEAR_OTHER))
-        turn.ask(text, buttons)
+        # The ticks show the earlier answer, and "done" keeps it.
+        turn.ask(text, buttons, nav=bool(other_field), previous="")
 
     async def answer(turn: Turn, given: Answer) -> str:
         allowed = {value for _, value in await options(turn)}
@@ -315,7 +333,9 @@ def photo_step(field: str, question: str, next_step: str) -> Step:
     _optional(question, field)
 
     async def ask(turn: Turn) -> None:
-        turn.ask(turn.t(question), [(turn.t("common.skip"), SKIP)], expects="photo")
+        sent = turn.data.get(field) or turn.data.get(f"{field}_id")
+        turn.ask(turn.t(question), [(turn.t("common.skip"), SKIP)], expects="photo", nav=True,
+                 previous=turn.t("nav.previous_photo") if sent else _earlier(turn, field))
 
     async def answer(turn: Turn, given: Answer) -> str:
         if given.photo or given.photo_id:
@@ -342,7 +362,8 @@ def location_step(field: str, question: str, next_step: str) -> Step:
     _optional(question, field)
 
     async def ask(turn: Turn) -> None:
-        turn.ask(turn.t(question), [(turn.t("common.skip"), SKIP)], expects="location")
+        turn.ask(turn.t(question), [(turn.t("common.skip"), SKIP)], expects="location",
+                 nav=True, previous=_earlier(turn, field, lambda at: f"{at[0]:.5f}, {at[1]:.5f}"))
 
     async def answer(turn: Turn, given: Answer) -> str:
         typed = parse_location(given.text) if given.text else None

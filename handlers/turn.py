@@ -27,6 +27,12 @@ STEP_PREFIX = "s"  # "s<seq>:<value>": an answer to the question numbered <seq>
 MENU_PREFIX = "m:"  # a main-menu item
 NAV_PREFIX = "n:"  # a navigation word as a button: cancel, back, help, menu
 ENGINE_KEY_PREFIX = "_"  # conversation data keys the engine keeps for itself
+# A question's buttons, at most: LINE shows 13 quick replies, and some questions add their
+# own (a photo: camera and camera roll; a location or a date: its picker). "Back", "cancel"
+# and "keep" are left off a question that has no room for them.
+BUTTONS_MAX = 13
+_PLATFORM_ACTIONS = {"photo": 2, "location": 1, "photo_or_location": 3, "date": 1}
+PREVIOUS_SHOWN = 200  # characters of an earlier answer shown when someone comes back
 
 
 @dataclass(frozen=True)
@@ -196,20 +202,57 @@ class Turn:
             self.say(f"{key}_to", delivery=delivery.note, **params)
 
     def ask(self, text: str, choices: list[tuple[str, str]] = (),  # type: ignore[assignment]
-            expects: str | None = None) -> None:
+            expects: str | None = None, *, nav: bool | None = None,
+            previous: str | None = None) -> None:
         """Ask the current step's question. Its buttons carry the question's number,
-        so a press on an older question's button is recognised as such."""
+        so a press on an older question's button is recognised as such.
+
+        `nav`: the question takes typed answers, so it also shows "back" and "cancel"
+        (None: when it has no buttons of its own). `previous`: its earlier answer as shown
+        to the person ("" for none; None: the step's own answer, found under the step's
+        name), offered to keep when they came back to it (back, or edit on a
+        confirmation screen)."""
+        choices = list(choices)
+        nav = not choices if nav is None else nav
+        shown = self._earlier_answer(choices) if previous is None else previous
+        if shown and (self.convo.data.get("_forward") or self.convo.data.get("_return_to")):
+            text = f"{self.t('nav.previous_answer', answer=shown[:PREVIOUS_SHOWN])}\n{text}"
+            if len(choices) + _PLATFORM_ACTIONS.get(expects or "", 0) < BUTTONS_MAX:
+                choices.insert(0, (self.t("nav.keep"), f"{NAV_PREFIX}keep"))
+        if nav and expects != "confirm":
+            navs = [(self.t("nav.back"), f"{NAV_PREFIX}back"),
+                    (self.t("common.cancel"), f"{NAV_PREFIX}cancel")]
+            navs = [item for item in navs if item[1] not in {v for _, v in choices}]
+            if len(choices) + len(navs) + _PLATFORM_ACTIONS.get(expects or "", 0) <= BUTTONS_MAX:
+                choices += navs
         self.convo.seq += 1
         tagged = tuple(Choice(label, value if value.startswith(NAV_PREFIX)
                               else f"{STEP_PREFIX}{self.convo.seq}:{value}")
                        for label, value in choices)
         self.convo.data["_choices"] = {label_key(label): value for label, value in choices}
-        extra = {"share_location": self.t("common.share_location")} if expects == "location" else {}
+        extra = ({"share_location": self.t("common.share_location")}
+                 if expects in ("location", "photo_or_location") else {})
         self.replies.append(Reply(text, tagged, expects=expects, extra=extra))
 
+    def _earlier_answer(self, choices: list[tuple[str, str]]) -> str:
+        """The answer stored under the current step's name, as the person knows it: the
+        label of the button it came from, or the value itself."""
+        value = self.convo.data.get(self.convo.step or "")
+        labels = {v: label for label, v in choices}
+        if isinstance(value, list):
+            return self.t("list.comma").join(str(labels.get(str(v), v)) for v in value)
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            return ""
+        if str(value) in labels:
+            return labels[str(value)]
+        return f"{value:,}" if isinstance(value, int | float) else value
+
     def menu_choice(self, text: str, items: list[tuple[str, str]]) -> None:
-        self.replies.append(Reply(text, tuple(Choice(label, f"{MENU_PREFIX}{action}")
-                                              for label, action in items)))
+        """Menu buttons (`m:<action>`); an item already a navigation button (`n:menu`)
+        stays one."""
+        self.replies.append(Reply(text, tuple(
+            Choice(label, action if action.startswith(NAV_PREFIX) else f"{MENU_PREFIX}{action}")
+            for label, action in items)))
 
     def notify(self, person_ids: list[int], key: str, *,
                actions: Sequence[tuple[str, str]] = (), **params: Any) -> None:

@@ -65,7 +65,8 @@ async def _answer_the_three_questions(console: Harness) -> str:
 async def test_close_with_carry_over_opens_next_plan(console: Harness) -> None:
     old, items, problem = await _plan_with_items(console.db)
     await console.start("1")
-    out = await console.type("เมนู")
+    await console.type("เมนู")
+    out = await console.type("เพิ่มเติม")  # lessons are one tap away, under "more"
     assert "สรุปบทเรียน" in out
     out = await console.type("สรุปบทเรียน")
     assert "แผนรอบ 1 ก.ค. 2567 – 31 ธ.ค. 2567" in out  # Buddhist Era
@@ -218,7 +219,7 @@ async def test_no_open_plan_is_said_politely(console: Harness) -> None:
     out = await console.type("สรุปบทเรียน")
     assert "ยังไม่มีแผนแก้ไขปัญหาวิกฤติที่เปิดอยู่" in out
     assert QUESTION_WORKED not in out
-    assert "บันทึกเวทีประชาคม" in out  # back at the menu
+    assert "ต้องการทำอะไรต่อครับ" in out and "🏠 เมนูหลัก" in out  # what next
     assert await console.scalar("SELECT COUNT(*) FROM lessons") == 0
 
 

@@ -83,7 +83,8 @@ async def _send(turn: Turn) -> str:
 FLOW = Flow(
     name="broadcast",
     title_key="broadcast.title",
-    menu=MenuEntry(frozenset({Role.CORE_TEAM}), "broadcast.menu", 58),
+    menu=MenuEntry(frozenset({Role.CORE_TEAM}), "broadcast.menu", 58,
+                   then=("broadcast_report",)),
     begin=begin,
     steps={
         "tambon": choice_step("tambon", "broadcast.ask_tambon", _tambons, "text"),
@@ -113,7 +114,8 @@ async def report_begin(turn: Turn) -> str | None:
 REPORT_FLOW = Flow(
     name="broadcast_report",
     title_key="broadcast.report_title",
-    menu=MenuEntry(frozenset({Role.CORE_TEAM}), "broadcast.report_menu", 59),
+    menu=MenuEntry(frozenset({Role.CORE_TEAM}), "broadcast.report_menu", 59,
+                   then=("broadcast",)),
     begin=report_begin,
     steps={},
 )

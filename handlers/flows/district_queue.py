@@ -16,4 +16,5 @@ DISTRICT_DESK = Desk(name="district_queue", level=DISTRICT, role=Role.DISTRICT,
                      queue_of=support_requests.queue_for_district)
 
 FLOW = desk_flow(DISTRICT_DESK, "support.flow.district_queue",
-                 MenuEntry(frozenset({Role.DISTRICT}), "support.district_menu", 56))
+                 MenuEntry(frozenset({Role.DISTRICT}), "support.district_menu", 56,
+                           first={Role.DISTRICT: 1}, then=("district_queue", "summary")))

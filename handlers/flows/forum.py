@@ -246,7 +246,8 @@ def _confirm() -> Step:
 FLOW = Flow(
     name="forum",
     title_key="forum.title",
-    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "forum.menu", 20),
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "forum.menu", 20,
+                   first={Role.VILLAGE_COMMITTEE: 4}, then=("plan", "problem_report")),
     begin=begin,
     steps={
         "village": Step(ask_village, answer_village),

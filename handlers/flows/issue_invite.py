@@ -79,7 +79,8 @@ async def answer_area(turn: Turn, answer: Answer) -> str:
 FLOW = Flow(
     name="issue_invite",
     title_key="flow.issue_invite",
-    menu=MenuEntry(frozenset(INVITABLE_ROLES), "menu.issue_invite", 70),
+    menu=MenuEntry(frozenset(INVITABLE_ROLES), "menu.issue_invite", 70,
+                   first={Role.CORE_TEAM: 3, Role.DISTRICT: 4}, then=("issue_invite",)),
     begin=begin,
     steps={"role": Step(ask_role, answer_role), "area": Step(ask_area, answer_area)},
 )

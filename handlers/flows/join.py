@@ -76,7 +76,7 @@ def _welcome(turn: Turn) -> None:
 FLOW = Flow(
     name="join",
     title_key="flow.join",
-    menu=MenuEntry(frozenset(Role), "menu.join", 90),
+    menu=MenuEntry(frozenset(Role), "menu.join", 90, menu_after=True),
     begin=begin,
     steps={
         "code": Step(ask_code, answer_code, help_key="help.join"),

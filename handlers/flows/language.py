@@ -28,5 +28,5 @@ async def answer_language(turn: Turn, answer: Answer) -> str:
 
 
 FLOW = Flow(name="language", title_key="flow.language", begin=begin,
-            menu=MenuEntry(frozenset(Role), "menu.language", 95),
+            menu=MenuEntry(frozenset(Role), "menu.language", 95, menu_after=True),
             steps={"choose": Step(ask_language, answer_language)})

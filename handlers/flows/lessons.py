@@ -294,7 +294,8 @@ def _confirm() -> Step:
 FLOW = Flow(
     name="lessons",
     title_key="lessons.title",
-    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "lessons.menu", 40),
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "lessons.menu", 40,
+                   then=("summary", "plan")),
     begin=begin,
     steps={
         "village": Step(ask_village, answer_village),

@@ -612,7 +612,8 @@ async def _save_withdraw(turn: Turn) -> str:
 FLOW = Flow(
     name="plan",
     title_key="plan.title",
-    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "plan.menu", 25),
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "plan.menu", 25,
+                   first={Role.VILLAGE_COMMITTEE: 3}, then=("support_request", "progress")),
     begin=begin,
     steps={
         "village": Step(ask_village, answer_village),

@@ -326,7 +326,8 @@ async def _confirm(turn: Turn) -> Step:
 FLOW = Flow(
     name="progress",
     title_key="progress.title",
-    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "progress.menu", 30),
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "progress.menu", 30,
+                   first={Role.VILLAGE_COMMITTEE: 2}, then=("progress", "support_status")),
     begin=begin,
     steps={
         "village": Step(ask_village, answer_village),

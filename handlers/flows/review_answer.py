@@ -199,7 +199,8 @@ async def _save(turn: Turn) -> str:
 FLOW = Flow(
     name="review_answer",
     title_key="review.answer_flow",
-    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "review.answer_menu", 45),
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "review.answer_menu", 45,
+                   then=("review_answer", "my_reports")),
     begin=begin,
     steps={
         "pick": Step(ask_pick, answer_pick),

@@ -576,7 +576,8 @@ async def _save(turn: Turn) -> str:
 FLOW = Flow(
     name="review_inbox",
     title_key="review.inbox_flow",
-    menu=MenuEntry(frozenset({Role.CORE_TEAM}), "review.menu", 50),
+    menu=MenuEntry(frozenset({Role.CORE_TEAM}), "review.menu", 50,
+                   first={Role.CORE_TEAM: 1}, then=("review_inbox", "summary")),
     begin=begin,
     steps={
         "inbox": Step(ask_inbox, answer_inbox),

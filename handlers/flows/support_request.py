@@ -190,7 +190,8 @@ async def _forward_automatically(turn: Turn, request_id: int, threshold: int) ->
 FLOW = Flow(
     name="support_request",
     title_key="support.flow.request",
-    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "support.menu", 35),
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "support.menu", 35,
+                   then=("support_status", "support_request")),
     begin=begin,
     steps={
         "village": Step(ask_village, answer_village),

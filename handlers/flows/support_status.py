@@ -159,7 +159,8 @@ async def answer_detail(turn: Turn, answer: Answer) -> str:
 FLOW = Flow(
     name="support_status",
     title_key="support.flow.status",
-    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "support.status_menu", 37),
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "support.status_menu", 37,
+                   then=("support_request", "progress")),
     begin=begin,
     steps={
         "list": Step(ask_list, answer_list),

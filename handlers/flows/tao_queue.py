@@ -430,4 +430,5 @@ TAO_DESK = Desk(name="tao_queue", level=TAMBON, role=Role.TAO,
                 queue_of=support_requests.queue_for_tambon)
 
 FLOW = desk_flow(TAO_DESK, "support.flow.tao_queue",
-                 MenuEntry(frozenset({Role.TAO}), "support.tao_menu", 52))
+                 MenuEntry(frozenset({Role.TAO}), "support.tao_menu", 52,
+                           first={Role.TAO: 1}, then=("tao_queue", "summary")))

@@ -91,7 +91,8 @@ async def _save(turn: Turn) -> str:
 FLOW = Flow(
     name="tao_threshold",
     title_key="support.flow.threshold",
-    menu=MenuEntry(frozenset({Role.TAO}), "support.threshold_menu", 54),
+    menu=MenuEntry(frozenset({Role.TAO}), "support.threshold_menu", 54,
+                   first={Role.TAO: 4}, then=("tao_queue",)),
     begin=begin,
     steps={
         "tambon": Step(ask_tambon, answer_tambon),
