@@ -229,7 +229,8 @@ async def _save_correction(turn: Turn) -> str:
 FLOW = Flow(
     name="problem_report",
     title_key="flow.problem_report",
-    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "menu.report", 10),
+    menu=MenuEntry(frozenset({Role.VILLAGE_COMMITTEE}), "menu.report", 10,
+                   first={Role.VILLAGE_COMMITTEE: 1}, then=("problem_report", "my_reports")),
     begin=begin,
     steps={
         "village": Step(ask_village, answer_village),
