@@ -5,6 +5,8 @@ request, the TAO's decision and the progress report with its outcome, once on Te
 from __future__ import annotations
 
 import itertools
+import json
+from datetime import date
 from pathlib import Path
 
 from bot.service import Service
@@ -25,7 +27,10 @@ async def _count(db_path: Path, sql: str) -> list[tuple]:  # type: ignore[type-a
         return [tuple(r) for r in await cur.fetchall()]
 
 
-PLAN_STEPS = ["แผนของหมู่บ้าน", "จัดทำแผนรอบใหม่", "1 ม.ค. 68", "30 มิ.ย. 68", "เปิดแผนรอบนี้",
+# The plan is in force today (it runs on the real clock): it began this January and ends
+# next June, in the Buddhist Era.
+_BE = date.today().year + 543
+PLAN_STEPS = ["แผนของหมู่บ้าน", "จัดทำแผนรอบใหม่", f"1 ม.ค. {_BE}", f"30 มิ.ย. {_BE + 1}", "เปิดแผนรอบนี้",
               "เพิ่มรายการ", "จัดหาท่อส่งน้ำ", "ขอรับการสนับสนุนจากหน่วยงาน", "อบต.ในเมือง",
               "120000", "ไม่มีเงินสมทบ", "ข้าม", "1 ก.พ. 68", "31 มี.ค. 68", "ผู้ใหญ่บ้าน",
               "✅ บันทึก", "🏠 กลับเมนูหลัก"]
@@ -104,8 +109,10 @@ async def test_key_steps_on_line(seeded_db_path: Path, line: LineTestServer,
         assert leader.messages()[-1]["type"] == "flex"  # the confirmation screen
         await leader.press("📨 ส่งคำขอ")
 
-        await line.wait_for(lambda: any("คำขอรับการสนับสนุนใหม่" in t
-                                        for t in line.delivered_texts(tao.user_id)))
+        # A notification with a button comes as a bubble: look inside it.
+        await line.wait_for(lambda: any(
+            "คำขอรับการสนับสนุนใหม่" in json.dumps(d["message"], ensure_ascii=False)
+            for d in line.delivered_messages(tao.user_id)))
         await tao.send("คำขอรอพิจารณา (อบต.)")
         await tao.press(next(b for b in _choices(tao.messages()[-1]) if b.startswith("#1")))
         await tao.press("↩️ ส่งคืนหมู่บ้าน")
