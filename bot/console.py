@@ -2,7 +2,8 @@
 
 It is a channel like any other: lines become `Incoming` updates for the same engine,
 and replies come back through the same outbox. Choices are shown numbered; typing
-the number or the label works.
+the number or the label works. At a question answered with a number (households, an
+amount) a typed number is that number: its buttons are shown by their labels only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from storage import outbox, people
 from storage.db import Database
 from storage.outbox import OutboxMessage
 
+NUMBER = "number"  # a question answered with a number (Reply.expects)
+
 
 @dataclass(frozen=True)
 class Persona:
@@ -40,18 +43,25 @@ class ConsoleSender:
     def __init__(self, write: Callable[[str], None]) -> None:
         self.write = write
         self.last_choices: dict[str, list[str]] = {}
+        self.last_expects: dict[str, str | None] = {}
 
     async def send(self, message: OutboxMessage) -> SendOutcome:
         reply = Reply.from_payload(message.payload)
         lines = [f"🤖 {line}" if i == 0 else f"   {line}"
                  for i, line in enumerate(reply.text.splitlines() or [""])]
-        lines += [f"   [{n}] {choice.label}" for n, choice in enumerate(reply.choices, 1)]
+        if reply.expects == NUMBER and reply.choices:
+            # A number is typed as the number, so these buttons are not numbered: their
+            # labels are typed.
+            lines.append("   " + "  ".join(f"[{choice.label}]" for choice in reply.choices))
+        else:
+            lines += [f"   [{n}] {choice.label}" for n, choice in enumerate(reply.choices, 1)]
         if reply.image:
             lines.append(f"   🖼  {reply.image}")
         if reply.file:
             lines.append(f"   📎 {reply.file}")
         self.write("\n".join(lines))
         self.last_choices[message.chat_id] = [c.payload for c in reply.choices]
+        self.last_expects[message.chat_id] = reply.expects
         return Sent()
 
 
@@ -134,7 +144,8 @@ class ConsoleChat:
                 "chat_id": self.active.user_id, "update_id": uuid.uuid4().hex}
         choices = self.screen.last_choices.get(self.active.user_id) or []
         number = to_arabic_digits(text)
-        if number.isdigit() and 1 <= int(number) <= len(choices):
+        typed_as_number = self.screen.last_expects.get(self.active.user_id) == NUMBER
+        if number.isdigit() and 1 <= int(number) <= len(choices) and not typed_as_number:
             return Incoming(**base, payload=choices[int(number) - 1])
         if command == "/photo" and rest:
             return Incoming(**base, photo=rest)

@@ -454,7 +454,8 @@ class TelegramChannel:
             photo_id, photo = await self._download_photo(message)
             if photo_id is None:
                 return Incoming(**base, unsupported="photo_too_large")
-            return Incoming(**base, photo=photo, photo_id=photo_id)
+            # A caption is what the person said with the photo (a report's description).
+            return Incoming(**base, photo=photo, photo_id=photo_id, text=message.caption)
         if message.location is not None:
             return Incoming(**base, location=Location(message.location.latitude,
                                                       message.location.longitude))

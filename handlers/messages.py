@@ -46,7 +46,9 @@ class Reply:
     image: str | None = None
     file: str | None = None
     # What kind of answer the question expects ("date", "photo", "location",
-    # "confirm"), so a channel can offer a picker or a richer layout.
+    # "photo_or_location", "number", "confirm"), so a channel can offer a picker or a
+    # richer layout (the console takes a typed number at a "number" question as the number,
+    # not as a button's place).
     expects: str | None = None
     # The chosen answer, for channels that edit the question to show it.
     answered: str | None = None

@@ -57,3 +57,12 @@ def category_label(key: str, language: str) -> str:
         if category["key"] == key:
             return str(category["label"].get(language) or category["label"][DEFAULT_LANGUAGE])
     return key
+
+
+@cache
+def intent_words() -> dict[str, Any]:
+    """What free text outside a question means (data, not code): the phrases of each intent
+    and how long a text must be to describe a problem (handlers/intents.py)."""
+    data: dict[str, Any] = json.loads(files("locales").joinpath("intents.json")
+                                      .read_text("utf-8"))
+    return data

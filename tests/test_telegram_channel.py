@@ -133,12 +133,15 @@ async def test_whole_journey_deep_link_report_with_photo_notifies_core_team(
     await leader.send("บ่อน้ำแห้ง <b>ไม่มี</b> น้ำใช้ & ต้องซื้อน้ำ")
     await leader.send("๔๕")
     await leader.press("รุนแรง")
+    # Photo and location are one question: a reply keyboard with a location button (a
+    # photo is sent as ever); the photo goes on to the summary, where the location is sent.
+    attachments_question = tg.sent_messages(LEADER)[-1]
+    assert "ส่งรูปถ่าย หรือแชร์ตำแหน่ง" in attachments_question["text"]
+    assert attachments_question["reply_markup"]["keyboard"][0][0]["request_location"] is True
     out = await leader.push(tg.photo_update(LEADER, "photo-file-1", content=b"\xff\xd8jpeg"))
-    assert "ตำแหน่ง" in out
-    location_question = tg.sent_messages(LEADER)[-1]  # a reply keyboard with a location button
-    assert location_question["reply_markup"]["keyboard"][0][0]["request_location"] is True
+    assert "ตรวจสอบก่อนบันทึก" in out and "รูปถ่าย: มี" in out
     out = await leader.push(tg.location_update(LEADER, 15.79, 104.14))
-    assert "ตรวจสอบก่อนบันทึก" in out
+    assert "ตรวจสอบก่อนบันทึก" in out and "15.79000, 104.14000" in out
     # User text is escaped in HTML parse mode, shown as typed.
     confirm = [m for m in tg.sent_messages(LEADER) if "ตรวจสอบ" in m["text"]][-1]
     assert "&lt;b&gt;ไม่มี&lt;/b&gt;" in confirm["text"] and "&amp;" in confirm["text"]
