@@ -17,15 +17,17 @@ conn.execute(...) as cur`) works unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Generator, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import aiosqlite
 
 Row = sqlite3.Row
 Parameters = Sequence[Any] | Mapping[str, Any]
 INLINE_MANY_ROWS = 200  # executemany with more rows than this runs in a worker thread
+T = TypeVar("T")
 
 
 class Cursor:
@@ -59,6 +61,20 @@ class Cursor:
     @property
     def rowcount(self) -> int:
         return self._cursor.rowcount
+
+
+async def _to_thread_to_the_end(work: Callable[[], T]) -> T:
+    """Run `work` on the connection in a worker thread. If the caller is cancelled (the
+    bot stops), the statement still runs on in its thread: wait for it to end before the
+    cancellation goes on, so nobody rolls back or closes the connection under it (SQLite
+    would crash the process)."""
+    future = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
 
 
 class Connection:
@@ -98,13 +114,26 @@ class Connection:
     async def fetchall_in_thread(self, sql: str, parameters: Parameters = ()) -> list[Any]:
         """A query that may read many rows (whom a nationwide reminder goes to), in a worker
         thread: the event loop answers webhooks meanwhile."""
-        return await asyncio.to_thread(lambda: self.raw.execute(sql, parameters).fetchall())
+        def run() -> list[Any]:
+            cursor = self.raw.execute(sql, parameters)
+            try:
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+
+        return await _to_thread_to_the_end(run)
 
     async def executemany(self, sql: str, rows: Iterable[Parameters]) -> Cursor:
         rows = list(rows)
         if len(rows) <= INLINE_MANY_ROWS:
             return Cursor(self.raw.executemany(sql, rows))
-        return Cursor(await asyncio.to_thread(self.raw.executemany, sql, rows))
+
+        def run() -> sqlite3.Cursor:
+            cursor = self.raw.executemany(sql, rows)
+            cursor.close()  # done: nothing keeps the statement (and its locks) alive
+            return cursor
+
+        return Cursor(await _to_thread_to_the_end(run))
 
     async def close(self) -> None:
         self.raw.close()
