@@ -188,9 +188,9 @@ class Engine:
         convo = turn.convo
         idle = turn.now - convo.updated_at if convo.updated_at else None
         if convo.flow and idle and idle > self.settings.idle_timeout:
+            # Closed politely (a draft kept); what was sent now is then read as a new
+            # message at the menu, never as the answer to the day-old question.
             await self._close_idle(turn)
-            await menu.show(turn)
-            return
         text = normalize_text(incoming.text or "")[:MAX_TEXT]
         if text.startswith("/start"):
             await self._start_command(turn, text.removeprefix("/start").strip())

@@ -111,6 +111,18 @@ async def test_idle_close_also_happens_on_the_next_message(console: Harness,
     assert draft is not None and '"category": "health"' in draft[0]
 
 
+async def test_what_is_sent_after_a_day_away_is_read_not_dropped(
+        console: Harness, clock: FixedClock) -> None:
+    await console.start("1")
+    await console.type("เมนู")
+    await console.type("บันทึกเวทีประชาคม")  # a forum left half-way
+    await console.type("เมื่อวาน")
+    clock.advance(timedelta(hours=30))
+    out = await console.type("น้ำท่วมนาข้าวเสียหายหมดทั้งทุ่ง")
+    assert "ไม่มีการตอบกลับนานเกิน 24 ชั่วโมง" in out  # the forum closed politely, kept
+    assert "น้ำท่วม" in out  # and the message read: a report begun with its category
+
+
 async def test_pending_outbox_rows_are_delivered_after_a_restart(
         console: Harness, db_path: Path, clock: FixedClock) -> None:
     await console.start("1")
