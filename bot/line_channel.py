@@ -60,6 +60,7 @@ from bot.outbox_sender import Blocked, Failed, Retry, SendOutcome, Sent
 from handlers.engine import REASKED, Engine
 from handlers.line_menus import RICH_MENU_LINK
 from handlers.messages import Choice, Incoming, Location, Reply
+from handlers.turn import NAV_PREFIX
 from locales import DEFAULT_LANGUAGE, t
 from storage.outbox import LIVE_REPLY, OutboxMessage
 
@@ -93,6 +94,9 @@ PUSH_PATH = "/v2/bot/message/push"
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 # Questions whose quick replies are pickers.
 PICKERS = ("location", "photo", "photo_or_location", "date")
+# A question's navigation buttons (handlers/turn.py Turn.ask): quick replies on the newest
+# message even where the question's own buttons are laid out in a bubble or a carousel.
+NAVIGATION = frozenset(f"{NAV_PREFIX}{word}" for word in ("keep", "back", "cancel"))
 GROUP_GREETING = "/start"  # what joining a group is to the engine: the group's greeting
 
 
@@ -103,21 +107,36 @@ def _postback(choice: Choice, label_max: int = QUICK_LABEL_MAX) -> dict[str, Any
             "displayText": fit(choice.label, DISPLAY_TEXT_MAX)}
 
 
-def _quick_reply(reply: Reply) -> dict[str, Any] | None:
+def _pickers(reply: Reply) -> list[dict[str, Any]]:
+    """The quick replies that open LINE's own pickers for what the question takes: its
+    `expects`, or what a confirmation screen also attaches (extra "attach")."""
+    takes = reply.extra.get("attach") if reply.expects == "confirm" else reply.expects
     actions: list[dict[str, Any]] = []
-    if reply.expects in ("location", "photo_or_location"):
+    if takes in ("location", "photo_or_location"):
         actions.append({"type": "location",
                         "label": fit(reply.extra.get("share_location", "Location"),
                                      QUICK_LABEL_MAX)})
-    if reply.expects in ("photo", "photo_or_location"):
+    if takes in ("photo", "photo_or_location"):
         actions += [{"type": "camera", "label": "📷"}, {"type": "cameraRoll", "label": "🖼"}]
-    elif reply.expects == "date":
+    elif takes == "date":
         actions.append({"type": "datetimepicker", "label": "📅", "data": "date-picker",
                         "mode": "date"})
-    actions += [_postback(c) for c in reply.choices]
+    return actions
+
+
+def _quick_items(actions: list[dict[str, Any]]) -> dict[str, Any] | None:
     if not actions:
         return None
     return {"items": [{"type": "action", "action": a} for a in actions]}
+
+
+def _with_quick(messages: list[dict[str, Any]], actions: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """`actions` as quick replies on the last message (LINE shows the newest message's)."""
+    quick = _quick_items(actions)
+    if quick and messages:
+        messages[-1]["quickReply"] = quick
+    return messages
 
 
 def _split(text: str) -> list[str]:
@@ -204,10 +223,12 @@ def _attachments(reply: Reply, links: MediaLinks | None) -> tuple[str, list[dict
 
 def render(reply: Reply, links: MediaLinks | None = None, *,
            keep_buttons: bool = False) -> list[dict[str, Any]]:
-    """One outbox Reply as LINE messages. A confirmation screen, a question whose labels
-    are too long for quick replies (a decision that names its amount) and, with
-    `keep_buttons` (a notification), any buttons go in a Flex bubble; otherwise up to 13
-    choices as quick replies, longer lists as a carousel of button pages; images and files
+    """One outbox Reply as LINE messages. A confirmation screen (with LINE's pickers as
+    quick replies when it also attaches a photo or a location) and, with `keep_buttons`
+    (a notification), any buttons go in a Flex bubble, or a carousel of button pages for
+    more than 13. A question: its buttons and pickers as quick replies when they fit (13,
+    each label whole); otherwise its own buttons in a bubble or a carousel and its
+    pickers and navigation as quick replies on it (`_question_on_screen`). Images and files
     as signed links. An action row (RICH_MENU_LINK) is no message at all."""
     if RICH_MENU_LINK in reply.extra:
         return []
@@ -215,22 +236,47 @@ def render(reply: Reply, links: MediaLinks | None = None, *,
         text, images = _attachments(reply, links)
         return [*render(Reply(text, reply.choices, expects=reply.expects, extra=reply.extra),
                         keep_buttons=keep_buttons), *images]
-    if len(reply.choices) > QUICK_REPLY_MAX:
-        pages = [reply.choices[i:i + BUTTONS_PER_PAGE]
-                 for i in range(0, len(reply.choices), BUTTONS_PER_PAGE)]
-        carousel = {"type": "carousel",
-                    "contents": [_bubble(None, [_button(c) for c in page]) for page in pages]}
-        return [{"type": "text", "text": t} for t in _split(reply.text)] + [
-            {"type": "flex", "altText": _alt_text(reply.text), "contents": carousel}]
-    if reply.choices and reply.expects not in PICKERS and (
-            reply.expects == "confirm" or keep_buttons or not _quick_replies_fit(reply)):
-        alt = _first_line(reply.text) if keep_buttons else _alt_text(reply.text)
-        return _with_buttons(reply, reply.expects == "confirm", alt)
+    if keep_buttons or reply.expects == "confirm":
+        # Every button on the screen; a confirmation screen that also attaches a photo or
+        # a location offers LINE's pickers as quick replies.
+        pickers = _pickers(reply) if reply.expects == "confirm" else []
+        if len(reply.choices) > QUICK_REPLY_MAX:
+            return _with_quick(_carousel(reply.text, reply.choices), pickers)
+        if reply.choices:
+            alt = _first_line(reply.text) if keep_buttons else _alt_text(reply.text)
+            return _with_quick(_with_buttons(reply, reply.expects == "confirm", alt), pickers)
+    elif reply.choices and (
+            len(_pickers(reply)) + len(reply.choices) > QUICK_REPLY_MAX
+            or (reply.expects not in PICKERS and not _quick_replies_fit(reply))):
+        return _question_on_screen(reply)
     messages: list[dict[str, Any]] = [{"type": "text", "text": t} for t in _split(reply.text)]
-    quick = _quick_reply(reply)
-    if quick:
-        messages[-1]["quickReply"] = quick
-    return messages
+    return _with_quick(messages, [*_pickers(reply), *(_postback(c) for c in reply.choices)])
+
+
+def _carousel(text: str, choices: tuple[Choice, ...]) -> list[dict[str, Any]]:
+    """The text, then the buttons as a carousel of pages (more than a bubble holds)."""
+    pages = [choices[i:i + BUTTONS_PER_PAGE] for i in range(0, len(choices), BUTTONS_PER_PAGE)]
+    carousel = {"type": "carousel",
+                "contents": [_bubble(None, [_button(c) for c in page]) for page in pages]}
+    return [{"type": "text", "text": t} for t in _split(text)] + [
+        {"type": "flex", "altText": _alt_text(text), "contents": carousel}]
+
+
+def _question_on_screen(reply: Reply) -> list[dict[str, Any]]:
+    """A question whose buttons do not all fit as quick replies (more than 13 with its
+    pickers and navigation, as the 13 problem categories with back and cancel, or labels
+    longer than a quick reply shows): its own buttons in a bubble (up to 13) or a
+    carousel of pages, with whole labels; its pickers and navigation (keep, back, cancel)
+    as quick replies on that same message, the newest, so none is ever left off."""
+    navigation = tuple(c for c in reply.choices if c.payload in NAVIGATION)
+    own = tuple(c for c in reply.choices if c.payload not in NAVIGATION)
+    if len(own) > QUICK_REPLY_MAX:
+        messages = _carousel(reply.text, own)
+    elif own:
+        messages = _with_buttons(replace(reply, choices=own), False, _alt_text(reply.text))
+    else:
+        messages = [{"type": "text", "text": t} for t in _split(reply.text)]
+    return _with_quick(messages, [*_pickers(reply), *(_postback(c) for c in navigation)])
 
 
 def render_row(message: OutboxMessage, links: MediaLinks | None = None

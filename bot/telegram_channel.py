@@ -56,9 +56,13 @@ from bot.pacing import TELEGRAM_LIMITS, Pacer
 from bot.telegram_transport import AiohttpRequest
 from handlers.clock import BANGKOK
 from handlers.engine import Engine
-from handlers.messages import Incoming, Location, Reply
+from handlers.messages import Choice, Incoming, Location, Reply
+from handlers.turn import NAV_PREFIX
 from locales import LANGUAGES, t
 from storage.outbox import OutboxMessage
+
+# A question's navigation (handlers/turn.py Turn.ask), after its own buttons: one row.
+NAVIGATION_ROW = frozenset({f"{NAV_PREFIX}back", f"{NAV_PREFIX}cancel"})
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +103,36 @@ def _escape_pieces(text: str) -> list[str]:
     return [html.escape(p, quote=False) for p in pieces]
 
 
+def _navigation_row(choices: tuple[Choice, ...]) -> tuple[tuple[Choice, ...],
+                                                          tuple[Choice, ...]]:
+    """(a question's own buttons, the "back" and "cancel" it ends with): those two share
+    the last row, whatever the width of the others."""
+    end = len(choices)
+    while end and choices[end - 1].payload in NAVIGATION_ROW:
+        end -= 1
+    return choices[:end], choices[end:]
+
+
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    own, navigation = _navigation_row(reply.choices)
     if reply.expects in ("location", "photo_or_location"):  # a photo is sent as ever
         rows = [[KeyboardButton(reply.extra.get("share_location", "📍"), request_location=True)]]
-        rows += [[KeyboardButton(c.label)] for c in reply.choices]
+        rows += [[KeyboardButton(c.label)] for c in own]
+        rows += [[KeyboardButton(c.label) for c in navigation]] if navigation else []
         return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
     if not reply.choices:
         return None
     for choice in reply.choices:
         if len(choice.payload.encode()) > CALLBACK_DATA_MAX_BYTES:
             raise ValueError(f"callback data over 64 bytes: {choice.payload!r}")
-    short = all(len(c.label) <= 14 for c in reply.choices)
+    short = all(len(c.label) <= 14 for c in own)
     per_row = 2 if short and len(reply.choices) > 4 else 1
-    buttons = [InlineKeyboardButton(c.label, callback_data=c.payload) for c in reply.choices]
-    return InlineKeyboardMarkup([buttons[i:i + per_row] for i in range(0, len(buttons), per_row)])
+    buttons = [InlineKeyboardButton(c.label, callback_data=c.payload) for c in own]
+    rows = [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
+    if navigation:
+        rows.append([InlineKeyboardButton(c.label, callback_data=c.payload)
+                     for c in navigation])
+    return InlineKeyboardMarkup(rows)
 
 
 def _retry_after_seconds(error: RetryAfter) -> float:

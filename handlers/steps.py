@@ -381,15 +381,17 @@ def location_step(field: str, question: str, next_step: str) -> Step:
 
 
 def confirm_step(summary: Summary, editable: dict[str, str], save: Save, *,
-                 save_label: str = "common.save") -> Step:
+                 save_label: str = "common.save", attach: str | None = None) -> Step:
     """The confirmation screen: save, edit any field (key: the step that asks it, value:
-    its button's label key), or cancel. `save` returns the step after saving (END)."""
+    its button's label key), or cancel. `save` returns the step after saving (END).
+    `attach`: what the screen also takes when sent ("photo_or_location": the flow's
+    answer attaches it), so a channel offers its pickers (LINE: camera, location)."""
 
     async def ask(turn: Turn) -> None:
         choices = [(turn.t(save_label), "save")]
         choices += [(turn.t(label), f"edit:{step}") for step, label in editable.items()]
         choices.append((turn.t("common.cancel"), f"{NAV_PREFIX}cancel"))
-        turn.ask(await summary(turn), choices, expects="confirm")
+        turn.ask(await summary(turn), choices, expects="confirm", attach=attach)
 
     async def answer(turn: Turn, given: Answer) -> str:
         if given.choice and given.choice.startswith("edit:"):

@@ -7,11 +7,14 @@ writes what was said to the outbox when the flow is done.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.resources import files
 from typing import Any
 
 import locales
@@ -27,11 +30,10 @@ STEP_PREFIX = "s"  # "s<seq>:<value>": an answer to the question numbered <seq>
 MENU_PREFIX = "m:"  # a main-menu item
 NAV_PREFIX = "n:"  # a navigation word as a button: cancel, back, help, menu
 ENGINE_KEY_PREFIX = "_"  # conversation data keys the engine keeps for itself
-# A question's buttons, at most: LINE shows 13 quick replies, and some questions add their
-# own (a photo: camera and camera roll; a location or a date: its picker). "Back", "cancel"
-# and "keep" are left off a question that has no room for them.
-BUTTONS_MAX = 13
-_PLATFORM_ACTIONS = {"photo": 2, "location": 1, "photo_or_location": 3, "date": 1}
+# "Back", "cancel" and "keep" are on every question that takes typed answers, however many
+# buttons it has: where a channel has no room for them beside the question's own (LINE's 13
+# quick replies, with a photo's or a location's pickers), the channel lays the question's
+# buttons out elsewhere (bot/line_channel.py `render`), never leaving any off.
 PREVIOUS_SHOWN = 200  # characters of an earlier answer shown when someone comes back
 
 
@@ -203,7 +205,7 @@ class Turn:
 
     def ask(self, text: str, choices: list[tuple[str, str]] = (),  # type: ignore[assignment]
             expects: str | None = None, *, nav: bool | None = None,
-            previous: str | None = None) -> None:
+            previous: str | None = None, attach: str | None = None) -> None:
         """Ask the current step's question. Its buttons carry the question's number,
         so a press on an older question's button is recognised as such.
 
@@ -211,27 +213,29 @@ class Turn:
         (None: when it has no buttons of its own). `previous`: its earlier answer as shown
         to the person ("" for none; None: the step's own answer, found under the step's
         name), offered to keep when they came back to it (back, or edit on a
-        confirmation screen)."""
+        confirmation screen). `attach`: what else the question takes when sent ("photo",
+        "location", "photo_or_location": a confirmation screen that attaches them), so a
+        channel offers its pickers too."""
         choices = list(choices)
         nav = not choices if nav is None else nav
         shown = self._earlier_answer(choices) if previous is None else previous
         if shown and (self.convo.data.get("_forward") or self.convo.data.get("_return_to")):
             text = f"{self.t('nav.previous_answer', answer=shown[:PREVIOUS_SHOWN])}\n{text}"
-            if len(choices) + _PLATFORM_ACTIONS.get(expects or "", 0) < BUTTONS_MAX:
-                choices.insert(0, (self.t("nav.keep"), f"{NAV_PREFIX}keep"))
+            choices.insert(0, (self.t("nav.keep"), f"{NAV_PREFIX}keep"))
         if nav and expects != "confirm":
             navs = [(self.t("nav.back"), f"{NAV_PREFIX}back"),
                     (self.t("common.cancel"), f"{NAV_PREFIX}cancel")]
-            navs = [item for item in navs if item[1] not in {v for _, v in choices}]
-            if len(choices) + len(navs) + _PLATFORM_ACTIONS.get(expects or "", 0) <= BUTTONS_MAX:
-                choices += navs
+            choices += [item for item in navs if item[1] not in {v for _, v in choices}]
         self.convo.seq += 1
         tagged = tuple(Choice(label, value if value.startswith(NAV_PREFIX)
                               else f"{STEP_PREFIX}{self.convo.seq}:{value}")
                        for label, value in choices)
         self.convo.data["_choices"] = {label_key(label): value for label, value in choices}
-        extra = ({"share_location": self.t("common.share_location")}
-                 if expects in ("location", "photo_or_location") else {})
+        located = {expects, attach} & {"location", "photo_or_location"}
+        extra: dict[str, Any] = ({"share_location": self.t("common.share_location")}
+                                 if located else {})
+        if attach:
+            extra["attach"] = attach
         self.replies.append(Reply(text, tagged, expects=expects, extra=extra))
 
     def _earlier_answer(self, choices: list[tuple[str, str]]) -> str:
@@ -328,12 +332,28 @@ def _VARIATION_SELECTOR(ch: str) -> bool:
     return "\ufe00" <= ch <= "\ufe0f"
 
 
+@functools.cache
+def _label_spellings() -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
+    """From locales/input_vocabulary.json "labels": the characters a typed label may
+    leave out or add (the repetition mark), and the spellings taken as one (the glossary's
+    and a common one: each pair's first is read as its second)."""
+    raw = json.loads(files("locales").joinpath("input_vocabulary.json").read_text("utf-8"))
+    labels = raw.get("labels") or {}
+    return (frozenset(labels.get("ignored", ())),
+            tuple((str(a), str(b)) for a, b in labels.get("same_spelling", ())))
+
+
 def label_key(label: str) -> str:
     """A label as it is compared with what people type: letters, marks and digits only,
-    so typing "save" matches the button "✅ save"."""
-    kept = (ch for ch in normalize_text(label).casefold()
-            if unicodedata.category(ch)[0] in "LMN" and not _VARIATION_SELECTOR(ch))
-    return "".join(kept)
+    so typing "save" matches the button "✅ save"; spaces, zero-width characters and the
+    vocabulary's ignored characters left out, and its variant spellings read as one."""
+    ignored, spellings = _label_spellings()
+    key = "".join(ch for ch in normalize_text(label).casefold()
+                  if unicodedata.category(ch)[0] in "LMN" and not _VARIATION_SELECTOR(ch)
+                  and ch not in ignored)
+    for spelled, read_as in spellings:
+        key = key.replace(spelled, read_as)
+    return key
 
 
 def typed_choice(convo: Conversation, text: str) -> str | None:

@@ -221,6 +221,61 @@ def test_a_confirmation_of_any_length_fits_one_reply_call() -> None:
             assert all(line in shown for line in text.split("\n")), size
 
 
+# --- the report's confirmation screen also takes a photo or a location ----------------------
+
+def pickers(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [item["action"] for item in (message.get("quickReply") or {}).get("items", [])]
+
+
+async def test_the_report_confirmation_offers_the_camera_and_the_location(
+        service: Service, line: LineTestServer, seeded_db_path: Path) -> None:
+    """The confirmation screen attaches a photo or a location sent there, so it offers
+    LINE's camera, camera roll and location pickers as quick replies (as the attachments
+    question does), its decision buttons still in the bubble."""
+    leader = Person(service, line, LEADER)
+    await join(leader, seeded_db_path, Role.VILLAGE_COMMITTEE, VILLAGE_2, "บุญมี ศรีสุข")
+    await leader.send("รายงานปัญหา")
+    await leader.press("น้ำท่วม")
+    await leader.send("น้ำท่วมนาข้าวทั้งหมู่บ้าน ชาวบ้านเดือดร้อนหนัก")
+    await leader.press("20 ครัวเรือน")
+    await leader.press("รุนแรง")
+    out = await leader.press(t("th", "common.skip"))  # no photo nor location, for now
+    assert "ตรวจสอบก่อนบันทึก" in out and "รูปถ่าย: ไม่มี" in out
+
+    for attached, sent in (("ตำแหน่ง: 15.79000, 104.14000",
+                            line.location_event(LEADER, 15.79, 104.14)),
+                           ("รูปถ่าย: มี", line.image_event(LEADER, "480001",
+                                                            data=b"\xff\xd8confirm"))):
+        confirm = leader.messages()[-1]
+        assert confirm["type"] == "flex"
+        assert t("th", "report.save") in _choices(confirm)  # the decision, in the bubble
+        actions = pickers(confirm)
+        assert {a["type"] for a in actions} == {"location", "camera", "cameraRoll"}
+        assert len(actions) <= 13
+        assert all(grapheme_len(a["label"]) <= 20 for a in actions)
+        assert next(a["label"] for a in actions if a["type"] == "location") == t(
+            "th", "common.share_location")
+        out = await leader.post(sent)  # sent from a picker: attached, the screen again
+        assert attached in out and "ตรวจสอบก่อนบันทึก" in out
+
+    assert {a["type"] for a in pickers(leader.messages()[-1])} == {
+        "location", "camera", "cameraRoll"}
+    out = await leader.press(t("th", "report.save"))
+    assert "บันทึกรายงานปัญหาแล้ว" in out
+    assert await count(seeded_db_path, "SELECT COUNT(*) FROM problems WHERE latitude = 15.79"
+                       " AND photo_platform_id = '480001'") == 1
+
+
+def test_a_confirmation_that_attaches_nothing_offers_no_pickers() -> None:
+    save, cancel = Choice("✅ บันทึก", "s4:save"), Choice("❌ ยกเลิก", "n:cancel")
+    [plain] = render(Reply("ตรวจสอบก่อนบันทึกครับ", (save, cancel), expects="confirm"))
+    assert "quickReply" not in plain
+    [attaching] = render(Reply("ตรวจสอบก่อนบันทึกครับ", (save, cancel), expects="confirm",
+                               extra={"attach": "photo", "share_location": "📍"}))
+    assert [a["type"] for a in pickers(attaching)] == ["camera", "cameraRoll"]
+    assert set(_choices(attaching)) == {"✅ บันทึก", "❌ ยกเลิก"}
+
+
 # --- a notification that interrupts a question ----------------------------------------------
 
 async def test_a_notification_that_interrupts_a_question_brings_it_back(

@@ -12,12 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from telegram import ReplyKeyboardMarkup
 
-from bot.line_channel import QUICK_REPLY_MAX
+from bot.line_channel import QUICK_LABEL_MAX, QUICK_REPLY_MAX
 from bot.line_channel import render as line_render
+from bot.line_text import grapheme_len
 from bot.service import Service
+from bot.telegram_channel import keyboard as telegram_keyboard
+from handlers.flows.forum import group_keys
 from handlers.permissions import Role
 from handlers.turn import Turn, label_key
+from locales import category_label, problem_categories, t
 from storage.conversations import Conversation
 from tests.conftest import Harness
 from tests.servers.line_api import LineTestServer
@@ -25,11 +30,14 @@ from tests.servers.telegram_api import TelegramTestServer
 from tests.test_cycle_on_platforms import PLAN_STEPS
 from tests.test_delivery_faults import _line_settings
 from tests.test_line_channel import Person as LinePerson
-from tests.test_line_channel import _choices
+from tests.test_line_channel import _choices, _texts
 from tests.test_telegram_channel import Person as TelegramPerson
 from tests.test_telegram_channel import issue_code, settings_for
 
 BACK, CANCEL, KEEP = "ย้อนกลับ", "ยกเลิก", "ใช้คำตอบเดิม"
+CATEGORIES = [category_label(c["key"], "th") for c in problem_categories()]
+GROUPS = [t("th", f"forum.group.{key}") for key in group_keys()]
+DONE, REMOVE_OTHER = t("th", "common.done"), t("th", "common.remove_other")
 VILLAGE = "35010102"
 _NUMBERED = re.compile(r"^   \[(\w+)\] (.+)$")
 
@@ -103,6 +111,54 @@ async def test_back_and_cancel_work_as_numbered_buttons(console: Harness) -> Non
     assert await console.scalar("SELECT COUNT(*) FROM drafts") == 0
 
 
+async def console_groups_question(console: Harness) -> str:
+    await console.start("1")
+    await console.type("เมนู")
+    await console.type("บันทึกเวทีประชาคม")
+    await console.type("5 ม.ค. 68")
+    out = await console.type("40")
+    assert "มีกลุ่มไหนมาร่วมเวทีบ้าง" in out
+    return out
+
+
+async def test_console_category_question_numbers_every_category_and_back_and_cancel(
+        console: Harness) -> None:
+    """13 categories, and the question takes typed text too: all 13 numbered, then back
+    and cancel."""
+    await console.start("1")
+    out = await console.type("รายงานปัญหา")
+    assert "ปัญหาเรื่องอะไร" in out
+    shown = console_buttons(out)
+    assert list(shown) == [*CATEGORIES, BACK, CANCEL]
+    assert list(shown.values()) == [str(n) for n in range(1, len(CATEGORIES) + 3)]
+    out = await console.type(shown["สุขภาพ"])  # a category by its number
+    assert "เล่าปัญหาสั้น" in out
+    out = await console.type(console_buttons(out)[BACK])
+    assert "คำตอบเดิม: สุขภาพ" in out
+    shown = console_buttons(out)
+    assert list(shown) == [KEEP, *CATEGORIES, BACK, CANCEL]  # keep as well: 16
+    out = await console.type(shown[CANCEL])
+    assert "ยกเลิกแล้ว" in out
+    assert await console.scalar("SELECT COUNT(*) FROM drafts") == 0
+
+
+async def test_console_forum_groups_question_numbers_every_group_and_back_and_cancel(
+        console: Harness) -> None:
+    out = await console_groups_question(console)
+    assert list(console_buttons(out)) == [*GROUPS, DONE, BACK, CANCEL]
+    out = await console.type("กลุ่มผู้ใช้น้ำ")  # typed: an "other" group, and its remove
+    assert "อื่น ๆ ที่พิมพ์ไว้: กลุ่มผู้ใช้น้ำ" in out
+    shown = console_buttons(out)
+    assert list(shown) == [*GROUPS, DONE, REMOVE_OTHER, BACK, CANCEL]
+    out = await console.type(shown[BACK])
+    assert "มีผู้เข้าร่วมเวทีกี่คน" in out and "คำตอบเดิม: 40" in out
+    out = await console.type(KEEP)
+    shown = console_buttons(out)
+    assert {*GROUPS, DONE, REMOVE_OTHER, BACK, CANCEL} <= set(shown)
+    out = await console.type(shown[CANCEL])
+    assert "ยกเลิกแล้ว" in out
+
+
 async def test_back_shows_the_earlier_answer_and_keep_keeps_it(console: Harness) -> None:
     await report_to_severity(console, "45")
     out = await console.type(BACK)
@@ -158,25 +214,54 @@ async def test_dates_and_amounts_come_back_as_people_read_them(console: Harness)
     assert "คำตอบเดิม: 120,000 บาท" in out
 
 
-def test_back_and_cancel_fit_in_lines_quick_replies() -> None:
-    """However many buttons a question has, and whatever picker it adds, the LINE message
-    keeps within 13 quick replies: "back" and "cancel" are left off when there is no room."""
-    for expects, count in itertools.product((None, "photo", "location", "date",
-                                             "photo_or_location"), range(14)):
-        turn = Turn(conn=None, now=datetime.now(UTC), incoming=None,  # type: ignore[arg-type]
-                    identity=None, person=None, grants=[],  # type: ignore[arg-type]
-                    convo=Conversation(1, "f", "s"))
-        turn.ask("?", [(f"ตัวเลือก {n}", str(n)) for n in range(count)], expects, nav=True)
-        reply = turn.replies[-1]
+PICKER_TYPES = {None: set(), "number": set(), "date": {"datetimepicker"},
+                "location": {"location"}, "photo": {"camera", "cameraRoll"},
+                "photo_or_location": {"location", "camera", "cameraRoll"}}
+
+
+def _asked(expects: str | None, count: int, keep: bool) -> Any:
+    """A question with `count` buttons of its own, asked as a flow asks it (with the
+    earlier answer to keep when `keep`)."""
+    convo = Conversation(1, "f", "s", data={"_return_to": "confirm"} if keep else {})
+    turn = Turn(conn=None, now=datetime.now(UTC), incoming=None,  # type: ignore[arg-type]
+                identity=None, person=None, grants=[],  # type: ignore[arg-type]
+                convo=convo)
+    turn.ask("?", [(f"ตัวเลือก {n}", str(n)) for n in range(count)], expects, nav=True,
+             previous="คำตอบก่อน" if keep else "")
+    return turn.replies[-1]
+
+
+@pytest.mark.parametrize("expects", list(PICKER_TYPES))
+def test_back_and_cancel_are_never_left_off_and_line_and_telegram_show_them(
+        expects: str | None) -> None:
+    """However many buttons a question has, and whatever picker it adds: "back" and
+    "cancel" (and "keep") are there. On LINE every button is reachable on the newest
+    message, within 13 quick replies whose labels are whole: the navigation and the
+    pickers as quick replies, the question's own buttons beside them or, when there is no
+    room, in a bubble or a carousel of the same message. On Telegram every button, back
+    and cancel sharing the last row."""
+    for count, keep in itertools.product(range(22), (False, True)):
+        reply = _asked(expects, count, keep)
         payloads = [c.payload for c in reply.choices]
-        messages = line_render(reply)
-        quick = messages[-1].get("quickReply", {}).get("items", [])
-        if count <= 13 - 2 - {"photo": 2, "photo_or_location": 3}.get(
-                expects or "", 1 if expects else 0):
-            assert "n:back" in payloads and "n:cancel" in payloads, (expects, count)
-        pickers = len(quick) - len(reply.choices) if quick else 0
-        if count + pickers <= QUICK_REPLY_MAX:  # the question alone fits: with nav too
-            assert len(quick) <= QUICK_REPLY_MAX, (expects, count)
+        assert {"n:back", "n:cancel"} <= set(payloads), (expects, count)
+        assert ("n:keep" in payloads) == keep, (expects, count)
+
+        last = line_render(reply)[-1]
+        quick = quick_items(last)
+        assert 0 < len(quick) <= QUICK_REPLY_MAX, (expects, count, keep)
+        assert all(grapheme_len(a["label"]) <= QUICK_LABEL_MAX for a in quick)
+        assert {"n:back", "n:cancel"} | ({"n:keep"} if keep else set()) <= {
+            a.get("data") for a in quick}, (expects, count, keep)
+        assert PICKER_TYPES[expects] <= {a["type"] for a in quick}, (expects, count)
+        assert set(payloads) <= set(_choices(last).values()), (expects, count, keep)
+
+        markup = telegram_keyboard(reply)
+        rows = markup.keyboard if isinstance(markup, ReplyKeyboardMarkup) \
+            else markup.inline_keyboard
+        assert [b.text for row in rows for b in row][-2:] == [BACK, CANCEL]
+        assert [b.text for b in rows[-1]] == [BACK, CANCEL]
+        labels = {b.text for row in rows for b in row}
+        assert {c.label for c in reply.choices} <= labels, (expects, count)
 
 
 # --- Telegram ------------------------------------------------------------------------------
@@ -233,6 +318,48 @@ async def test_telegram_free_text_questions_have_inline_back_and_cancel(
     assert "ยกเลิกแล้ว" in out
 
 
+def inline_rows(person: TelegramPerson) -> list[list[str]]:
+    markup = person.server.sent_messages(person.user_id)[-1].get("reply_markup") or {}
+    return [[b["text"] for b in row] for row in markup.get("inline_keyboard", [])]
+
+
+async def test_telegram_category_and_groups_questions_show_every_button_and_back_and_cancel(
+        telegram: TelegramPerson) -> None:
+    leader = telegram
+    out = await leader.press("รายงานปัญหา")
+    assert "ปัญหาเรื่องอะไร" in out
+    rows = inline_rows(leader)
+    assert [label for row in rows for label in row] == [*CATEGORIES, BACK, CANCEL]
+    assert rows[-1] == [BACK, CANCEL]  # one row of two under the categories
+    out = await leader.press("น้ำท่วม")
+    assert "เล่าปัญหาสั้น" in out
+    out = await leader.press(BACK)
+    assert "คำตอบเดิม: น้ำท่วม" in out
+    assert {*CATEGORIES, KEEP, BACK, CANCEL} == set(leader.buttons())
+    out = await leader.press(CANCEL)
+    assert "ยกเลิกแล้ว" in out
+
+    await leader.send("เมนู")
+    await leader.press("บันทึกเวทีประชาคม")
+    await leader.send("5 ม.ค. 68")
+    out = await leader.send("40")
+    assert "มีกลุ่มไหนมาร่วมเวทีบ้าง" in out
+    rows = inline_rows(leader)
+    assert [label for row in rows for label in row] == [*GROUPS, DONE, BACK, CANCEL]
+    assert rows[-1] == [BACK, CANCEL]
+    await leader.press(GROUPS[3])
+    await leader.send("กลุ่มผู้ใช้น้ำ")
+    rows = inline_rows(leader)
+    assert [label for row in rows for label in row] == [
+        *GROUPS[:3], f"✅ {GROUPS[3]}", *GROUPS[4:], DONE, REMOVE_OTHER, BACK, CANCEL]
+    out = await leader.press(BACK)
+    assert "คำตอบเดิม: 40" in out
+    out = await leader.press(KEEP)
+    assert f"✅ {GROUPS[3]}" in leader.buttons()
+    out = await leader.press(CANCEL)
+    assert "ยกเลิกแล้ว" in out
+
+
 # --- LINE ------------------------------------------------------------------------------------
 
 
@@ -271,5 +398,59 @@ async def test_line_free_text_questions_have_back_and_cancel_quick_replies(
     out = await leader.press(BACK)
     assert "คำตอบเดิม: ปานกลาง" in out
     await leader.press(KEEP)  # on to the photo question again, and cancel from there
+    out = await leader.press(CANCEL)
+    assert "ยกเลิกแล้ว" in out
+
+
+def flex_buttons(message: dict[str, Any]) -> list[str]:
+    """The labels of a Flex message's buttons (a bubble's or a carousel's), in order."""
+    contents = message.get("contents") or {}
+    bubbles = contents.get("contents", []) if contents.get("type") == "carousel" else [contents]
+    return [button["action"]["label"] for bubble in bubbles
+            for button in (bubble.get("footer") or {}).get("contents", [])]
+
+
+def assert_line_question(message: dict[str, Any], own: list[str], navigation: list[str]
+                         ) -> None:
+    """Every one of the question's buttons whole on the screen, and its navigation as
+    quick replies on the same, newest, message, within LINE's limits."""
+    assert message["type"] == "flex"
+    assert flex_buttons(message) == own
+    quick = quick_items(message)
+    assert [a["label"] for a in quick] == navigation
+    assert len(quick) <= QUICK_REPLY_MAX
+    assert all(grapheme_len(a["label"]) <= QUICK_LABEL_MAX for a in quick)
+
+
+async def test_line_category_and_groups_questions_show_every_button_and_back_and_cancel(
+        line_leader: LinePerson) -> None:
+    leader = line_leader
+    out = await leader.send("รายงานปัญหา")
+    assert "ปัญหาเรื่องอะไร" in out
+    question = leader.messages()[-1]
+    assert_line_question(question, CATEGORIES, [BACK, CANCEL])
+    assert "ปัญหาเรื่องอะไร" in "".join(_texts(question))  # the question beside them
+    out = await leader.press("น้ำท่วม")  # from the bubble
+    assert "เล่าปัญหาสั้น" in out
+    out = await leader.press(BACK)
+    assert "คำตอบเดิม: น้ำท่วม" in out
+    assert_line_question(leader.messages()[-1], CATEGORIES, [KEEP, BACK, CANCEL])
+    out = await leader.press(CANCEL)  # from the quick replies
+    assert "ยกเลิกแล้ว" in out
+
+    await leader.send("บันทึกเวทีประชาคม")
+    await leader.send("5 ม.ค. 68")
+    out = await leader.send("40")
+    assert "มีกลุ่มไหนมาร่วมเวทีบ้าง" in out
+    assert_line_question(leader.messages()[-1], [*GROUPS, DONE], [BACK, CANCEL])
+    await leader.press(GROUPS[3])
+    out = await leader.send("กลุ่มผู้ใช้น้ำ")
+    assert "อื่น ๆ ที่พิมพ์ไว้: กลุ่มผู้ใช้น้ำ" in out
+    assert_line_question(leader.messages()[-1],
+                         [*GROUPS[:3], f"✅ {GROUPS[3]}", *GROUPS[4:], DONE, REMOVE_OTHER],
+                         [BACK, CANCEL])
+    out = await leader.press(BACK)
+    assert "คำตอบเดิม: 40" in out
+    await leader.press(KEEP)
     out = await leader.press(CANCEL)
     assert "ยกเลิกแล้ว" in out

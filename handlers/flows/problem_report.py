@@ -471,6 +471,7 @@ FLOW = Flow(
         "photo": photo_step("photo", "report.ask_photo", "location"),
         "location": location_step("location", "report.ask_location", "confirm"),
         "confirm": _confirm_attaching(confirm_step(_summary, EDITABLE, _save,
-                                                   save_label="report.save")),
+                                                   save_label="report.save",
+                                                   attach="photo_or_location")),
     },
 )
