@@ -5,7 +5,13 @@ confirmation screen with the stored values, every field editable, in a correctio
 that updates the stored row instead of adding one. Saved, the submission becomes its next
 version, waiting for review again; the version before is kept whole in the audit log
 (action `<entity>.correct`, its fields in `detail`), and the reviewer sees what changed,
-field by field (review_inbox.changes_since)."""
+field by field (review_inbox.changes_since).
+
+Lessons learned are corrected the same way. A support request the TAO or the district
+returned is corrected in its own flow too (`open_request_correction`): saved onto the same
+request as its next version, waiting again at the desk that returned it, the version before
+kept whole in the audit log (`support_request.correct`) and shown to the decider as a
+diff (`request_changes`)."""
 
 from __future__ import annotations
 
@@ -14,15 +20,18 @@ from typing import Any
 from handlers.clock import local_date
 from handlers.opening import open_action
 from handlers.permissions import Action, Role, areas_with_role
-from handlers.turn import Bilingual, Invalid, Turn
-from storage import audit, reviews
+from handlers.turn import Bilingual, Invalid, Localized, Turn
+from storage import audit, reviews, support_requests
+from storage.connection import Connection
 
 MARK = "_correcting"  # conversation data: {"entity", "id", "version"} while correcting
 # The flow that made each kind, and what the person must be allowed to do to correct it.
 FLOW_OF = {"problem": ("problem_report", Action.REPORT_PROBLEM),
            "forum": ("forum", Action.RECORD_FORUM),
            "plan_item": ("plan", Action.MANAGE_PLAN),
-           "progress": ("progress", Action.REPORT_PROGRESS)}
+           "progress": ("progress", Action.REPORT_PROGRESS),
+           "lesson": ("lessons", Action.RECORD_LESSONS)}
+REQUEST = "support_request"  # corrected after a TAO's or district's return, not a review
 IGNORED = ("updated_at",)  # moves with every write: not a change the village made
 
 
@@ -51,15 +60,18 @@ async def open_correction(turn: Turn, entity: str, raw_id: str
                           ) -> tuple[str, str | None] | None:
     """`open:correct:<entity>:<id>`: the flow and the step to start at (its confirmation
     screen), with the stored values loaded; None when it cannot be corrected."""
-    from handlers.flows import forum, plan, problem_report, progress
+    from handlers.flows import forum, lessons, plan, problem_report, progress
     from handlers.flows.review_inbox import parse_id
 
+    if entity == REQUEST:
+        return await open_request_correction(turn, parse_id(raw_id))
     row = await correctable(turn, entity, parse_id(raw_id))
     if row is None:
         return None
     loaders = {"problem": problem_report.load_for_correction, "forum": forum.load_for_correction,
                "plan_item": plan.load_for_correction,
-               "progress": progress.load_for_correction}
+               "progress": progress.load_for_correction,
+               "lesson": lessons.load_for_correction}
     step = await loaders[entity](turn, row)
     if step is None:
         return None
@@ -81,6 +93,8 @@ async def heading(turn: Turn) -> str:
     from handlers.flows.review_inbox import ref
 
     mark = turn.data.get(MARK)
+    if isinstance(mark, dict) and mark.get("entity") == REQUEST:
+        return await _request_heading(turn, mark)
     if not isinstance(mark, dict) or mark.get("entity") not in FLOW_OF:
         return ""
     thread = await reviews.thread(turn.conn, mark["entity"], int(mark["id"]))
@@ -136,3 +150,109 @@ async def resubmit(turn: Turn, entity: str, old: dict[str, Any]) -> None:
                                    entity_id=entity_id, event="correct")
     turn.say_delivered(delivery, "correct.saved", ref=ref(entity, entity_id), version=version)
     turn.data.pop(MARK, None)
+
+
+# --- support requests returned by the TAO or the district -------------------------------------
+
+async def correctable_request(turn: Turn, request_id: int | None
+                              ) -> support_requests.SupportRequest | None:
+    """The returned request, when this person may correct it now; None, having said why."""
+    from handlers.flows.review_inbox import permitted
+    from handlers.flows.support_status import status_param
+
+    if not areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
+        turn.say("support.not_allowed")
+        return None
+    request = (await support_requests.get(turn.conn, request_id)
+               if request_id is not None else None)
+    if request is None:
+        turn.say("open.gone")
+        return None
+    if not await permitted(turn, request.village_code, Action.READ_CYCLE,
+                           Action.REQUEST_SUPPORT):
+        turn.say("open.not_allowed")
+        return None
+    if request.status != support_requests.RETURNED:
+        turn.say("open.not_correctable", status=status_param(request))
+        return None
+    return request
+
+
+async def open_request_correction(turn: Turn, request_id: int | None
+                                  ) -> tuple[str, str | None] | None:
+    """`open:correct:support_request:<id>`: the request's confirmation screen in the
+    support request flow, with its stored values; None when it cannot be corrected."""
+    from handlers.flows import support_request
+
+    request = await correctable_request(turn, request_id)
+    if request is None:
+        return None
+    step = await support_request.load_for_correction(turn, request)
+    turn.data[MARK] = {"entity": REQUEST, "id": request.id, "version": request.version}
+    return "support_request", step
+
+
+async def still_correctable_request(turn: Turn) -> dict[str, Any] | None:
+    """At saving: the request's stored fields before this correction, checked again (it
+    may have been sent again meanwhile by someone else); None, having said why."""
+    request = await correctable_request(turn, correcting(turn, REQUEST))
+    found = await support_requests.row(turn.conn, request.id) if request else None
+    if found is None:
+        turn.data.pop(MARK, None)
+    return found
+
+
+async def _request_heading(turn: Turn, mark: dict[str, Any]) -> str:
+    """Above the request's confirmation screen: who returned it, and why."""
+    from handlers.flows.review_inbox import ref
+
+    request_id = int(mark["id"])
+    returned = [e for e in await support_requests.history(turn.conn, request_id)
+                if e.to_status == support_requests.RETURNED]
+    last = returned[-1] if returned else None
+    return turn.t("correct.request_heading", ref=ref(REQUEST, request_id),
+                  version=mark.get("version", 1),
+                  by=Localized(f"support.by.{last.level if last else support_requests.TAMBON}"),
+                  reason=(last.note if last and last.note else "-")) + "\n\n"
+
+
+def diff_lines(reader: Any, before: list[str], after: list[str]) -> list[str]:
+    """"Label: old → new" for every line (label: value) that changed, was added or went."""
+    def by_label(lines: list[str]) -> dict[str, str]:
+        return {label: value for label, _, value in (line.partition(": ") for line in lines)}
+
+    old, new = by_label(before), by_label(after)
+    lines = [reader.t("review.change_line", label=label, old=old[label], new=value)
+             if label in old else reader.t("review.change_added", line=f"{label}: {value}")
+             for label, value in new.items() if old.get(label) != value]
+    lines += [reader.t("review.change_removed", line=f"{label}: {value}")
+              for label, value in old.items() if label not in new]
+    return lines or [reader.t("review.no_field_changed")]
+
+
+async def request_changes(conn: Connection, reader: Any, old: dict[str, Any],
+                          new: dict[str, Any]) -> list[str]:
+    """What the village changed in a request, field by field, as `reader` reads it."""
+    from handlers.flows.support_status import request_field_lines
+
+    return diff_lines(reader, await request_field_lines(conn, reader, old),
+                      await request_field_lines(conn, reader, new))
+
+
+async def request_changes_since(turn: Turn, request: support_requests.SupportRequest
+                                ) -> list[str]:
+    """The decider's view of the latest correction of a request: a title, then the diff
+    (nothing for a request never corrected)."""
+    if request.version < 2:
+        return []
+    found = await audit.correction(turn.conn, REQUEST, request.id, request.version)
+    if not found or not isinstance(found.get("old"), dict):
+        return []
+    current = await support_requests.row(turn.conn, request.id) or {}
+    return [turn.t("review.changes_title", version=request.version,
+                   previous=found.get("version", request.version - 1)),
+            *await request_changes(turn.conn, turn, found["old"], current)]
+
+
+def bilingual_changes(lines_th: list[str], lines_en: list[str]) -> Bilingual:
+    return Bilingual("\n".join(lines_th), "\n".join(lines_en))

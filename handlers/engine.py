@@ -51,6 +51,11 @@ RICH_MENU_PREFIX = "r:"
 # a question's buttons only on the newest message (LINE's quick replies).
 REASKED = "reasked"
 REASK_LOOKBACK = 3  # newest live replies of a chat searched for the open question
+# Conversation data: this flow was opened at one item by a notification's button while the
+# person had a draft of the same flow (e.g. kept when the button was pressed mid-report).
+# That draft is theirs: the opened item's end or cancel does not delete it, and leaving the
+# item does not overwrite it (the item stays one button away).
+BESIDE_DRAFT = "_beside_draft"
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,9 @@ def _nav_words() -> dict[str, str]:
 
 def _worth_keeping(convo: Conversation) -> bool:
     """Whether leaving the flow keeps a draft: the person entered something beyond what
-    the flow filled in by itself when it began."""
+    the flow filled in by itself when it began (never over a draft an opened item is beside)."""
+    if convo.data.get(BESIDE_DRAFT):
+        return False
     return flow_data(convo.data) != convo.data.get("_prefilled", {})
 
 
@@ -303,7 +310,8 @@ class Engine:
             await step.ask(turn)
             return
         if next_step == END:
-            await conversations.delete_draft(turn.conn, turn.identity.id, flow.name)
+            if not turn.data.get(BESIDE_DRAFT):
+                await conversations.delete_draft(turn.conn, turn.identity.id, flow.name)
             self._finish(turn)
             await menu.show(turn, after_flow=True, finished=flow.name)
             return
@@ -342,7 +350,8 @@ class Engine:
             await self._reask(turn)
         elif nav == "cancel":
             if flow:
-                await conversations.delete_draft(turn.conn, turn.identity.id, flow.name)
+                if not convo.data.get(BESIDE_DRAFT):
+                    await conversations.delete_draft(turn.conn, turn.identity.id, flow.name)
                 self._finish(turn)
                 turn.say("nav.cancelled")
             await menu.show(turn) if turn.person else turn.say("join.how_to_join")
@@ -432,7 +441,7 @@ class Engine:
         """A notification's button: the item it carries, opened in its flow. A question
         left open for it is kept as a draft, as "menu" keeps it."""
         if turn.convo.flow:
-            if flow_data(turn.convo.data):
+            if flow_data(turn.convo.data) and not turn.convo.data.get(BESIDE_DRAFT):
                 await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
                 turn.say("nav.draft_kept")
             self._finish(turn)
@@ -448,6 +457,9 @@ class Engine:
         data = turn.convo.data
         self._finish(turn)
         turn.convo.flow, turn.convo.data = name, data
+        if any(d.flow == name for d in await conversations.drafts_of(turn.conn,
+                                                                     turn.identity.id)):
+            data[BESIDE_DRAFT] = True
         await self._go(turn, FLOWS[name], step)
 
     async def _resume(self, turn: Turn, flow_name: str) -> None:

@@ -7,8 +7,10 @@ question (that question is kept as a draft, as "menu" does):
 - `open:review:<entity>:<id>`: the core team's review of that submission;
 - `open:decide:<desk>:<id>`: a TAO's or district's decision on that support request;
 - `open:answer:<review id>`: the village's answer to that comment;
-- `open:correct:<entity>:<id>`: the village's confirmation screen of that submission, its
-  fields editable, saved as the next version (handlers/corrections.py);
+- `open:correct:<entity>:<id>`: the village's confirmation screen of that submission (a
+  problem, forum, plan item, progress update or lessons the core team returned, or a support
+  request the TAO or the district returned), its fields editable, saved as the next version
+  (handlers/corrections.py);
 - `open:progress:<item id>`: progress (and the outcome, once done) on that plan item;
 - `open:flow:<flow>`: a flow from its start (reminders).
 

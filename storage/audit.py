@@ -21,3 +21,18 @@ async def record(conn: Connection, *, now: datetime, person_id: int | None,
          from_state, to_state, reason,
          json.dumps(detail, ensure_ascii=False) if detail is not None else None),
     )
+
+
+async def correction(conn: Connection, entity: str, entity_id: str | int, version: int
+                     ) -> dict[str, Any] | None:
+    """The detail of the correction (action `<entity>.correct`) that made `version` of
+    an entity: {"version": the one before, "new_version", "old": its fields, "new": ...}."""
+    async with conn.execute(
+        "SELECT detail FROM audit_log WHERE entity = ? AND entity_id = ? AND action = ?"
+        " ORDER BY id DESC", (entity, str(entity_id), f"{entity}.correct")) as cur:
+        rows = await cur.fetchall()
+    for row in rows:
+        detail = json.loads(row[0] or "{}")
+        if isinstance(detail, dict) and detail.get("new_version") == version:
+            return detail
+    return None

@@ -59,3 +59,12 @@ async def of_plan(conn: Connection, plan_id: int) -> list[Lesson]:
         f"SELECT {_COLUMNS} FROM lessons WHERE plan_id = ? ORDER BY created_at, id", (plan_id,)
     ) as cur:
         return [_lesson(r) for r in await cur.fetchall()]
+
+
+async def correct(conn: Connection, lesson_id: int, *, what_worked: str, what_did_not: str,
+                  next_steps: str) -> None:
+    """The village's correction of lessons returned to it (storage.reviews.new_version then
+    makes it the next version, waiting for review)."""
+    await conn.execute(
+        "UPDATE lessons SET what_worked = ?, what_did_not = ?, next_steps = ? WHERE id = ?",
+        (what_worked, what_did_not, next_steps, lesson_id))

@@ -6,12 +6,16 @@ transition checks the status it starts from in the same UPDATE that changes it, 
 the caller's transaction, so a request decided meanwhile raises `AlreadyDecided`.
 Every change writes an event row; `level` on an event is where the request stands
 after it.
+
+A returned request can be corrected by the village and sent again (`resubmit`): the same
+row, its next version, waiting again at the desk that returned it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
@@ -21,6 +25,15 @@ SUBMITTED, FORWARDED, FUNDED, RETURNED = "submitted", "forwarded", "funded", "re
 # (level, status) of a request waiting in a queue, by the level that holds it.
 PENDING = {TAMBON: SUBMITTED, DISTRICT: FORWARDED}
 AUTO_NOTE_PREFIX = "auto: above threshold "
+
+
+class NotReturned(Exception):
+    """The request is no longer returned to the village (sent again, or never returned)."""
+
+    def __init__(self, request_id: int, status: str) -> None:
+        super().__init__(f"support request {request_id} is {status}, not returned")
+        self.request_id = request_id
+        self.status = status
 
 
 class AlreadyDecided(Exception):
@@ -50,6 +63,7 @@ class SupportRequest:
     created_by: int
     created_at: datetime
     updated_at: datetime
+    version: int = 1  # 2 and more: corrected by the village after a return
 
     def pending_at(self, level: str) -> bool:
         """Waiting for a decision in `level`'s queue."""
@@ -75,7 +89,7 @@ class Event:
 
 _COLUMNS = ("id, item_id, village_code, amount_requested, purpose, level, status,"
             " amount_granted, decided_by, decided_at, reason, tao_note, created_by, created_at,"
-            " updated_at")
+            " updated_at, version")
 
 
 def _request(r: Row) -> SupportRequest:
@@ -83,7 +97,7 @@ def _request(r: Row) -> SupportRequest:
         r["id"], r["item_id"], r["village_code"], r["amount_requested"], r["purpose"],
         r["level"], r["status"], r["amount_granted"], r["decided_by"],
         from_db(r["decided_at"]) if r["decided_at"] else None, r["reason"], r["tao_note"],
-        r["created_by"], from_db(r["created_at"]), from_db(r["updated_at"]))
+        r["created_by"], from_db(r["created_at"]), from_db(r["updated_at"]), r["version"])
 
 
 def _event(r: Row) -> Event:
@@ -186,6 +200,32 @@ async def return_(conn: Connection, request_id: int, *, level: str, reason: str,
     return before
 
 
+async def resubmit(conn: Connection, request_id: int, *, item_id: int, amount: int,
+                   purpose: str, person_id: int, now: datetime) -> SupportRequest:
+    """The village's correction of a returned request: the same row with the corrected
+    fields, its next version, waiting again at the level that returned it (the TAO's queue,
+    or the district's). The decision it was returned with is cleared (kept in the events).
+    Returns the request as it was before; raises NotReturned (and changes nothing) when it
+    is no longer returned."""
+    if amount <= 0:
+        raise ValueError("a support request asks for a positive amount")
+    before = await get(conn, request_id)
+    if before is None:
+        raise LookupError(f"no support request {request_id}")
+    pending = PENDING[before.level]
+    cur = await conn.execute(
+        "UPDATE support_requests SET item_id = ?, amount_requested = ?, purpose = ?,"
+        " status = ?, amount_granted = NULL, decided_by = NULL, decided_at = NULL,"
+        " reason = NULL, version = version + 1, updated_at = ?"
+        " WHERE id = ? AND status = ? AND version = ?",
+        (item_id, amount, purpose, pending, to_db(now), request_id, RETURNED, before.version))
+    if cur.rowcount != 1:
+        raise NotReturned(request_id, before.status)
+    await _add_event(conn, request_id, now=now, person_id=person_id, from_status=RETURNED,
+                     to_status=pending, level=before.level, amount=amount, note=purpose)
+    return before
+
+
 # --- reading ----------------------------------------------------------------------------------
 
 async def get(conn: Connection, request_id: int) -> SupportRequest | None:
@@ -193,6 +233,14 @@ async def get(conn: Connection, request_id: int) -> SupportRequest | None:
                             (request_id,)) as cur:
         row = await cur.fetchone()
     return _request(row) if row else None
+
+
+async def row(conn: Connection, request_id: int) -> dict[str, Any] | None:
+    """Every stored field of a request, as the audit log keeps a version of it."""
+    async with conn.execute("SELECT * FROM support_requests WHERE id = ?",
+                            (request_id,)) as cur:
+        found = await cur.fetchone()
+    return dict(found) if found else None
 
 
 async def of_village(conn: Connection, village_code: str) -> list[SupportRequest]:

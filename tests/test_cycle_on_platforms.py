@@ -118,11 +118,14 @@ async def test_key_steps_on_line(seeded_db_path: Path, line: LineTestServer,
         await tao.press("↩️ ส่งคืนหมู่บ้าน")
         await tao.send("ขอใบเสนอราคาประกอบ 2 ร้าน")
         await tao.press("✅ ยืนยัน")
-        await line.wait_for(lambda: any("ขอใบเสนอราคาประกอบ 2 ร้าน" in t
-                                        for t in line.delivered_texts(leader.user_id)),
+        # With its button (✏️ correct and resend), the notification is a bubble.
+        await line.wait_for(lambda: any(
+            "ขอใบเสนอราคาประกอบ 2 ร้าน" in json.dumps(d["message"], ensure_ascii=False)
+            for d in line.delivered_messages(leader.user_id)),
                             what="the village told why the request came back")
         pushed = [d for d in line.delivered_messages(leader.user_id)
-                  if "ขอใบเสนอราคา" in str(d["message"])]
+                  if "ขอใบเสนอราคา" in json.dumps(d["message"], ensure_ascii=False)]
         assert pushed and pushed[0]["via"] == "push"
+        assert "m:open:correct:support_request:1" in json.dumps(pushed[0]["message"])
     assert await _count(seeded_db_path, "SELECT status, reason FROM support_requests") == [
         ("returned", "ขอใบเสนอราคาประกอบ 2 ร้าน")]

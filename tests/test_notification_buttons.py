@@ -351,3 +351,107 @@ async def test_line_tao_button_opens_the_decision(line: LineTestServer, seeded_d
         out = await tao.press("⚖️ พิจารณาคำขอนี้")
         assert "คำขอ #1 — หมู่ที่ 1 บ้านโนนสูง" in out and "พิจารณาอย่างไรครับ" in out
         assert "คำขอรอพิจารณา" not in out
+
+
+# --- a support request returned to the village --------------------------------------------------
+
+async def test_a_returned_request_tells_the_village_with_a_button_to_correct_it(
+        console: Harness) -> None:
+    from tests.test_support_requests import _item, _request
+
+    await _item(console, "ซ่อมฝายน้ำล้น", 150_000)
+    await console.start("1")
+    await _request(console, "ซ่อมฝายน้ำล้น (งบ 150,000 บาท)", "100000", "ซื้อปูน หิน ทราย")
+    await console.type("/as 3")
+    await console.type("1")  # ⚖️ พิจารณาคำขอนี้
+    await console.type("↩️ ส่งคืนหมู่บ้าน")
+    await console.type("ขอใบเสนอราคาครับ")
+    await console.type("✅ ยืนยัน")
+    (payload,) = (json.loads(str(r[0])) for r in await _rows(
+        console, "SELECT payload FROM outbox WHERE person_id = ? ORDER BY id DESC LIMIT 1",
+        SAMSRI))
+    assert "ถูกส่งคืนจาก อบต." in payload["text"]
+    assert [(c["label"], c["payload"]) for c in payload["choices"]] == [
+        ("✏️ แก้ไขแล้วส่งใหม่", "m:open:correct:support_request:1")]
+
+    # Someone on another village's committee cannot open it.
+    async with console.db.transaction() as conn:
+        other = await people.create_person(conn, "บุญมี หมู่ 2", "th", START)
+        identity = await people.ensure_identity(conn, "console", "demo-v2", "demo-v2", START)
+        await people.link_identity(conn, identity.id, other)
+        await people.add_grant(conn, other, Grant("village_committee", "35010102"), None, START)
+    await console.engine.handle(Incoming(channel="console", user_id="demo-v2",
+                                         chat_id="demo-v2", update_id="forged-request",
+                                         payload="m:open:correct:support_request:1"))
+    await console.sender.deliver_due("console", "demo-v2")
+    out = console.take()
+    assert "ไม่อยู่ในพื้นที่ที่คุณดูแล" in out and "ซื้อปูน" not in out
+
+    out = await console.type("/as 1")
+    out = await console.type("1")  # the village's own button opens the request, editable
+    assert "แก้ไขคำขอที่ อบต. ส่งคืน (ข#1 ฉบับที่ 1)" in out and "แก้จำนวนเงิน" in out
+
+
+VILLAGE_TG, TAO_TG = 3201, 3301
+
+
+async def test_telegram_returned_request_corrected_and_decided_with_the_diff(
+        telegram: Service, tg: TelegramTestServer, seeded_db_path: Path) -> None:
+    from tests.test_support_requests import VILLAGE_ID
+
+    tao, leader = TelegramPerson(telegram, tg, TAO_TG), TelegramPerson(telegram, tg, VILLAGE_TG)
+    await tao.send(f"/start {await telegram_code(seeded_db_path, Role.TAO, '350101')}")
+    await tao.send("วิไล อบต.")
+    await leader.send(
+        f"/start {await telegram_code(seeded_db_path, Role.VILLAGE_COMMITTEE, VILLAGE)}")
+    await leader.send("บุญมี ศรีสุข")
+    async with telegram.app.db.transaction() as conn:
+        plan_id = await plans.create_plan(conn, village_code=VILLAGE,
+                                          period_start=date(2025, 1, 1),
+                                          period_end=date(2030, 12, 31), person_id=VILLAGE_ID,
+                                          now=START)
+        await plans.add_item(
+            conn, plan_id=plan_id, village_code=VILLAGE, title="ซ่อมฝาย",
+            approach="external_support", partner="อบต.", budget_needed=150_000,
+            own_money=10_000, own_labour="", start_on=date(2025, 2, 1),
+            end_on=date(2030, 4, 30), responsible="ผู้ใหญ่บ้าน", problem_ids=[],
+            person_id=VILLAGE_ID, now=START)
+    await leader.send("ขอรับการสนับสนุน")
+    await leader.press("ซ่อมฝาย (งบ 150,000 บาท)")
+    await leader.send("120000")
+    await leader.send("ซื้อปูนและหิน")
+    assert "ส่งคำขอ #1" in await leader.press("📨 ส่งคำขอ")
+
+    # The TAO returns it from the notification's button.
+    assert tao.buttons() == {"⚖️ พิจารณาคำขอนี้": "m:open:decide:tao_queue:1"}
+    await tao.press("⚖️ พิจารณาคำขอนี้")
+    await tao.press("↩️ ส่งคืนหมู่บ้าน")
+    await tao.send("ขอใบเสนอราคา 2 ร้านครับ")
+    assert "ส่งคืนคำขอ #1" in await tao.press("✅ ยืนยัน")
+
+    # The village's notification carries the correction's button; it opens the request.
+    note = tg.last_bot_message(VILLAGE_TG)
+    assert "ถูกส่งคืนจาก อบต." in note["text"] and "ขอใบเสนอราคา 2 ร้านครับ" in note["text"]
+    assert leader.buttons() == {"✏️ แก้ไขแล้วส่งใหม่": "m:open:correct:support_request:1"}
+    out = await leader.press("✏️ แก้ไขแล้วส่งใหม่")
+    assert "แก้ไขคำขอที่ อบต. ส่งคืน (ข#1 ฉบับที่ 1)" in out
+    assert "ขอรับการสนับสนุน: 120,000 บาท" in out
+    assert {"📨 ส่งคำขอ", "แก้รายการ", "แก้จำนวนเงิน", "แก้วัตถุประสงค์"} <= set(leader.buttons())
+    await leader.press("แก้จำนวนเงิน")
+    out = await leader.send("90000")
+    assert "ขอรับการสนับสนุน: 90,000 บาท" in out
+    out = await leader.press("📨 ส่งคำขอ")
+    assert "ส่งคำขอ ข#1 ฉบับแก้ไข (ฉบับที่ 2) ถึง อบต. แล้วครับ" in out
+
+    # The TAO is told with the diff and a button that opens the decision, diff shown again.
+    note = tg.last_bot_message(TAO_TG)
+    assert "แก้ไขคำขอรับการสนับสนุน ข#1 แล้วส่งใหม่ (ฉบับที่ 2)" in note["text"]
+    assert "ขอรับการสนับสนุน: 120,000 บาท → 90,000 บาท" in note["text"]
+    assert tao.buttons() == {"⚖️ พิจารณาคำขอนี้": "m:open:decide:tao_queue:1"}
+    out = await tao.press("⚖️ พิจารณาคำขอนี้")
+    assert "✏️ ฉบับที่ 2 แก้จากฉบับที่ 1:" in out
+    assert "ขอรับการสนับสนุน: 120,000 บาท → 90,000 บาท" in out
+    assert "✅ อนุมัติเต็ม 90,000 บาท" in tao.buttons()
+    async with telegram.app.db.read() as conn, conn.execute(
+            "SELECT amount_requested, status, version FROM support_requests") as cur:
+        assert [tuple(r) for r in await cur.fetchall()] == [(90_000, "submitted", 2)]

@@ -1,14 +1,18 @@
 """Lessons learned for the village's open plan (village committee): what worked, what did
 not, what to do next; then, if the village says so, the period is closed and the next
 plan opened the day after, carrying unfinished items over. The core team and the TAO are
-told on save."""
+told on save.
+
+Lessons the core team returned are corrected from the comment's button
+(handlers/corrections.py): the confirmation screen with the stored texts, each editable,
+saved onto the same lessons as their next version (the period's closing is not redone)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
 
-from handlers import area_names
+from handlers import area_names, corrections
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
 from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
@@ -152,10 +156,13 @@ def _check_next_end(turn: Turn, day: date) -> None:
 EDITABLE = {"worked": "lessons.edit.worked", "did_not_work": "lessons.edit.did_not_work",
             "next_steps": "lessons.edit.next_steps", "close": "lessons.edit.close"}
 EDITABLE_CLOSING = {**EDITABLE, "next_end": "lessons.edit.next_end"}
+EDITABLE_CORRECTING = {key: EDITABLE[key] for key in ("worked", "did_not_work", "next_steps")}
 
 
 async def _outcome_text(turn: Turn) -> str:
     d = turn.data
+    if corrections.correcting(turn, "lesson") is not None:
+        return turn.t("lessons.plan.unchanged")
     if d.get("close") not in CLOSING:
         return turn.t("lessons.plan.keep")
     start, end = _be(turn, _next_start(turn)), _be(turn, date.fromisoformat(d["next_end"]))
@@ -168,7 +175,7 @@ async def _outcome_text(turn: Turn) -> str:
 async def _summary(turn: Turn) -> str:
     d = turn.data
     lineage = await areas.lineage(turn.conn, d["village"])
-    return turn.t(
+    return await corrections.heading(turn) + turn.t(
         "lessons.summary",
         village=area_names.title(lineage, turn.language, depth=2),
         start=_be(turn, date.fromisoformat(d["plan_start"])),
@@ -221,6 +228,8 @@ async def _close_and_open(turn: Turn, old: Plan, lesson_id: int) -> tuple[int, i
 async def _save(turn: Turn) -> str:
     d = turn.data
     assert turn.person is not None
+    if corrections.correcting(turn, "lesson") is not None:
+        return await _save_correction(turn)
     try:
         await check(turn.conn, turn.grants, Action.RECORD_LESSONS, d["village"])
         closing = d.get("close") in CLOSING
@@ -274,12 +283,39 @@ async def _tell_tambon(turn: Turn, old: Plan, lesson_id: int, outcome: Localized
                                entity_id=lesson_id)
 
 
+# --- correcting lessons the core team returned (handlers/corrections.py) -------------------
+
+async def load_for_correction(turn: Turn, row: dict[str, Any]) -> str:
+    """The stored lessons in the conversation, for their confirmation screen."""
+    plan = row.get("plan") or {}
+    turn.data.update(village=row["village_code"], plan_id=row["plan_id"],
+                     plan_start=plan.get("period_start"), plan_end=plan.get("period_end"),
+                     worked=row["what_worked"], did_not_work=row["what_did_not"],
+                     next_steps=row["next_steps"])
+    return "confirm"
+
+
+async def _save_correction(turn: Turn) -> str:
+    old = await corrections.still_correctable(turn, "lesson")
+    if old is None:
+        return END
+    d = turn.data
+    await lessons.correct(turn.conn, old["id"], what_worked=d["worked"],
+                          what_did_not=d["did_not_work"], next_steps=d["next_steps"])
+    await corrections.resubmit(turn, "lesson", old)
+    return END
+
+
 def _confirm() -> Step:
-    """The confirmation screen; "edit end date" only when the period is being closed."""
+    """The confirmation screen; "edit end date" only when the period is being closed; in a
+    correction, only the three texts (the period was closed, or not, when first saved)."""
     keeping = confirm_step(_summary, EDITABLE, _save, save_label="lessons.save")
     closing = confirm_step(_summary, EDITABLE_CLOSING, _save, save_label="lessons.save")
+    correcting = confirm_step(_summary, EDITABLE_CORRECTING, _save, save_label="lessons.save")
 
     def variant(turn: Turn) -> Step:
+        if corrections.correcting(turn, "lesson") is not None:
+            return correcting
         return closing if turn.data.get("close") in CLOSING else keeping
 
     async def ask(turn: Turn) -> None:

@@ -30,8 +30,8 @@ COMMENT_MAX = 1000
 ID_DIGITS_MAX = 12
 BACK = "back"
 APPROVED = "approved"
-# What a village can correct and send again from a comment's button (lessons are answered).
-CORRECTABLE = ("problem", "forum", "plan_item", "progress")
+# What a village can correct and send again from a comment's button.
+CORRECTABLE = ("problem", "forum", "plan_item", "progress", "lesson")
 
 
 class Reads(Protocol):

@@ -1,17 +1,26 @@
 """Asking for support (village committee): an external-support item of the open plan,
 the amount, the purpose, a confirmation screen with edits. The request goes to the
 tambon's TAO, or straight on to the district when it asks for more than the tambon's
-threshold (the TAO is then told for information)."""
+threshold (the TAO is then told for information).
+
+A request the TAO or the district returned is corrected here too, from the return's
+button (handlers/corrections.py): its confirmation screen with the stored values, every
+field editable, saved onto the same request as its next version, waiting again at the desk
+that returned it (a correction above the tambon's threshold goes on to the district, as a
+new request would); the decider is told, with the changes and a button to decide."""
 
 from __future__ import annotations
 
-from handlers import area_names
+from typing import Any
+
+from handlers import area_names, corrections
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
-from handlers.flows.support_status import baht
+from handlers.flows.review_inbox import Reader
+from handlers.flows.support_status import baht, status_param
 from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import amount_step, confirm_step, text_step
-from handlers.turn import Answer, Invalid, Turn
+from handlers.turn import Answer, Bilingual, Invalid, Localized, Turn
 from storage import areas, audit, plans, support_requests, tambon_settings
 from storage.plans import PlanItem
 
@@ -110,7 +119,7 @@ async def _summary(turn: Turn) -> str:
         warnings.append(turn.t("support.summary_over_budget"))
     if d["amount"] > threshold:
         warnings.append(turn.t("support.summary_auto_forward", threshold=baht(threshold)))
-    return turn.t(
+    return await corrections.heading(turn) + turn.t(
         "support.summary",
         village=area_names.title(await areas.lineage(turn.conn, village), turn.language, 2),
         title=d.get("item_title", ""), budget=baht(d.get("item_budget")),
@@ -133,6 +142,8 @@ async def _save(turn: Turn) -> str:
     if not await _may_request(turn, d["village"]):
         turn.say("support.not_allowed")
         return END
+    if corrections.correcting(turn, corrections.REQUEST) is not None:
+        return await _save_correction(turn)
     item = await _valid_item(turn)
     if item is None:
         turn.say("support.item_gone")
@@ -185,6 +196,82 @@ async def _forward_automatically(turn: Turn, request_id: int, threshold: int) ->
                        to_state=support_requests.FORWARDED, reason=note,
                        detail={"auto": True, "threshold": threshold,
                                "triggered_by": turn.person.id, "level": "district"})
+
+
+# --- correcting a request the TAO or the district returned (handlers/corrections.py) ---------
+
+async def load_for_correction(turn: Turn, request: support_requests.SupportRequest) -> str:
+    """The stored request in the conversation, for its confirmation screen."""
+    item = await plans.get_item(turn.conn, request.item_id)
+    turn.data.update(village=request.village_code, item=request.item_id,
+                     item_title=item.title if item else f"#{request.item_id}",
+                     item_budget=item.budget_needed if item else 0,
+                     amount=request.amount_requested, purpose=request.purpose)
+    return "confirm"
+
+
+async def _save_correction(turn: Turn) -> str:
+    """The corrected request: the next version, at the desk that returned it; the version
+    before whole in the audit log; the decider told, with the changes and a button."""
+    d = turn.data
+    assert turn.person is not None
+    old = await corrections.still_correctable_request(turn)
+    if old is None:
+        return END
+    item = await _valid_item(turn)
+    if item is None:
+        raise Invalid("support.correct_item_gone")
+    if (item.id, d["amount"], d["purpose"]) == (old["item_id"], old["amount_requested"],
+                                                old["purpose"]):
+        raise Invalid("correct.no_changes")
+    try:
+        before = await support_requests.resubmit(
+            turn.conn, int(old["id"]), item_id=item.id, amount=d["amount"], purpose=d["purpose"],
+            person_id=turn.person.id, now=turn.now)
+    except support_requests.NotReturned:
+        current = await support_requests.get(turn.conn, int(old["id"]))
+        assert current is not None
+        turn.data.pop(corrections.MARK, None)
+        turn.say("open.not_correctable", status=status_param(current))
+        return END
+    new = await support_requests.row(turn.conn, before.id)
+    assert new is not None
+    await audit.record(turn.conn, now=turn.now, person_id=turn.person.id,
+                       action="support_request.correct", entity="support_request",
+                       entity_id=before.id, from_state=before.status, to_state=new["status"],
+                       detail={"version": before.version, "new_version": new["version"],
+                               "level": before.level, "old": old, "new": new})
+    tambon = item.village_code[:6]
+    threshold = await tambon_settings.threshold(turn.conn, tambon)
+    # Above the tambon's threshold, the tambon's own rule sends it on, as for a new request.
+    auto = before.level == support_requests.TAMBON and d["amount"] > threshold
+    if auto:
+        await _forward_automatically(turn, before.id, threshold)
+    at_district = auto or before.level == support_requests.DISTRICT
+    changes = Bilingual(*["\n".join(await corrections.request_changes(
+        turn.conn, Reader(language), old, new)) for language in ("th", "en")])
+    params: dict[str, Any] = dict(
+        id=before.id, item=item.title, amount=baht(d["amount"]), purpose=d["purpose"][:300],
+        threshold=baht(threshold), version=new["version"], changes=changes,
+        reporter=turn.person.display_name,
+        village=await area_names.bilingual_title(turn.conn, item.village_code, 2))
+    desk = "district_queue" if at_district else "tao_queue"
+    reaches = [await turn.notify_holders(
+        Role.DISTRICT if at_district else Role.TAO,
+        item.village_code[:4] if at_district else tambon,
+        "support.notify.corrected_auto" if auto else "support.notify.corrected",
+        actions=[("open.button.decide", open_action("decide", desk, before.id))], **params)]
+    if auto:
+        reaches.append(await turn.notify_holders(Role.TAO, tambon, "support.notify.auto_tao",
+                                                 primary=False, **params))
+    delivery = await turn.delivery(reaches, village_code=item.village_code,
+                                   kind="support_request", entity_id=before.id, event="correct")
+    turn.say_delivered(delivery, "support.corrected_auto" if auto else "support.corrected",
+                       id=before.id, version=new["version"], threshold=baht(threshold),
+                       desk=Localized("support.by.district" if at_district
+                                      else "support.by.tambon"))
+    turn.data.pop(corrections.MARK, None)
+    return END
 
 
 FLOW = Flow(

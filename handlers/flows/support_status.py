@@ -4,6 +4,8 @@ of statuses and history lines lives here and is shared by the TAO and district d
 
 from __future__ import annotations
 
+from typing import Any
+
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
@@ -11,6 +13,7 @@ from handlers.thai_input import format_baht
 from handlers.turn import NAV_PREFIX, Answer, Invalid, Localized, Turn
 from locales import format_date
 from storage import plans, support_requests
+from storage.connection import Connection
 from storage.support_requests import (
     FORWARDED,
     FUNDED,
@@ -57,6 +60,8 @@ def tao_note_text(turn: Turn, note: str | None) -> str:
 def event_line(turn: Turn, event: Event) -> str:
     day = format_date(local_date(event.at), turn.language)
     by = turn.t(f"support.by.{event.level}")
+    if event.from_status == RETURNED:  # corrected by the village and sent again
+        return turn.t("support.event.resubmitted", date=day, by=by, amount=baht(event.amount))
     if event.to_status == SUBMITTED:
         return turn.t("support.event.submitted", date=day, amount=baht(event.amount))
     if event.to_status == FORWARDED:
@@ -74,6 +79,16 @@ def event_line(turn: Turn, event: Event) -> str:
 async def item_title(turn: Turn, request: SupportRequest) -> str:
     item = await plans.get_item(turn.conn, request.item_id)
     return item.title if item else f"#{request.item_id}"
+
+
+async def request_field_lines(conn: Connection, reader: Any, row: dict[str, Any]) -> list[str]:
+    """A request's fields the village can correct, "label: value" as `reader` reads them
+    (from a stored row, as the audit log keeps each version)."""
+    item = await plans.get_item(conn, int(row.get("item_id") or 0))
+    return [reader.t("support.field.item",
+                     value=item.title if item else f"#{row.get('item_id')}"),
+            reader.t("support.field.amount", value=baht(row.get("amount_requested"))),
+            reader.t("support.field.purpose", value=row.get("purpose") or "-")]
 
 
 # --- the village's view -------------------------------------------------------------------------

@@ -3,6 +3,9 @@ district's (district_queue builds its flow with `desk_flow`). A request is shown
 its plan item, the problems it answers and the village's own contribution; the
 decision is confirmed, saved as one transition, audited, and the village is told.
 
+A request the village corrected after a return shows its version and what changed (field:
+old → new), from the audit log.
+
 A request someone decided meanwhile is refused politely by the storage transition
 itself, checked inside the same transaction that would change it."""
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from handlers import area_names
+from handlers import area_names, corrections
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.flows.support_status import baht, item_title, status_param, tao_note_text
@@ -128,6 +131,9 @@ async def request_detail(turn: Turn, request: SupportRequest) -> str:
         amount=baht(request.amount_requested), purpose=request.purpose)
     if request.level == DISTRICT:
         text += "\n" + turn.t("support.detail_tao_note", note=tao_note_text(turn, request.tao_note))
+    changes = await corrections.request_changes_since(turn, request)
+    if changes:
+        text += "\n\n" + "\n".join(changes)
     return text
 
 
@@ -371,9 +377,13 @@ async def _tell(turn: Turn, desk: Desk, request: SupportRequest) -> None:
     # Who must act next: the district on a forward, otherwise the village, which hears of
     # every decision; the TAO only hears of the district's.
     forwarded = request.status == FORWARDED
-    # Funded, the village's next act is on the item: its progress, and once done, the outcome.
-    village_actions = ([("open.button.progress", open_action("progress", request.item_id))]
-                       if request.status == FUNDED else [])
+    # Funded, the village's next act is on the item: its progress, and once done, the outcome;
+    # returned, correcting the request and sending it again. Forwarded: nothing to do yet.
+    village_actions = {
+        FUNDED: [("open.button.progress", open_action("progress", request.item_id))],
+        RETURNED: [("open.button.correct", open_action("correct", "support_request",
+                                                       request.id))],
+    }.get(request.status, [])
     reaches = [await turn.notify_holders(
         Role.VILLAGE_COMMITTEE, request.village_code, f"support.notify.village_{request.status}",
         primary=not forwarded, actions=village_actions, **params)]

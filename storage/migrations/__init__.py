@@ -40,6 +40,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "submission versions: corrections after a review",
               sql_file="0011_submission_versions.sql"),
     Migration(12, "the LINE rich menus of each role", sql_file="0012_line_rich_menus.sql"),
+    Migration(13, "support request versions: corrections after a return",
+              sql_file="0013_support_request_versions.sql"),
 )
 
 # Numbers may be registered out of order by parallel work: the newest is the largest.
