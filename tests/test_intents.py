@@ -26,7 +26,7 @@ from tests.servers.telegram_api import TelegramTestServer
 from tests.test_line_channel import Person as LinePerson
 from tests.test_line_channel import _choices
 from tests.test_telegram_channel import Person as TelegramPerson
-from tests.test_telegram_channel import _join, issue_code, settings_for
+from tests.test_telegram_channel import _join, issue_code, webhook_service
 
 ROLES = {"village": Role.VILLAGE_COMMITTEE, "core": Role.CORE_TEAM, "tao": Role.TAO,
          "district": Role.DISTRICT, "viewer": Role.VIEWER}  # demo persons (bot/demo.py)
@@ -252,12 +252,7 @@ LEADER_TG = 3101
 @pytest.fixture
 async def tg_service(seeded_db_path: Path, tg: TelegramTestServer, tmp_path: Path
                      ) -> AsyncIterator[Service]:
-    settings = settings_for(seeded_db_path, tg, tmp_path / "media",
-                            telegram_webhook_url="https://bot.example.org/telegram/webhook",
-                            telegram_webhook_secret="s3cret-webhook")
-    async with Service(settings, background=False) as running:
-        assert running.telegram is not None
-        running.telegram.sender.pacer.clock = itertools.count(step=10.0).__next__
+    async with webhook_service(seeded_db_path, tg, tmp_path / "media") as running:
         yield running
 
 

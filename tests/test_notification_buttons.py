@@ -6,7 +6,6 @@ console, and through the Telegram and LINE test servers with the real adapters."
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
@@ -32,7 +31,7 @@ from tests.test_line_channel import _texts
 from tests.test_line_channel import issue_code as line_code
 from tests.test_telegram_channel import Person as TelegramPerson
 from tests.test_telegram_channel import issue_code as telegram_code
-from tests.test_telegram_channel import settings_for
+from tests.test_telegram_channel import webhook_service
 
 VILLAGE = "35010101"
 OTHER_TAMBON = "350102"
@@ -280,12 +279,7 @@ CORE_TG, LEADER_TG = 2101, 3101
 @pytest.fixture
 async def telegram(seeded_db_path: Path, tg: TelegramTestServer, tmp_path: Path
                    ) -> AsyncIterator[Service]:
-    settings = settings_for(seeded_db_path, tg, tmp_path / "media",
-                            telegram_webhook_url="https://bot.example.org/telegram/webhook",
-                            telegram_webhook_secret="s3cret-webhook")
-    async with Service(settings, background=False) as running:
-        assert running.telegram is not None
-        running.telegram.sender.pacer.clock = itertools.count(step=10.0).__next__
+    async with webhook_service(seeded_db_path, tg, tmp_path / "media") as running:
         yield running
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,17 +78,24 @@ class Person:
 
 
 
-@pytest.fixture
-async def service(seeded_db_path: Path, tg: TelegramTestServer, tmp_path: Path
-                  ) -> AsyncIterator[Service]:
+@asynccontextmanager
+async def webhook_service(db_path: Path, server: TelegramTestServer, media: Path
+                          ) -> AsyncIterator[Service]:
     """The bot in webhook mode (no polling), with the outbox delivered step by step."""
-    settings = settings_for(seeded_db_path, tg, tmp_path / "media",
+    settings = settings_for(db_path, server, media,
                             telegram_webhook_url="https://bot.example.org/telegram/webhook",
                             telegram_webhook_secret="s3cret-webhook")
     async with Service(settings, background=False) as running:
         # Pacing of bulk sends is measured in seconds; here each send finds its slot free.
         assert running.telegram is not None
         running.telegram.sender.pacer.clock = itertools.count(step=10.0).__next__
+        yield running
+
+
+@pytest.fixture
+async def service(seeded_db_path: Path, tg: TelegramTestServer, tmp_path: Path
+                  ) -> AsyncIterator[Service]:
+    async with webhook_service(seeded_db_path, tg, tmp_path / "media") as running:
         yield running
 
 
