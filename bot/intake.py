@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -71,38 +72,72 @@ class Intake:
         self.clock = clock or SystemClock()
         self._channels: dict[str, IntakeChannel] = {}
         self._parsed: dict[int, Any] = {}  # parsed at the door: not parsed again
+        # Each person's stored rows waiting to be handled, oldest first (the inbox table is
+        # the truth; this is its copy for this process, rebuilt from it at start).
+        self._queues: dict[str, deque[StoredUpdate]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
-        self._again: set[str] = set()
+        # Requests waiting to be stored: those arriving together share one commit.
+        self._arrivals: list[tuple[str, list[Received], asyncio.Future[None]]] = []
+        self._storing: asyncio.Task[None] | None = None
         self._running = False
 
     def add_channel(self, channel: IntakeChannel) -> None:
         self._channels[channel.channel] = channel
 
     async def accept(self, channel: str, updates: list[Received]) -> None:
-        """Store the updates durably; raises when they could not be stored."""
+        """Store the updates durably; returns once they are committed, raises when they
+        could not be stored."""
         if not updates:
             return
-        async with self.db.transaction() as conn:
-            ids = await inbox.store(conn, channel, [
-                NewUpdate(u.update_key, u.person_key, u.body) for u in updates],
-                self.clock.now())
-        for stored_id, update in zip(ids, updates, strict=True):
-            if stored_id is not None:
-                self._parsed[stored_id] = update.parsed
-                self._wake(update.person_key)
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._arrivals.append((channel, updates, stored))
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.create_task(self._store_arrivals())
+        await stored
+
+    async def _store_arrivals(self) -> None:
+        """Group commit: every request that arrived meanwhile is stored in one transaction
+        (a commit per request would be most of the cost of a busy minute)."""
+        while self._arrivals:
+            batch, self._arrivals = self._arrivals, []
+            now = self.clock.now()
+            try:
+                async with self.db.transaction() as conn:
+                    ids = [await inbox.store(conn, channel, [
+                        NewUpdate(u.update_key, u.person_key, u.body) for u in updates], now)
+                        for channel, updates, _ in batch]
+            except Exception as exc:
+                for _, _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(exc)
+                continue
+            for (channel, updates, stored), row_ids in zip(batch, ids, strict=True):
+                for row_id, update in zip(row_ids, updates, strict=True):
+                    if row_id is not None:
+                        self._parsed[row_id] = update.parsed
+                        self._queue(StoredUpdate(row_id, channel, update.update_key,
+                                                 update.person_key, update.body, now, 0))
+                if not stored.done():
+                    stored.set_result(None)
 
     async def start(self) -> None:
         """Start handling: first what was stored before this process started."""
-        self._running = True
         async with self.db.read() as conn:
-            waiting = await inbox.pending_people(conn)
+            waiting = await inbox.pending(conn)
+        self._queues = {}
+        for stored in waiting:
+            self._queues.setdefault(stored.person_key, deque()).append(stored)
         if waiting:
-            log.info("intake: %d people have stored updates to handle", len(waiting))
-        for person_key in waiting:
+            log.info("intake: %d stored updates of %d people to handle", len(waiting),
+                     len(self._queues))
+        self._running = True
+        for person_key in list(self._queues):
             self._wake(person_key)
 
     async def stop(self) -> None:
         """Updates being handled finish; the rest stay stored for the next start."""
+        if self._storing is not None:
+            await asyncio.gather(self._storing, return_exceptions=True)
         self._running = False
         workers = list(self._workers.values())
         if workers:
@@ -117,38 +152,41 @@ class Intake:
     def busy(self) -> int:
         return len(self._workers)
 
+    def _queue(self, stored: StoredUpdate) -> None:
+        self._queues.setdefault(stored.person_key, deque()).append(stored)
+        self._wake(stored.person_key)
+
     def _wake(self, person_key: str) -> None:
-        if not self._running:
-            return
-        if person_key in self._workers:
-            self._again.add(person_key)
-            return
-        self._workers[person_key] = asyncio.create_task(self._work(person_key))
+        if self._running and person_key not in self._workers:
+            self._workers[person_key] = asyncio.create_task(self._work(person_key))
 
     async def _work(self, person_key: str) -> None:
+        """One person's rows, one at a time, oldest first; rows stored meanwhile join the
+        same queue."""
         try:
-            while self._running:
-                self._again.discard(person_key)
+            queue = self._queues.get(person_key)
+            while self._running and queue:
                 try:
-                    async with self.db.read() as conn:
-                        stored = await inbox.next_pending(conn, person_key)
-                    if stored is None:
-                        if person_key in self._again:
-                            continue
-                        return
-                    await self._handle(stored)
+                    done = await self._handle(queue[0])
                 except sqlite3.Error as exc:
                     log.warning("intake: the database failed; trying again: %s", exc)
                     await asyncio.sleep(RETRY_MAX_SECONDS)
+                    continue
+                if not done:
+                    return  # stopping: the row stays stored for the next start
+                queue.popleft()
+            if queue is not None and not queue:
+                self._queues.pop(person_key, None)
         finally:
             self._workers.pop(person_key, None)
 
-    async def _handle(self, stored: StoredUpdate) -> None:
+    async def _handle(self, stored: StoredUpdate) -> bool:
+        """Handle one stored row; False when stopping first (it stays stored)."""
         channel = self._channels.get(stored.channel)
         if channel is None:  # a channel no longer configured: keep it for when it is
             log.warning("intake: no channel %s for stored update %d", stored.channel, stored.id)
             await self._give_up(stored, stored.attempts, "channel not configured", None)
-            return
+            return True
         attempts, wait = stored.attempts, RETRY_FIRST_SECONDS
         while self._running:
             try:
@@ -167,15 +205,16 @@ class Intake:
                 if attempts >= MAX_HANDLE_ATTEMPTS:
                     await self._give_up(stored, attempts, f"{type(exc).__name__}: {exc}",
                                         channel, self._parsed.get(stored.id))
-                    return
+                    return True
             else:
                 self._parsed.pop(stored.id, None)
                 if not consumed:
                     async with self.db.transaction() as conn:
                         await inbox.delete(conn, stored.id)
-                return
+                return True
             await asyncio.sleep(wait)
             wait = min(wait * 2, RETRY_MAX_SECONDS)
+        return False
 
     async def _give_up(self, stored: StoredUpdate, attempts: int, error: str,
                        channel: IntakeChannel | None, update: Any = None) -> None:

@@ -1,11 +1,13 @@
 """The inbox: updates stored before the platform was told they arrived, until handled.
 
 Locking story, in one place:
-- `store` runs in its own short write transaction, before the 200 / the next offset;
-  a redelivery of an update still pending is ignored (UNIQUE (channel, update_key)).
-- One person's rows are handled one at a time, oldest first (`next_pending` by
-  person_key); the process that stores them is the only one handling them (one bot
-  per SQLite file, `storage/instance_lock.py`).
+- `store` runs in its own short write transaction, before the 200 / the next offset
+  (requests arriving together share it: a group commit); a redelivery of an update
+  still pending is ignored (UNIQUE (channel, update_key)).
+- One person's rows are handled one at a time, oldest first (by person_key and id);
+  the process that stores them is the only one handling them (one bot per SQLite
+  file, `storage/instance_lock.py`): it reads the pending rows once at start
+  (`pending`) and keeps the rows it stores after that in memory, in the same order.
 - The handling transaction deletes the row (`delete`) in the same transaction that
   claims the update in processed_updates and writes its effects: a crash before the
   commit leaves the row pending (handled again at start), after it leaves nothing.
@@ -59,22 +61,12 @@ def _stored(row: Row) -> StoredUpdate:
 _COLUMNS = "id, channel, update_key, person_key, body, received_at, attempts"
 
 
-async def next_pending(conn: Connection, person_key: str) -> StoredUpdate | None:
+async def pending(conn: Connection) -> list[StoredUpdate]:
+    """Every stored update waiting to be handled, oldest first (read once, at start)."""
     async with conn.execute(
-        f"SELECT {_COLUMNS} FROM inbox WHERE person_key = ? AND status = 'pending'"
-        " ORDER BY id LIMIT 1", (person_key,)
+        f"SELECT {_COLUMNS} FROM inbox WHERE status = 'pending' ORDER BY id"
     ) as cur:
-        row = await cur.fetchone()
-    return _stored(row) if row else None
-
-
-async def pending_people(conn: Connection) -> list[str]:
-    """Whose updates wait, in the order their oldest one arrived."""
-    async with conn.execute(
-        "SELECT person_key, MIN(id) AS first FROM inbox WHERE status = 'pending'"
-        " GROUP BY person_key ORDER BY first"
-    ) as cur:
-        return [r[0] for r in await cur.fetchall()]
+        return [_stored(r) for r in await cur.fetchall()]
 
 
 async def delete(conn: Connection, inbox_id: int) -> None:
