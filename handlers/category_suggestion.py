@@ -34,9 +34,9 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -71,6 +71,10 @@ class _Term:
     pattern: re.Pattern[str] | None  # substring, gap or English word; None: whole token only
     strong: bool = True  # strong or keyword (not weak): may decide on its own
     skeleton: re.Pattern[str] | None = None  # the word's skeleton, when long enough
+    # Literals that must be in the text for the pattern (or the skeleton) to match: a
+    # cheap `in` test first, so most of the terms never run their regular expression.
+    needle: str = ""
+    bone_needle: str = ""
 
 
 @dataclass(frozen=True)
@@ -145,15 +149,18 @@ def _term(raw: str, category: str | None, base: float, gap: int) -> _Term:
         specificity = len(word)
         substring = anywhere or (not whole and len(word) >= SUBSTRING_MIN)
         pattern = re.compile(re.escape(word)) if substring else None
-    skeleton = None
+    skeleton, bone_needle = None, ""
     if pattern is not None and _THAI.search(word) and _ELLIPSIS not in word:
         bones = _skeleton(word)[0]
         if len(bones) >= SKELETON_MIN:
-            skeleton = re.compile(re.escape(bones))
+            skeleton, bone_needle = re.compile(re.escape(bones)), bones
+    needle = (word.partition(_ELLIPSIS)[0].replace(" ", "") if _ELLIPSIS in word
+              else word)
     weight = base
     if base >= KEYWORD:
         weight *= 1 + min(LENGTH_BONUS_MAX, LENGTH_BONUS * max(0, specificity - 4))
-    return _Term(word, category, weight, specificity, pattern, base >= KEYWORD, skeleton)
+    return _Term(word, category, weight, specificity, pattern, base >= KEYWORD, skeleton,
+                 needle, bone_needle)
 
 
 @cache
@@ -218,25 +225,37 @@ def _spans(compact: str) -> list[tuple[str, int, int]]:
     return spans
 
 
-def _find(text: str, terms: Iterable[_Term]) -> list[_Found]:
-    """Every term found in the cleaned text, overlaps resolved: the most specific wins."""
+_TERM_SETS: dict[str, Callable[[], tuple[_Term, ...]]] = {
+    "terms": lambda: _data().terms,
+    "greetings": lambda: (*_data().greetings, *_data().terms),
+    "labels": lambda: (*_data().labels, *_data().terms),
+}
+
+
+@lru_cache(maxsize=1024)
+def _find(text: str, kind: str = "terms") -> tuple[_Found, ...]:
+    """Every term of a set (`_TERM_SETS`) found in the cleaned text, overlaps resolved:
+    the most specific wins. Remembered for the last texts: a description is read at the
+    menu, then suggested, then read again by the report."""
+    terms = _TERM_SETS[kind]()
     compact = text.replace(" ", "")
     spans = _spans(compact) if compact else []
-    bones: tuple[str, list[int]] | None = None
+    by_token: dict[str, list[tuple[int, int]]] = {}
+    for token, start, end in spans:
+        by_token.setdefault(token, []).append((start, end))
+    letters, where = _skeleton(compact)
     candidates: list[_Found] = []
     for term in terms:
         if term.pattern is None:
-            candidates += [_Found(term, s, e) for token, s, e in spans if token == term.word]
+            candidates += [_Found(term, s, e) for s, e in by_token.get(term.word, ())]
         elif _THAI.search(term.word):
-            candidates += [_Found(term, m.start(), m.end())
-                           for m in term.pattern.finditer(compact)]
-        else:
+            if term.needle in compact:
+                candidates += [_Found(term, m.start(), m.end())
+                               for m in term.pattern.finditer(compact)]
+        elif term.needle in text:
             candidates += [_Found(term, m.start(), m.end(), english=True)
                            for m in term.pattern.finditer(text)]
-        if term.skeleton is not None:
-            if bones is None:
-                bones = _skeleton(compact)
-            letters, where = bones
+        if term.skeleton is not None and term.bone_needle in letters:
             candidates += [_Found(term, where[m.start()], where[m.end() - 1] + 1, fuzzy=True)
                            for m in term.skeleton.finditer(letters)]
     candidates.sort(key=lambda f: (-f.term.specificity, f.fuzzy, _ELLIPSIS in f.term.word,
@@ -246,7 +265,7 @@ def _find(text: str, terms: Iterable[_Term]) -> list[_Found]:
         if not any(t.english == f.english and f.start < t.end and t.start < f.end
                    for t in taken):
             taken.append(f)
-    return taken
+    return tuple(taken)
 
 
 def _scores(found: Iterable[_Found]) -> dict[str, tuple[float, int]]:
@@ -295,7 +314,7 @@ def suggestion(text: str) -> Suggestion:
     cleaned = clean(text) if isinstance(text, str) else ""
     if not cleaned:  # (a greeting or a test has no word that decides: it gets no suggestion)
         return Suggestion(None, 0.0, False)
-    found = _find(cleaned, _data().terms)
+    found = _find(cleaned)
     matched = tuple(f.term.word for f in found if f.term.category)
     return _best(_scores(found), matched)
 
@@ -303,7 +322,7 @@ def suggestion(text: str) -> Suggestion:
 def rank(text: str) -> list[tuple[str, float]]:
     """Every category that found a word in `text`, best first, with its score."""
     cleaned = clean(text) if isinstance(text, str) else ""
-    scores = _scores(_find(cleaned, _data().terms)) if cleaned else {}
+    scores = _scores(_find(cleaned)) if cleaned else {}
     return [(k, round(s, 3)) for k, (s, _) in sorted(scores.items(), key=lambda kv: -kv[1][0])]
 
 
@@ -328,7 +347,7 @@ def is_greeting_or_test(text: str) -> bool:
     if not cleaned:
         return False
     data = _data()
-    found = _find(cleaned, (*data.greetings, *data.terms))
+    found = _find(cleaned, "greetings")
     if any(f.term.category not in (None, "greeting") and f.term.strong for f in found):
         return False
     compact = list(cleaned.replace(" ", ""))
@@ -355,8 +374,7 @@ def category_named_in(text: str) -> str | None:
     cleaned = clean(text) if isinstance(text, str) else ""
     if not cleaned:
         return None
-    data = _data()
-    found = _find(cleaned, (*data.labels, *data.terms))
+    found = _find(cleaned, "labels")
     scores = _scores(found)
     best = _best(scores, ())
     return best.key if best.confident else None
