@@ -35,13 +35,15 @@ them for each side, alternating bot and echo, pooled like the rounds.
 
     python -m bench.latency_telegram [--people 200] [--messages 10] [--rounds 2] [--profile]
 
-Each round runs the bot, then the echo, on fresh servers, then each again cold in fresh
-processes; percentiles and rates pool the rounds (one run differs from the next by up to
-±15% on this machine). About 80 s a round. --profile samples both processes with py-spy
-during the back-to-back phase and, attached at the first answer, during the cold one, and
-prints their hot spots (figures from such a run go to latency_telegram-profiled.json,
-since sampling costs CPU; the raw stacks to $TMPDIR/cercap-bench/). Prints a table and
-writes bench/results/latency_telegram.json.
+This process (servers and people) does no garbage collection while a phase is measured
+(`collector_paused`): its pauses would land on either side. Each round runs the bot, then
+the echo, on fresh servers, then each again cold in fresh processes; percentiles and rates
+pool the rounds (one run differs from the next by up to ±15% on this machine). About 100 s
+a round. --profile samples both processes with py-spy during the back-to-back phase and,
+attached at the first answer, during the cold one, and prints their hot spots (figures
+from such a run go to latency_telegram-profiled.json, since sampling costs CPU; the raw
+stacks to $TMPDIR/cercap-bench/). Prints a table and writes
+bench/results/latency_telegram.json.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from bench.common import (
     bot_env,
     bot_reply_done,
     bot_store,
+    collector_paused,
     cpu_seconds,
     echo_command,
     echo_reply_done,
@@ -132,11 +135,12 @@ async def run_phase(pid: int, walkers: list[TelegramWalker], messages: int,
     if profiler and attach_wait:
         await asyncio.sleep(attach_wait)  # py-spy attached
     latencies: list[float] = []
-    cpu_bot, cpu_here, started = cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
-    stalled = sum(await asyncio.gather(*(w.walk(messages, latencies, think=think, say=say)
-                                         for w in walkers)))
-    seconds = time.monotonic() - started
-    cpu_bot, cpu_here = cpu_seconds(pid) - cpu_bot, self_cpu_seconds() - cpu_here
+    with collector_paused():
+        cpu_bot, cpu_here, started = cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
+        stalled = sum(await asyncio.gather(*(w.walk(messages, latencies, think=think, say=say)
+                                             for w in walkers)))
+        seconds = time.monotonic() - started
+        cpu_bot, cpu_here = cpu_seconds(pid) - cpu_bot, self_cpu_seconds() - cpu_here
     if profiler:
         profiler.stop()
     return phase_figures(latencies, seconds, cpu_bot, cpu_here, stalled, RATE)
@@ -167,16 +171,18 @@ async def run_cold(server: TelegramTestServer, process: Process, people: list[in
     walkers = {uid: TelegramWalker(uid, server, echo=echo) for uid in [*people, FIRST_PERSON]}
     watch_sends(server, walkers)
     first = walkers[FIRST_PERSON]
-    process.start()
-    await first.walk(1, None, timeout=FIRST_ANSWER_TIMEOUT, say=COLD_TEXT)
-    process.check_alive()
-    if first.first_at is None:
-        raise RuntimeError(f"no answer within {FIRST_ANSWER_TIMEOUT} s; see {process.log}")
-    first_answer = first.first_at - process.started_at
     measured = [walkers[uid] for uid in people]
-    # No warm-up, and py-spy (if asked) not waited for: the phase starts at the answer.
-    result = await run_phase(process.pid, measured, COLD_MESSAGES, None, profile_to,
-                             say=COLD_TEXT, attach_wait=0.0)
+    # This process collects its garbage now, not between the first answer and the phase.
+    with collector_paused():
+        process.start()
+        await first.walk(1, None, timeout=FIRST_ANSWER_TIMEOUT, say=COLD_TEXT)
+        process.check_alive()
+        if first.first_at is None:
+            raise RuntimeError(f"no answer within {FIRST_ANSWER_TIMEOUT} s; see {process.log}")
+        first_answer = first.first_at - process.started_at
+        # No warm-up, and py-spy (if asked) not waited for: the phase starts at the answer.
+        result = await run_phase(process.pid, measured, COLD_MESSAGES, None, profile_to,
+                                 say=COLD_TEXT, attach_wait=0.0)
     await asyncio.sleep(1.0)  # a reply sent twice would arrive now
     return {**result, **answered_once(measured),
             "first_answer_seconds": round(first_answer, 3)}

@@ -47,6 +47,7 @@ from bench.common import (
     bot_env,
     bot_reply_done,
     bot_store,
+    collector_paused,
     cpu_seconds,
     echo_command,
     echo_reply_done,
@@ -136,11 +137,12 @@ async def run_load(server: LineTestServer, url: str, pid: int, people: list[str]
             await asyncio.sleep(0.5)
         calls_before = len(server.calls)
         latencies: list[float] = []
-        cpu_bot, cpu_here, started = cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
-        stalled = sum(await asyncio.gather(*(walkers[uid].walk(events, latencies)
-                                             for uid in people)))
-        seconds = time.monotonic() - started
-        cpu_bot, cpu_here = cpu_seconds(pid) - cpu_bot, self_cpu_seconds() - cpu_here
+        with collector_paused():  # this process's pauses would land on either side
+            cpu_bot, cpu_here, started = cpu_seconds(pid), self_cpu_seconds(), time.monotonic()
+            stalled = sum(await asyncio.gather(*(walkers[uid].walk(events, latencies)
+                                                 for uid in people)))
+            seconds = time.monotonic() - started
+            cpu_bot, cpu_here = cpu_seconds(pid) - cpu_bot, self_cpu_seconds() - cpu_here
         if profiler:
             profiler.stop()
         await asyncio.sleep(1.0)  # a reply sent twice would arrive now
