@@ -289,6 +289,11 @@ class TelegramChannel:
                 batch = await self._get_updates(POLL_SECONDS)
                 received = self._received_batch(batch)
                 await self.intake.accept(CHANNEL, received)
+                if received:
+                    # Let the handling and the reply go before the next long poll is
+                    # written (PTB's own Updater polls from a task of its own, likewise).
+                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except TimedOut:

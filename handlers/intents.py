@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 from handlers.category_suggestion import (
@@ -76,14 +76,23 @@ def _limits() -> tuple[int, int]:
     return int(description["min_chars"]), int(description["min_words"])
 
 
+@cache
+def _phrases_by_first_word(name: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for run in _phrases()[name]:
+        if run:
+            by_first.setdefault(run[0], []).append(run)
+    return {first: tuple(runs) for first, runs in by_first.items()}
+
+
 def _matches(words: list[str], name: str) -> set[int]:
     """The positions of `words` covered by a phrase of the list `name`."""
     covered: set[int] = set()
-    for run in _phrases()[name]:
-        size = len(run)
-        for start in range(len(words) - size + 1):
-            if tuple(words[start:start + size]) == run:
-                covered.update(range(start, start + size))
+    phrases = _phrases_by_first_word(name)
+    for start, word in enumerate(words):
+        for run in phrases.get(word, ()):
+            if tuple(words[start:start + len(run)]) == run:
+                covered.update(range(start, start + len(run)))
     return covered
 
 
@@ -129,8 +138,10 @@ def _words(text: str) -> list[str]:
     return words
 
 
+@lru_cache(maxsize=1024)
 def read(text: str) -> Reading:
-    """What `text`, sent outside a question, means."""
+    """What `text`, sent outside a question, means (remembered for the last texts: the
+    menu reads a message, then the report it starts reads it again)."""
     words = _words(text)
     if _letters("".join(words)) < 2:
         return Reading(SHORT)

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
@@ -343,6 +344,7 @@ def _label_spellings() -> tuple[frozenset[str], tuple[tuple[str, str], ...]]:
             tuple((str(a), str(b)) for a, b in labels.get("same_spelling", ())))
 
 
+@lru_cache(maxsize=4096)
 def label_key(label: str) -> str:
     """A label as it is compared with what people type: letters, marks and digits only,
     so typing "save" matches the button "✅ save"; spaces, zero-width characters and the
