@@ -154,6 +154,9 @@ class OutboxSender:
         self._busy: set[Chat] = set()  # chats being delivered now, by one task each
         self._again: set[Chat] = set()  # busy chats that got more messages meanwhile
         self._tasks: set[asyncio.Task[int]] = set()
+        # Send outcomes waiting to be recorded, and the task recording them.
+        self._outcomes: list[tuple[list[OutboxMessage], SendOutcome, asyncio.Future[None]]] = []
+        self._recording: asyncio.Task[None] | None = None
         self._running = False
         self._paced_until: float | None = None  # seconds until a paced message may go
         self._more_due = False  # a round stopped at its limit: go again at once
@@ -298,10 +301,31 @@ class OutboxSender:
             return Failed(reason)
 
     async def _record(self, batch: list[OutboxMessage], outcome: SendOutcome) -> None:
-        now = self.clock.now()
-        async with self.db.transaction() as conn:
-            for message in batch:
-                await self._record_one(conn, message, outcome, now)
+        """Record what became of a send; returns once it is committed. Sends that finish
+        together (16 chats in flight) are recorded in one transaction: a group commit."""
+        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._outcomes.append((batch, outcome, recorded))
+        if self._recording is None or self._recording.done():
+            self._recording = asyncio.create_task(self._record_outcomes())
+        await recorded
+
+    async def _record_outcomes(self) -> None:
+        while self._outcomes:
+            waiting, self._outcomes = self._outcomes, []
+            now = self.clock.now()
+            try:
+                async with self.db.transaction() as conn:
+                    for batch, outcome, _ in waiting:
+                        for message in batch:
+                            await self._record_one(conn, message, outcome, now)
+            except Exception as exc:
+                for _, _, recorded in waiting:
+                    if not recorded.done():
+                        recorded.set_exception(exc)
+                continue
+            for _, _, recorded in waiting:
+                if not recorded.done():
+                    recorded.set_result(None)
 
     @staticmethod
     async def _record_one(conn: Connection, message: OutboxMessage, outcome: SendOutcome,
