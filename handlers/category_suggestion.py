@@ -115,7 +115,7 @@ def clean(text: str) -> str:
     words = _dialect()
     if not words or not _THAI.search(text):
         return text
-    split = _tokenizer().word_tokenize
+    split = _split
     return " ".join("".join(words.get(t, t) for t in split(chunk)) for chunk in text.split(" "))
 
 
@@ -198,8 +198,15 @@ def _tokenizer():  # type: ignore[no-untyped-def]
     return Tokenizer(custom_dict=set(thai_words()) | _data().dictionary, engine="newmm")
 
 
+@lru_cache(maxsize=2048)
+def _split(text: str) -> tuple[str, ...]:
+    """pythainlp's words of `text`, remembered for the last texts: a description is split
+    when it is read at the menu, cleaned, matched, and read again by the report."""
+    return tuple(_tokenizer().word_tokenize(text))
+
+
 def tokens(text: str) -> list[str]:
-    return [w.strip().casefold() for w in _tokenizer().word_tokenize(text) if w.strip()]
+    return [w.strip().casefold() for w in _split(text) if w.strip()]
 
 
 # ------------------------------------------------------------------------------ matching
@@ -219,7 +226,7 @@ class _Found:
 
 def _spans(compact: str) -> list[tuple[str, int, int]]:
     spans, at = [], 0
-    for token in _tokenizer().word_tokenize(compact):
+    for token in _split(compact):
         spans.append((token, at, at + len(token)))
         at += len(token)
     return spans

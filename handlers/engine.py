@@ -530,11 +530,9 @@ class Engine:
                        dedupe: str | None = None) -> set[Chat]:
         """Queue the turn's replies and notifications; returns the chats they go to."""
         incoming = turn.incoming
-        # A stored update's id is never reused; a platform's update id can come again (a
-        # new token, Telegram's random restart after a quiet week).
-        base = dedupe or (f"in{incoming.inbox_id}" if incoming and incoming.inbox_id
-                          else f"{incoming.channel}:{incoming.update_id}" if incoming
-                          else "sys")
+        # What an incoming update queues needs no dedupe key: its claim in the same
+        # transaction already makes it once (and a key is an index entry per row).
+        base = dedupe
         chats: set[Chat] = set()
         if turn.replies:
             chats.add((turn.identity.channel, turn.identity.chat_id))
@@ -544,7 +542,7 @@ class Engine:
                 person_id=turn.person.id if turn.person else None, priority=priority,
                 payload=reply.to_payload(), now=turn.now,
                 reply_token=incoming.reply_token if incoming else None,
-                dedupe_key=f"{base}:r{i}")
+                dedupe_key=f"{base}:r{i}" if base else None)
         for i, note in enumerate(turn.notifications):
             recipient = await people.person(turn.conn, note.person_id)
             if recipient is None:
@@ -558,7 +556,7 @@ class Engine:
                     turn.conn, channel=identity.channel, chat_id=identity.chat_id,
                     person_id=note.person_id, priority=outbox.NOTIFICATION,
                     payload=Reply(text, buttons).to_payload(), now=turn.now,
-                    dedupe_key=f"{base}:n{i}:{identity.id}")
+                    dedupe_key=f"{base}:n{i}:{identity.id}" if base else None)
         for i, (area_code, key, params) in enumerate(turn.group_notifications):
             text = render(DEFAULT_LANGUAGE, key, params)
             for group in await groups.of_area(turn.conn, area_code):
@@ -566,7 +564,8 @@ class Engine:
                 await outbox.enqueue(
                     turn.conn, channel=group.channel, chat_id=group.chat_id, person_id=None,
                     priority=outbox.NOTIFICATION, payload=Reply(text).to_payload(),
-                    now=turn.now, dedupe_key=f"{base}:g{i}:{group.channel}:{group.chat_id}")
+                    now=turn.now,
+                    dedupe_key=f"{base}:g{i}:{group.channel}:{group.chat_id}" if base else None)
         return chats
 
     async def open_question(self, channel: str, chat_id: str, after_id: int) -> Reply | None:
