@@ -4,7 +4,7 @@
 -- update in processed_updates, so a crash at any instant neither loses nor doubles it.
 -- A row that cannot be handled (a bug, after a few tries) stays as 'failed' with its error.
 CREATE TABLE inbox (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: replies are keyed by it
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: one id, one update, in logs
     channel     TEXT NOT NULL,
     update_key  TEXT NOT NULL,  -- the bot it came to and the platform's id: "<bot>:<id>"
     person_key  TEXT NOT NULL,  -- one person's rows are handled one by one, in id order
