@@ -148,10 +148,6 @@ class Intake:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    @property
-    def busy(self) -> int:
-        return len(self._workers)
-
     def _queue(self, stored: StoredUpdate) -> None:
         self._queues.setdefault(stored.person_key, deque()).append(stored)
         self._wake(stored.person_key)

@@ -154,6 +154,18 @@ LINE_SECRET = "line-channel-secret-for-tests"
 LINE_TOKEN = "line-access-token-for-tests"
 
 
+def line_settings(db_path: Path, server: object, media: Path, **extra: object) -> object:
+    """Settings of a bot on the local LINE server (its `origin`), web server on a free port."""
+    from bot.config import Settings
+
+    values: dict[str, object] = {
+        "db_path": db_path, "media_dir": media, "telegram_token": None,
+        "telegram_bot_username": None, "log_level": "INFO", "http_host": "127.0.0.1",
+        "http_port": 0, "line_access_token": LINE_TOKEN, "line_channel_secret": LINE_SECRET,
+        "line_api_host": server.origin}  # type: ignore[attr-defined]
+    return Settings(**{**values, **extra})  # type: ignore[arg-type]
+
+
 @pytest.fixture
 async def tg() -> AsyncIterator[object]:
     """A local Telegram Bot API server on 127.0.0.1."""

@@ -22,7 +22,7 @@ from handlers import invites
 from handlers.clock import SystemClock
 from handlers.permissions import Role
 from storage.db import Database
-from tests.conftest import LINE_SECRET, LINE_TOKEN, TELEGRAM_TOKEN
+from tests.conftest import LINE_SECRET, LINE_TOKEN, TELEGRAM_TOKEN, line_settings
 from tests.crash_suite import BotProcess, free_port
 from tests.servers.line_api import LineTestServer, redelivery
 from tests.servers.telegram_api import TelegramTestServer
@@ -38,14 +38,6 @@ async def issue_code(db_path: Path, role: Role, area: str) -> str:
                                      area_code=area, now=SystemClock().now(),
                                      is_admin_cli=True)
     return invite.code
-
-
-def line_settings(db_path: Path, line: LineTestServer, media: Path, port: int = 0
-                  ) -> Settings:
-    return Settings(db_path=db_path, media_dir=media, telegram_token=None,
-                    telegram_bot_username=None, log_level="INFO", http_host="127.0.0.1",
-                    http_port=port, line_access_token=LINE_TOKEN,
-                    line_channel_secret=LINE_SECRET, line_api_host=line.origin)
 
 
 def tg_settings(db_path: Path, tg: TelegramTestServer, media: Path, *, token: str = TELEGRAM_TOKEN,
@@ -224,7 +216,7 @@ async def test_healthz_is_503_until_ready_then_200_with_the_backlogs(
 
     monkeypatch.setattr(App, "warmed_up", slow_warm_up)
     port = free_port()
-    service = Service(line_settings(seeded_db_path, line, tmp_path / "media", port))
+    service = Service(line_settings(seeded_db_path, line, tmp_path / "media", http_port=port))
     starting = asyncio.create_task(service.start())
     health = f"http://127.0.0.1:{port}/healthz"
     async with aiohttp.ClientSession() as http:

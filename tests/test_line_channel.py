@@ -21,7 +21,7 @@ from handlers.clock import SystemClock
 from handlers.messages import Choice, Reply
 from handlers.permissions import Role
 from storage.db import Database
-from tests.conftest import LINE_SECRET, LINE_TOKEN
+from tests.conftest import LINE_SECRET, LINE_TOKEN, line_settings
 from tests.servers.line_api import LineTestServer, redelivery
 
 SECRET, TOKEN = LINE_SECRET, LINE_TOKEN
@@ -106,11 +106,7 @@ async def issue_code(db_path: Path, role: Role, area: str) -> str:
 @pytest.fixture
 async def service(seeded_db_path: Path, line: LineTestServer, tmp_path: Path
                   ) -> AsyncIterator[Service]:
-    settings = Settings(db_path=seeded_db_path, media_dir=tmp_path / "media",
-                        telegram_token=None, telegram_bot_username=None, log_level="INFO",
-                        http_host="127.0.0.1", http_port=0, line_access_token=TOKEN,
-                        line_channel_secret=SECRET, line_api_host=line.origin)
-    async with Service(settings) as running:
+    async with Service(line_settings(seeded_db_path, line, tmp_path / "media")) as running:
         yield running
 
 

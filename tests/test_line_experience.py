@@ -25,7 +25,7 @@ from handlers.permissions import Role
 from locales import t
 from storage import conversations, people, plans
 from storage.db import Database
-from tests.conftest import LINE_SECRET, LINE_TOKEN
+from tests.conftest import line_settings
 from tests.servers.line_api import LineTestServer, new_ulid
 from tests.test_line_channel import Person, _choices, _texts, issue_code
 
@@ -37,10 +37,7 @@ TAMBON = "350101"
 
 
 def _settings(db_path: Path, line: LineTestServer, media: Path) -> Settings:
-    return Settings(db_path=db_path, media_dir=media, telegram_token=None,
-                    telegram_bot_username=None, log_level="INFO", http_host="127.0.0.1",
-                    http_port=0, line_access_token=LINE_TOKEN, line_channel_secret=LINE_SECRET,
-                    line_api_host=line.origin)
+    return line_settings(db_path, line, media)  # type: ignore[return-value]
 
 
 @pytest.fixture

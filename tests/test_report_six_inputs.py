@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings
 from bot.service import Service
 from handlers.permissions import Role
 from storage.db import Database
-from tests.conftest import LINE_SECRET, LINE_TOKEN, Harness
+from tests.conftest import Harness, line_settings
 from tests.servers.line_api import LineTestServer
 from tests.servers.telegram_api import TelegramTestServer
 from tests.test_line_channel import Person as LinePerson
@@ -228,11 +227,7 @@ LEADER_LINE = "U" + "d" * 32
 @pytest.fixture
 async def line_service(seeded_db_path: Path, line: LineTestServer, tmp_path: Path
                        ) -> AsyncIterator[Service]:
-    settings = Settings(db_path=seeded_db_path, media_dir=tmp_path / "media",
-                        telegram_token=None, telegram_bot_username=None, log_level="INFO",
-                        http_host="127.0.0.1", http_port=0, line_access_token=LINE_TOKEN,
-                        line_channel_secret=LINE_SECRET, line_api_host=line.origin)
-    async with Service(settings) as running:
+    async with Service(line_settings(seeded_db_path, line, tmp_path / "media")) as running:
         yield running
 
 
