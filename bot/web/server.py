@@ -44,6 +44,9 @@ class WebServer:
     def add_post(self, path: str, handler: Handler) -> None:
         self.app.router.add_post(path, handler)
 
+    def add_get(self, path: str, handler: Handler) -> None:
+        self.app.router.add_get(path, handler)
+
     async def _healthz(self, request: web.Request) -> web.Response:
         """200 when ready to serve; 503 while starting or when the database cannot be
         written. Either way with the backlogs: outbox (unsent) and inbox (unhandled)."""
