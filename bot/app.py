@@ -36,7 +36,8 @@ class App:
         self.db = Database(settings.db_path)
         self.instance_lock = InstanceLock(settings.db_path)
         self.engine = Engine(self.db, self.clock,
-                             EngineSettings(bot_username=settings.telegram_bot_username))
+                             EngineSettings(bot_username=settings.telegram_bot_username,
+                                            public_url=settings.public_url))
         self.renderer = SummaryRenderer(self.db, settings.media_dir, self.clock)
         self.outbox = OutboxSender(self.db, senders, self.clock, prepare=self.renderer.prepare)
         self.engine.on_enqueued(self.outbox.wake)

@@ -68,6 +68,7 @@ class HandleResult:
 class EngineSettings:
     bot_username: str | None = None
     idle_timeout: timedelta = IDLE_TIMEOUT
+    public_url: str | None = None  # the web site's origin (CERCAP_PUBLIC_URL), for links
 
 
 def _nav_words() -> dict[str, str]:
@@ -185,7 +186,8 @@ class Engine:
         grants = await people.grants_of(conn, person.id) if person else []
         convo = await conversations.load(conn, identity.id)
         return Turn(conn=conn, now=now, incoming=incoming, identity=identity, person=person,
-                    grants=grants, convo=convo, bot_username=self.settings.bot_username)
+                    grants=grants, convo=convo, bot_username=self.settings.bot_username,
+                    public_url=self.settings.public_url)
 
     # --- deciding what an update means -------------------------------------------
 

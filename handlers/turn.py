@@ -161,7 +161,8 @@ DISTRICT_HEARS, ADMIN_HEARS, NOBODY_HEARS = "district", "admin", "village"
 class Turn:
     def __init__(self, *, conn: Connection, now: datetime, incoming: Incoming | None,
                  identity: Identity, person: Person | None, grants: list[Grant],
-                 convo: Conversation, bot_username: str | None = None) -> None:
+                 convo: Conversation, bot_username: str | None = None,
+                 public_url: str | None = None) -> None:
         self.conn = conn
         self.now = now
         self.incoming = incoming
@@ -170,6 +171,7 @@ class Turn:
         self.grants = grants
         self.convo = convo
         self.bot_username = bot_username
+        self.public_url = public_url  # the web site's origin, None when it is not set up
         self.replies: list[Reply] = []
         self.notifications: list[Notification] = []
         self.group_notifications: list[tuple[str, str, dict[str, Any]]] = []
