@@ -20,7 +20,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # The variables whose values are secrets: never logged, never printed (bot/log_scrub.py).
 SECRET_VARIABLES = ("TELEGRAM_BOT_TOKEN", "LINE_CHANNEL_ACCESS_TOKEN", "LINE_CHANNEL_SECRET",
-                    "TELEGRAM_WEBHOOK_SECRET", "CERCAP_MEDIA_SECRET")
+                    "TELEGRAM_WEBHOOK_SECRET", "CERCAP_MEDIA_SECRET", "CERCAP_METRICS_TOKEN")
+LOG_FORMATS = ("text", "json")
+BACKUP_TIME_RE = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 
 
 class ConfigError(ValueError):
@@ -105,6 +107,12 @@ class Settings:
     media_secret: str | None = None
     outbox_retention_days: int = 30
     dedupe_window_days: int = 7
+    log_format: str = "text"
+    metrics_token: str | None = None
+    backup_dir: Path | None = None
+    backup_keep_daily: int = 7
+    backup_keep_weekly: int = 4
+    backup_time: tuple[int, int] = (2, 30)  # Bangkok hour and minute of the daily backup
 
     @classmethod
     def from_env(cls, *, serving: bool = True) -> Settings:
@@ -133,6 +141,15 @@ class Settings:
         if serving and line_token and not line_secret:
             raise ConfigError("LINE_CHANNEL_SECRET is required with LINE_CHANNEL_ACCESS_TOKEN")
         _check_quiet_hours()
+        log_format = (_text("CERCAP_LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise ConfigError(f"CERCAP_LOG_FORMAT must be text or json (got {log_format!r})")
+        backup_time = _text("CERCAP_BACKUP_TIME") or "02:30"
+        time_match = BACKUP_TIME_RE.fullmatch(backup_time)
+        if time_match is None:
+            raise ConfigError("CERCAP_BACKUP_TIME must be a Bangkok time like 02:30 "
+                              f"(got {backup_time!r})")
+        backup_dir = _text("CERCAP_BACKUP_DIR")
         return cls(
             db_path=db_path,
             media_dir=Path(os.environ.get("CERCAP_MEDIA_DIR") or db_path.parent / "media"),
@@ -158,6 +175,14 @@ class Settings:
                                            "a whole number of days, at least 1"),
             dedupe_window_days=_integer("CERCAP_DEDUPE_WINDOW_DAYS", 7, 1, None,
                                         "a whole number of days, at least 1"),
+            log_format=log_format,
+            metrics_token=os.environ.get("CERCAP_METRICS_TOKEN") or None,
+            backup_dir=Path(backup_dir) if backup_dir else None,
+            backup_keep_daily=_integer("CERCAP_BACKUP_KEEP_DAILY", 7, 1, None,
+                                       "a whole number of backups, at least 1"),
+            backup_keep_weekly=_integer("CERCAP_BACKUP_KEEP_WEEKLY", 4, 0, None,
+                                        "a whole number of backups, 0 or more"),
+            backup_time=(int(time_match.group(1)), int(time_match.group(2))),
         )
 
     @property
