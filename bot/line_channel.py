@@ -49,7 +49,7 @@ from linebot.v3.webhooks import (
 
 from bot.config import StartupError
 from bot.intake import Intake, IntakeChannel, Received, StoredRef
-from bot.line_text import ELLIPSIS, fit, grapheme_len, utf16_chunks, utf16_len
+from bot.line_text import ELLIPSIS, fit, fits, utf16_chunks, utf16_len
 from bot.media_files import save_photo
 from bot.media_links import MediaLinks
 from bot.outbox_sender import Blocked, Failed, Retry, SendOutcome, Sent
@@ -173,7 +173,7 @@ def _first_line(text: str) -> str:
 
 def _quick_replies_fit(reply: Reply) -> bool:
     """Whether every button shows its whole label as a quick reply (20 characters)."""
-    return all(grapheme_len(c.label) <= QUICK_LABEL_MAX for c in reply.choices)
+    return all(fits(c.label, QUICK_LABEL_MAX) for c in reply.choices)
 
 
 def _tail_for_bubble(text: str) -> tuple[str, str]:

@@ -24,10 +24,17 @@ def grapheme_len(text: str) -> int:
     return len(graphemes(text))
 
 
+def fits(text: str, limit: int) -> bool:
+    """Whether LINE counts at most `limit` characters in `text`."""
+    return len(text) <= limit or grapheme_len(text) <= limit  # clusters ≤ code points
+
+
 def fit(text: str, limit: int) -> str:
     """`text` if LINE counts at most `limit` characters in it; otherwise cut between
     clusters, with an ellipsis, to exactly `limit`. Never splits a consonant from its
     marks."""
+    if len(text) <= limit:  # never more clusters than code points: it fits
+        return text
     clusters = graphemes(text)
     if len(clusters) <= limit:
         return text
