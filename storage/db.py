@@ -165,3 +165,14 @@ class Database:
         """A consistent read. Shares the writer's lock, so it never sees half a transaction."""
         async with self._lock:
             yield self.conn
+
+
+async def data_version(db: Database) -> tuple[int, int]:
+    """A value every committed write advances (the web site's page cache is kept under it):
+    SQLite's `PRAGMA data_version` on the reader connection, which changes whenever another
+    connection (the bot's writer, another process) commits, paired with that connection's
+    identity (the counter is per connection)."""
+    reader = await db.reader()
+    async with reader.execute("PRAGMA data_version") as cur:
+        row = await cur.fetchone()
+    return id(reader), int(row[0]) if row else 0
