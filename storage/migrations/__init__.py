@@ -42,6 +42,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "the LINE rich menus of each role", sql_file="0012_line_rich_menus.sql"),
     Migration(13, "support request versions: corrections after a return",
               sql_file="0013_support_request_versions.sql"),
+    Migration(15, "web sign-in links and sessions", sql_file="0015_sign_in.sql"),
+    Migration(16, "success stories and the villages' consent", sql_file="0016_stories.sql"),
 )
 
 # Numbers may be registered out of order by parallel work: the newest is the largest.
