@@ -44,6 +44,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               sql_file="0013_support_request_versions.sql"),
     Migration(15, "web sign-in links and sessions", sql_file="0015_sign_in.sql"),
     Migration(16, "success stories and the villages' consent", sql_file="0016_stories.sql"),
+    Migration(17, "privacy notices given at joining", sql_file="0017_notice_acceptances.sql"),
+    Migration(18, "erasure requests; erased people", sql_file="0018_erasure.sql"),
 )
 
 # Numbers may be registered out of order by parallel work: the newest is the largest.
