@@ -41,6 +41,14 @@ class Action(StrEnum):
     DECIDE_TAMBON_REQUEST = "decide_tambon_request"
     SET_TAMBON_THRESHOLD = "set_tambon_threshold"
     DECIDE_DISTRICT_REQUEST = "decide_district_request"
+    # The web site (issue 15): signing in, and what the signed-in pages read.
+    SIGN_IN_WEB = "sign_in_web"
+    READ_SUBMISSIONS = "read_submissions"
+    READ_SUPPORT_REQUESTS = "read_support_requests"
+    EXPORT = "export"
+    # The success board: the core team proposes, the village consents (or withdraws).
+    PROPOSE_STORY = "propose_story"
+    CONSENT_STORY = "consent_story"
 
 
 class PermissionDenied(Exception):
@@ -76,6 +84,24 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.DECIDE_TAMBON_REQUEST: frozenset({Role.TAO}),
     Action.SET_TAMBON_THRESHOLD: frozenset({Role.TAO}),
     Action.DECIDE_DISTRICT_REQUEST: frozenset({Role.DISTRICT}),
+    Action.SIGN_IN_WEB: frozenset({Role.CORE_TEAM, Role.TAO, Role.DISTRICT, Role.VIEWER}),
+    # What the chat shows them: the core team, TAO and district read their villages'
+    # submissions and support requests; a viewer has summaries and exports only.
+    Action.READ_SUBMISSIONS: frozenset({Role.CORE_TEAM, Role.TAO, Role.DISTRICT}),
+    Action.READ_SUPPORT_REQUESTS: frozenset({Role.CORE_TEAM, Role.TAO, Role.DISTRICT}),
+    Action.EXPORT: _READERS,
+    Action.PROPOSE_STORY: frozenset({Role.CORE_TEAM}),
+    Action.CONSENT_STORY: _VILLAGE,
+}
+
+# The signed-in web pages and the action each needs on the area it shows (bot/web/
+# signed_in.py asks `web_pages` and `check`, as the chat's flows do).
+WEB_PAGES: dict[str, Action] = {
+    "review": Action.REVIEW,
+    "submissions": Action.READ_SUBMISSIONS,
+    "villages": Action.READ_CYCLE,
+    "support": Action.READ_SUPPORT_REQUESTS,
+    "exports": Action.EXPORT,
 }
 
 # Which roles a holder of a role may invite (for areas inside its own).
@@ -122,3 +148,15 @@ def invitable_roles(grants: Iterable[Grant]) -> list[tuple[Role, str]]:
 
 def areas_with_role(grants: Iterable[Grant], role: Role) -> list[str]:
     return [g.area_code for g in grants if g.role == role]
+
+
+def web_pages(grants: Iterable[Grant], lineage: list[str]) -> list[str]:
+    """The signed-in pages a person may open for the area of `lineage`, in menu order."""
+    grants = list(grants)
+    return [page for page, action in WEB_PAGES.items() if allowed(grants, action, lineage)]
+
+
+def may_sign_in(grants: Iterable[Grant]) -> bool:
+    """Whether any grant lets the person sign in to the web site (on any area)."""
+    roles = ACTION_ROLES[Action.SIGN_IN_WEB]
+    return any(g.role in roles or g.role == Role.ADMIN for g in grants)
