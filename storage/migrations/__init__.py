@@ -42,6 +42,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "the LINE rich menus of each role", sql_file="0012_line_rich_menus.sql"),
     Migration(13, "support request versions: corrections after a return",
               sql_file="0013_support_request_versions.sql"),
+    Migration(14, "indexes for the public web site", sql_file="0014_web_indexes.sql"),
     Migration(15, "web sign-in links and sessions", sql_file="0015_sign_in.sql"),
     Migration(16, "success stories and the villages' consent", sql_file="0016_stories.sql"),
     Migration(17, "privacy notices given at joining", sql_file="0017_notice_acceptances.sql"),
