@@ -80,6 +80,7 @@ class Intake:
         self._arrivals: list[tuple[str, list[Received], asyncio.Future[None]]] = []
         self._storing: asyncio.Task[None] | None = None
         self._running = False
+        self.on_given_up: Callable[[str], None] | None = None  # bot/metrics.py counts
 
     def add_channel(self, channel: IntakeChannel) -> None:
         self._channels[channel.channel] = channel
@@ -218,6 +219,8 @@ class Intake:
         async with self.db.transaction() as conn:
             await inbox.mark_failed(conn, stored.id, attempts, error)
         log.error("intake: update %d (%s) given up: %s", stored.id, stored.update_key, error)
+        if self.on_given_up is not None:
+            self.on_given_up(stored.channel)
         if channel is not None:
             try:
                 await channel.apologize(update if update is not None

@@ -304,6 +304,8 @@ class LineSender:
         self.links = links
         self.clock = clock
         self._pushes_since_check = 0
+        self.pushes = 0  # push calls LINE accepted since start (bot/metrics.py)
+        self.quota: tuple[int, int] | None = None  # (used, limit) as LINE last said
         self._open_question = open_question
 
     def batch_key(self, message: OutboxMessage) -> str | None:
@@ -367,6 +369,7 @@ class LineSender:
             try:
                 await self._post(PUSH_PATH, {"to": first.chat_id, "messages": chunk},
                                  {"X-Line-Retry-Key": key})
+                self.pushes += 1
             except ApiException as exc:
                 if exc.status == 409:
                     continue  # accepted before: delivered once already
@@ -424,6 +427,7 @@ class LineSender:
         if quota.type != "limited" or not quota.value:
             return None
         limit, total = int(quota.value), int(used.total_usage)
+        self.quota = (total, limit)
         if total >= QUOTA_WARN_SHARE * limit:
             log.warning("line: %d of this month's %d pushes used: notifications may stop soon",
                         total, limit)

@@ -160,6 +160,8 @@ class OutboxSender:
         self._running = False
         self._paced_until: float | None = None  # seconds until a paced message may go
         self._more_due = False  # a round stopped at its limit: go again at once
+        # Told of each outcome once it is recorded; bot/metrics.py counts.
+        self.on_outcome: Callable[[list[OutboxMessage], SendOutcome], None] | None = None
 
     def add_sender(self, sender: ChannelSender) -> None:
         self.senders[sender.channel] = sender
@@ -262,6 +264,8 @@ class OutboxSender:
                 return sent, False
             outcome = await self._send(batch)
             await self._record(batch, outcome)
+            if self.on_outcome is not None:
+                self.on_outcome(batch, outcome)
             if isinstance(outcome, Failed):
                 continue  # never to be sent: the chat's later messages need not wait for it
             if not isinstance(outcome, Sent):

@@ -30,6 +30,7 @@ class Scheduler:
         self.on_enqueued = on_enqueued
         self._wake = asyncio.Event()
         self._ensured = False
+        self.on_planned: Callable[[dict[str, int]], None] | None = None  # bot/metrics.py
 
     async def run_due(self) -> dict[str, int]:
         """Plan every kind whose time has come; returns how many messages each queued.
@@ -55,6 +56,8 @@ class Scheduler:
                     now if schedule.next_run_at is not None else None)
         if any(queued.values()) and self.on_enqueued:
             self.on_enqueued()
+        if self.on_planned is not None:
+            self.on_planned(queued)
         for kind, count in queued.items():
             log.info("reminders %s: %d queued", kind, count)
         return queued

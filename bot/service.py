@@ -17,11 +17,13 @@ import logging
 from typing import Protocol
 
 from bot.app import App
+from bot.backup_schedule import BackupSchedule
 from bot.config import Settings
 from bot.housekeeping import Housekeeping
 from bot.intake import Intake
 from bot.line_channel import LineChannel
 from bot.media_links import MediaLinks
+from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.telegram_channel import TelegramChannel
 from bot.web import Health, WebServer
@@ -62,6 +64,13 @@ class Service:
             self.app.db, self.app.clock, media_dir=settings.media_dir,
             outbox_retention_days=settings.outbox_retention_days,
             dedupe_window_days=settings.dedupe_window_days)
+        self.metrics = Metrics(self.app.clock)
+        self.metrics.attach(self.engine, self.intake, self.app.outbox, self.scheduler)
+        self.web.add_get("/metrics", self.metrics.handler(settings.metrics_token))
+        self.backups = BackupSchedule(
+            settings.db_path, settings.backup_dir, self.app.clock, at=settings.backup_time,
+            keep_daily=settings.backup_keep_daily, keep_weekly=settings.backup_keep_weekly,
+            metrics=self.metrics) if settings.backup_dir else None
 
     @property
     def engine(self) -> Engine:
@@ -98,6 +107,7 @@ class Service:
                 engine=self.engine, intake=self.intake, media_dir=s.media_dir,
                 api_host=s.line_api_host, max_photo_bytes=s.media_max_bytes, links=links)
             self.app.outbox.add_sender(self.line.sender)
+            self.metrics.watch_line(self.line.sender)
             self.web.add_post(LINE_WEBHOOK_PATH, self.line.handle_webhook)
             self.channels.append(self.line)
         await self.web.start()
@@ -112,7 +122,10 @@ class Service:
             self._tasks = [asyncio.create_task(self.app.outbox.run(), name="outbox"),
                            asyncio.create_task(self.scheduler.run(), name="reminders"),
                            asyncio.create_task(self._sweep_idle(), name="idle-sweep"),
-                           asyncio.create_task(self.housekeeping.run(), name="housekeeping")]
+                           asyncio.create_task(self.housekeeping.run(), name="housekeeping"),
+                           asyncio.create_task(self.metrics.run(self.app.db), name="metrics")]
+            if self.backups is not None:
+                self._tasks.append(asyncio.create_task(self.backups.run(), name="backups"))
 
     def _media_links(self) -> MediaLinks | None:
         """Signed links to the media folder, when the bot has a public address."""

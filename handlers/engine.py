@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -117,6 +118,8 @@ class Engine:
         self.settings = settings or EngineSettings()
         self._nav = _nav_words()
         self._listeners: list[Callable[[set[Chat] | None], None]] = []
+        # Told of every update handled: (channel, outcome, seconds); bot/metrics.py counts.
+        self.on_handled: Callable[[str, str, float], None] | None = None
 
     def on_enqueued(self, listener: Callable[[set[Chat] | None], None]) -> None:
         """Called after a transaction that queued messages commits (wakes the senders),
@@ -129,6 +132,17 @@ class Engine:
 
     async def handle(self, incoming: Incoming) -> HandleResult:
         """Handle one update, all or nothing."""
+        started, outcome = time.perf_counter(), "error"
+        try:
+            result = await self._handle(incoming)
+            outcome = ("duplicate" if result.duplicate else
+                       "stale_button" if result.stale_button else "handled")
+            return result
+        finally:
+            if self.on_handled is not None:
+                self.on_handled(incoming.channel, outcome, time.perf_counter() - started)
+
+    async def _handle(self, incoming: Incoming) -> HandleResult:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             if incoming.inbox_id is not None:  # handled, so no longer waiting in the inbox

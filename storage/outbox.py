@@ -31,6 +31,7 @@ class OutboxMessage:
     retry_key: str
     attempts: int
     created_at: datetime
+    batch: str | None = None  # "reminder:<kind>", "broadcast:<id>" (bot/metrics.py counts)
 
 
 async def enqueue(conn: Connection, *, channel: str, chat_id: str,
@@ -76,11 +77,11 @@ async def enqueue_many(conn: Connection, messages: list[NewMessage], *,
 def _message(r: Row) -> OutboxMessage:
     return OutboxMessage(r["id"], r["channel"], r["chat_id"], r["person_id"], r["priority"],
                          json.loads(r["payload"]), r["reply_token"], r["retry_key"],
-                         r["attempts"], from_db(r["created_at"]))
+                         r["attempts"], from_db(r["created_at"]), r["batch"])
 
 
 _COLUMNS = ("id, channel, chat_id, person_id, priority, payload, reply_token, retry_key,"
-            " attempts, created_at")
+            " attempts, created_at, batch")
 
 
 async def due(conn: Connection, channel: str, now: datetime, limit: int = 100,
