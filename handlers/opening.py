@@ -12,6 +12,8 @@ question (that question is kept as a draft, as "menu" does):
   request the TAO or the district returned), its fields editable, saved as the next version
   (handlers/corrections.py);
 - `open:progress:<item id>`: progress (and the outcome, once done) on that plan item;
+- `open:story:<propose|consent|withdraw>:<id>`: the success board (propose: the core team,
+  an item id; consent, withdraw: the village committee, a story id);
 - `open:flow:<flow>`: a flow from its start (reminders).
 
 Permission checks apply when an item is opened, as anywhere else: an item outside the
@@ -64,6 +66,9 @@ async def open_item(turn: Turn, action: str) -> tuple[str, str | None] | None:
         return ("review_answer", step) if step else None
     if what == "correct" and len(parts) == 2:
         return await corrections.open_correction(turn, parts[0], parts[1])
+    if what == "story" and len(parts) == 2:  # the success board (handlers/flows/success_story)
+        from handlers.flows import success_story
+        return await success_story.open_story(turn, parts[0], parts[1])
     if what == "progress" and len(parts) == 1:
         step = await progress.open_item(turn, parts[0])
         return ("progress", step) if step else None

@@ -135,7 +135,8 @@ def item_line(turn: Turn, item: PlanItem) -> str:
 
 
 async def tell_core_team(turn: Turn, village: str, key: str, *, kind: str, entity_id: int,
-                         review: bool = False, **params: Any) -> Delivery:
+                         review: bool = False, more_actions: list[tuple[str, str]] | None = None,
+                         **params: Any) -> Delivery:
     """Tell the core team of the village's tambon, each in their own language, with a
     button that opens the submission for review when `review`; returns whom it reached
     (a submission nobody could receive is written to the audit log)."""
@@ -143,6 +144,7 @@ async def tell_core_team(turn: Turn, village: str, key: str, *, kind: str, entit
     params.update(village=await area_names.bilingual_title(turn.conn, village, depth=2),
                   reporter=turn.person.display_name)
     actions = [("open.button.review", open_action("review", kind, entity_id))] if review else []
+    actions += more_actions or []
     reach = await turn.notify_holders(Role.CORE_TEAM, village[:6], key, actions=actions,
                                       **params)
     return await turn.delivery([reach], village_code=village, kind=kind, entity_id=entity_id,

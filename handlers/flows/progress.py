@@ -21,6 +21,7 @@ from handlers.flows.plan import (
     tell_core_team,
     variant_step,
 )
+from handlers.flows.success_story import propose_action
 from handlers.permissions import Action, Role, areas_with_role
 from handlers.steps import (
     ask_committee_village,
@@ -246,7 +247,9 @@ async def _tell(turn: Turn, village: str, item: PlanItem, progress_id: int, stat
         return await tell_core_team(turn, village, "progress.notify_stalled", reason=reason,
                                     **params)
     if status == "done":
+        done = dataclasses.replace(item, outcome_solved=d["outcome"])
         return await tell_core_team(turn, village, "progress.notify_done",
+                                    more_actions=propose_action(done),
                                     outcome=Localized(f"progress.outcome.{d['outcome']}"),
                                     households=f"{d['households']:,}", **params)
     return await tell_core_team(turn, village, "progress.notify", **params)
