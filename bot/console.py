@@ -82,7 +82,7 @@ class ConsoleChat:
 
     async def load_personas(self) -> list[Persona]:
         async with self.db.read() as conn, conn.execute(
-            "SELECT i.platform_user_id, p.display_name, g.role FROM identities i"
+            "SELECT MIN(i.platform_user_id), MIN(p.display_name), MIN(g.role) FROM identities i"
             " LEFT JOIN people p ON p.id = i.person_id"
             " LEFT JOIN role_grants g ON g.person_id = p.id"
             " WHERE i.channel = ? GROUP BY i.id ORDER BY i.id", (CONSOLE,)

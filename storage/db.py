@@ -1,4 +1,8 @@
-"""The SQLite database: one writer connection behind a lock, WAL, foreign keys on.
+"""The database: SQLite (a file path, or `sqlite:///path`) or PostgreSQL (a
+`postgresql://` URL, storage/engine_postgres.py), chosen by CERCAP_DB. `Database(target)`
+gives the engine the target names; both offer the same methods and connections.
+
+SQLite: one writer connection behind a lock, WAL, foreign keys on.
 
 SQLite has one writer. Every write goes through `Database.transaction()`, which
 holds an asyncio lock for the whole BEGIN IMMEDIATE … COMMIT, so two coroutines
@@ -34,8 +38,26 @@ INLINE_BUSY_TIMEOUT_MS = 20
 CHECKPOINT_EVERY_COMMITS = 100
 
 
+def db_target(text: str | Path) -> Path | str:
+    """A CERCAP_DB value as a database target: a URL stays a string (`Path` would fold its
+    `//`), `sqlite:///path` and a plain path become a Path."""
+    value = str(text)
+    if value.startswith(("postgresql://", "postgres://")):
+        return value
+    if value.startswith("sqlite:///"):
+        return Path(value[len("sqlite:///") - 1:] if value.startswith("sqlite:////")
+                    else value[len("sqlite:///"):])
+    return Path(value)
+
+
 def db_path_from_env() -> Path:
-    return Path(os.environ.get("CERCAP_DB") or DEFAULT_DB_PATH)
+    """CERCAP_DB (or data/cercap.db). A PostgreSQL URL comes back as a str: callers pass it
+    through to `Database` without looking inside."""
+    return db_target(os.environ.get("CERCAP_DB") or DEFAULT_DB_PATH)  # type: ignore[return-value]
+
+
+def is_server_database(target: object) -> bool:
+    return str(target).startswith(("postgresql://", "postgres://"))
 
 
 async def _configure(conn: AnyConnection, busy_timeout_ms: int) -> None:
@@ -63,6 +85,13 @@ async def _begin(conn: Connection) -> None:
 
 
 class Database:
+    def __new__(cls, path: Path | str) -> Database:
+        if cls is Database and is_server_database(path):
+            from storage.engine_postgres import PostgresDatabase
+
+            return PostgresDatabase(str(path))  # type: ignore[return-value]
+        return super().__new__(cls)
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._conn: Connection | None = None
@@ -160,6 +189,13 @@ class Database:
             await self._reader.execute("PRAGMA query_only = ON")
         return self._reader
 
+    async def data_version(self) -> int:
+        """SQLite's `PRAGMA data_version` on the reader: it changes whenever another
+        connection (the writer, another process) commits."""
+        async with (await self.reader()).execute("PRAGMA data_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
         """A consistent read. Shares the writer's lock, so it never sees half a transaction."""
@@ -171,8 +207,7 @@ async def data_version(db: Database) -> tuple[int, int]:
     """A value every committed write advances (the web site's page cache is kept under it):
     SQLite's `PRAGMA data_version` on the reader connection, which changes whenever another
     connection (the bot's writer, another process) commits, paired with that connection's
-    identity (the counter is per connection)."""
+    identity (the counter is per connection). On PostgreSQL the server's next transaction
+    id, which every committed write advances (storage/engine_postgres.py)."""
     reader = await db.reader()
-    async with reader.execute("PRAGMA data_version") as cur:
-        row = await cur.fetchone()
-    return id(reader), int(row[0]) if row else 0
+    return id(reader), await db.data_version()

@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -43,6 +43,76 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or (
 START = datetime(2025, 1, 10, 3, 0, tzinfo=UTC)
 
 
+# ---- the database engine: every test that uses a database runs on SQLite and on PostgreSQL
+# (`--db-engine sqlite|postgres|both`, default both; CERCAP_TEST_DB_ENGINE the same). On
+# PostgreSQL one throwaway server serves the session (tests/pg_server.py), each test gets its
+# own database copied from a migrated template, and `db_path` is its postgresql:// URL.
+ENGINES = ("sqlite", "postgres")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db-engine", choices=("sqlite", "postgres", "both"),
+                     default=os.environ.get("CERCAP_TEST_DB_ENGINE") or "both",
+                     help="the database engine(s) the database tests run on (default both)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: the test is about SQLite's file itself")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "db_engine" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--db-engine")
+    engines = ENGINES if chosen == "both" else (chosen,)
+    if metafunc.definition.get_closest_marker("sqlite_only"):
+        engines = tuple(e for e in engines if e == "sqlite") or ("sqlite",)
+    metafunc.parametrize("db_engine", engines, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def db_engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    from tests.pg_server import throwaway_server
+
+    with throwaway_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: object) -> str:
+    """A migrated database (with every tambon of Thailand) each test's database copies."""
+    import psycopg
+
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:  # type: ignore[attr-defined]
+        admin.execute("CREATE DATABASE cercap_template")
+
+    async def build() -> None:
+        async with Database(pg_server.url("cercap_template")):  # type: ignore[attr-defined]
+            pass
+
+    asyncio.run(build())
+    return "cercap_template"
+
+
+_pg_databases = iter(range(1, 10**9))
+
+
+def _pg_database(pg_server: object, template: str) -> Iterator[str]:
+    import psycopg
+
+    name = f"t{next(_pg_databases)}"
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:  # type: ignore[attr-defined]
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template} STRATEGY FILE_COPY")
+    yield pg_server.url(name)  # type: ignore[attr-defined]
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:  # type: ignore[attr-defined]
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture(scope="session")
 def migrated_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Loading every tambon of Thailand takes a moment: do it once and copy the file."""
@@ -57,10 +127,16 @@ def migrated_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path, migrated_db_template: Path) -> Path:
+def db_path(tmp_path: Path, db_engine: str, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """The test's database: a SQLite file (a Path), or on PostgreSQL a fresh database's URL
+    (a str: `Database`, `CERCAP_DB` and Settings take either)."""
+    if db_engine == "postgres":
+        server = request.getfixturevalue("pg_server")
+        yield from _pg_database(server, request.getfixturevalue("pg_template"))  # type: ignore[misc]
+        return
     path = tmp_path / "cercap.db"
-    shutil.copy(migrated_db_template, path)
-    return path
+    shutil.copy(request.getfixturevalue("migrated_db_template"), path)
+    yield path
 
 
 @pytest.fixture
