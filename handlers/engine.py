@@ -20,6 +20,7 @@ from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
 from handlers.flows import FLOWS
 from handlers.messages import Choice, Incoming, Location, Reply, joined
+from handlers.privacy import PrivacyTerms
 from handlers.thai_input import normalize_text
 from handlers.turn import (
     MENU_PREFIX,
@@ -70,6 +71,7 @@ class EngineSettings:
     bot_username: str | None = None
     idle_timeout: timedelta = IDLE_TIMEOUT
     public_url: str | None = None  # the web site's origin (CERCAP_PUBLIC_URL), for links
+    privacy: PrivacyTerms = PrivacyTerms()  # the privacy notice's terms (handlers/privacy.py)
 
 
 def _nav_words() -> dict[str, str]:
@@ -201,6 +203,7 @@ class Engine:
         convo = await conversations.load(conn, identity.id)
         return Turn(conn=conn, now=now, incoming=incoming, identity=identity, person=person,
                     grants=grants, convo=convo, bot_username=self.settings.bot_username,
+                    privacy=self.settings.privacy,
                     public_url=self.settings.public_url)
 
     # --- deciding what an update means -------------------------------------------

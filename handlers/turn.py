@@ -21,6 +21,7 @@ from typing import Any
 import locales
 from handlers.messages import Choice, Incoming, Location, Reply
 from handlers.permissions import Role
+from handlers.privacy import PrivacyTerms
 from handlers.thai_input import normalize_text
 from storage import groups, people, unreceived
 from storage.connection import Connection
@@ -162,8 +163,10 @@ class Turn:
     def __init__(self, *, conn: Connection, now: datetime, incoming: Incoming | None,
                  identity: Identity, person: Person | None, grants: list[Grant],
                  convo: Conversation, bot_username: str | None = None,
-                 public_url: str | None = None) -> None:
+                 public_url: str | None = None,
+                 privacy: PrivacyTerms | None = None) -> None:
         self.conn = conn
+        self.privacy = privacy or PrivacyTerms()  # what the privacy notice says
         self.now = now
         self.incoming = incoming
         self.identity = identity
