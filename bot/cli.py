@@ -18,7 +18,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from bot import demo, log_scrub
+from bot import demo, invite_sheet, log_format, log_scrub
 from bot.app import App
 from bot.config import ConfigError, Settings, StartupError
 from bot.console import ConsoleSender, run_console
@@ -36,6 +36,10 @@ log = logging.getLogger("cercap")
 
 def _print(text: str) -> None:
     print(text, flush=True)
+
+
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 async def _chat(settings: Settings) -> int:
@@ -88,6 +92,9 @@ def _leftover_at_debug(loop: asyncio.AbstractEventLoop, context: dict[str, objec
 
 
 async def _invite(settings: Settings, args: argparse.Namespace) -> int:
+    if args.role is None or args.area is None:
+        raise ValueError("invite needs --role and --area "
+                         "(or: invite sheet --tambon CODE --out FILE)")
     now = SystemClock().now()
     async with Database(settings.db_path) as db, db.transaction() as conn:
         invite = await invites.issue(
@@ -168,12 +175,15 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the bot (the console chat when no tokens are set)")
     sub.add_parser("chat", help="chat in this terminal as the demo people")
-    inv = sub.add_parser("invite", help="issue an invite code (admin)")
-    inv.add_argument("--role", required=True, choices=[r.value for r in Role])
-    inv.add_argument("--area", required=True, help="area code: village (8 digits), tambon (6), "
-                     "district (4), province (2), learning network (LN01..LN14) or TH")
+    inv = sub.add_parser("invite", help="issue an invite code (admin); invite sheet: a tambon's"
+                         " printable sheet of codes")
+    inv.add_argument("--role", choices=[r.value for r in Role], help="required (not with sheet)")
+    inv.add_argument("--area", help="required (not with sheet): area code: village (8 "
+                     "digits), tambon (6), district (4), province (2), learning network "
+                     "(LN01..LN14) or TH")
     inv.add_argument("--uses", type=int, default=1, help="how many people may use it (1)")
     inv.add_argument("--days", type=int, default=7, help="days until it expires (7)")
+    invite_sheet.add_parser(inv)
     ar = sub.add_parser("areas", help="list areas, add villages")
     asub = ar.add_subparsers(dest="areas_command", required=True)
     ls = asub.add_parser("list", help="list the areas inside CODE")
@@ -199,6 +209,8 @@ def parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("restore", help="replace the database with the backup at PATH "
                         "(stop the bot first)")
     rs.add_argument("path")
+    sub.add_parser("status", help="backlogs, failures of the last day, next reminders, "
+                   "database size, last backup (read-only: also while the bot runs)")
     line = sub.add_parser("line", help="LINE channel set-up")
     lsub = line.add_subparsers(dest="line_command", required=True)
     lsub.add_parser("setup-richmenu", help="install the Thai rich menus: one per role, and "
@@ -244,7 +256,7 @@ def _check_paths(command: str, settings: Settings) -> None:
         _check_folder(settings.media_dir, f"CERCAP_MEDIA_DIR={settings.media_dir}")
     elif command in ("invite", "areas", "export", "restore", "line"):
         _check_database(settings.db_path, write=True)
-    elif command == "backup":
+    elif command in ("backup", "status"):
         _check_database(settings.db_path, write=False)
 
 
@@ -269,6 +281,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_run(settings))
     if args.command == "chat":
         return asyncio.run(_chat(settings))
+    if args.command == "invite" and args.invite_command == "sheet":
+        return asyncio.run(invite_sheet.run_cli(settings, args, _print, _warn))
     if args.command == "invite":
         return asyncio.run(_invite(settings, args))
     if args.command == "backup":
@@ -277,6 +291,11 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "restore":
         return _restore(settings, Path(args.path))
+    if args.command == "status":
+        from bot.status import status_text
+
+        _print(asyncio.run(status_text(settings)))
+        return 0
     if args.command == "export":
         return asyncio.run(_export(settings, args))
     if args.command == "line":
@@ -308,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env(serving=args.command == "run")
     except ConfigError as exc:
         return _error(exc)
-    logging.basicConfig(level=settings.log_level if args.command != "chat" else "WARNING",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_format.configure(settings.log_level if args.command != "chat" else "WARNING",
+                         settings.log_format)
     log_scrub.install()
     try:
         return _command(args, settings)

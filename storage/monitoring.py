@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
@@ -88,3 +89,20 @@ async def failures_since(conn: Connection, since: datetime) -> list[Failure]:
             counts[key] = counts.get(key, 0) + 1
     return [Failure(source, channel, reason, n)
             for (source, channel, reason), n in sorted(counts.items())]
+
+
+async def server_database_size(conn: Connection) -> int | None:
+    """The size of a PostgreSQL database, in bytes."""
+    async with conn.execute("SELECT pg_database_size(current_database())") as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def describe(target: object) -> str:
+    """A database URL as it may be printed: without its password."""
+    parts = urlsplit(str(target))
+    if parts.password is None:
+        return str(target)
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
