@@ -94,3 +94,24 @@ def former_name(role: str | None) -> str:
 def name_titles() -> set[str]:
     return {word for language in ("th", "en")
             for word in t(language, "privacy.label.name_titles").split("|") if word}
+
+
+async def before_grant(turn: Turn, code_text: str) -> int | None:
+    """In the joining transaction, before `handlers.invites.redeem` grants the role of
+    `code_text`: give the notice when that code will be taken (a code refused gives no
+    notice: nothing is granted). Returns the record to link to the person afterwards."""
+    from handlers import invites as invite_rules
+    from storage import invites
+
+    failed = await invites.failed_attempts_since(
+        turn.conn, turn.identity.id, turn.now - invite_rules.THROTTLE_WINDOW)
+    invite = await invites.find(turn.conn, invite_rules.clean_code(code_text))
+    if (failed >= invite_rules.MAX_FAILED_TRIES or invite is None
+            or invite.expires_at <= turn.now or invite.uses >= invite.max_uses):
+        return None
+    return await give_notice(turn)
+
+
+async def after_grant(turn: Turn, notice_id: int | None, person_id: int) -> None:
+    if notice_id is not None:
+        await privacy.link_notice(turn.conn, notice_id, person_id)

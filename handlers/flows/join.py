@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import area_names, line_menus
+from handlers import area_names, line_menus, privacy
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.invites import RedeemError, looks_like_code, redeem
 from handlers.permissions import Role
@@ -36,10 +36,12 @@ async def answer_code(turn: Turn, answer: Answer) -> str:
 
 
 async def _redeem(turn: Turn, text: str) -> str:
+    notice = await privacy.before_grant(turn, text)  # PDPA notice, before the role
     try:
         joined = await redeem(turn.conn, turn.identity, text, turn.language, turn.now)
     except RedeemError as refused:
         raise Invalid(f"join.error.{refused.reason}") from None
+    await privacy.after_grant(turn, notice, joined.person_id)
     turn.person = await people.person(turn.conn, joined.person_id)
     turn.grants = await people.grants_of(turn.conn, joined.person_id)
     await line_menus.queue_link(turn.conn, joined.person_id, turn.now)  # their role's menu
