@@ -107,6 +107,10 @@ class Settings:
     media_secret: str | None = None
     outbox_retention_days: int = 30
     dedupe_window_days: int = 7
+    # Personal data (README "Personal data"): days kept, applied by bot/housekeeping.py.
+    retention_photo_days: int = 1095
+    retention_identity_days: int = 180
+    retention_audit_detail_days: int = 1825
     log_format: str = "text"
     metrics_token: str | None = None
     backup_dir: Path | None = None
@@ -175,6 +179,13 @@ class Settings:
                                            "a whole number of days, at least 1"),
             dedupe_window_days=_integer("CERCAP_DEDUPE_WINDOW_DAYS", 7, 1, None,
                                         "a whole number of days, at least 1"),
+            retention_photo_days=_integer("CERCAP_RETENTION_PHOTO_DAYS", 1095, 1, None,
+                                          "a whole number of days, at least 1"),
+            retention_identity_days=_integer("CERCAP_RETENTION_IDENTITY_DAYS", 180, 1, None,
+                                             "a whole number of days, at least 1"),
+            retention_audit_detail_days=_integer(
+                "CERCAP_RETENTION_AUDIT_DETAIL_DAYS", 1825, 1, None,
+                "a whole number of days, at least 1"),
             log_format=log_format,
             metrics_token=os.environ.get("CERCAP_METRICS_TOKEN") or None,
             backup_dir=Path(backup_dir) if backup_dir else None,
