@@ -115,11 +115,23 @@ def _write_and_verify(db_path: Path, folder: Path, name: str) -> Path:
         if version != LATEST_VERSION:
             raise backup.BackupError(f"{partial} has schema {version}, the bot "
                                      f"{LATEST_VERSION}")
+        wal = Path(f"{partial}-wal")
+        if wal.exists() and wal.stat().st_size:
+            raise backup.BackupError(f"{partial} was left with a write-ahead log")
+        _drop_side_files(partial)
         partial.replace(target)
     except BaseException:
+        _drop_side_files(partial)
         partial.unlink(missing_ok=True)
         raise
     return target
+
+
+def _drop_side_files(path: Path) -> None:
+    """The -wal and -shm files the read-only check leaves beside the copy (empty: nothing
+    was written through it)."""
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 class BackupSchedule:
