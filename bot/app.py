@@ -37,7 +37,8 @@ class App:
         self.instance_lock = InstanceLock(settings.db_path)
         self.engine = Engine(self.db, self.clock,
                              EngineSettings(bot_username=settings.telegram_bot_username,
-                                            public_url=settings.public_url))
+                                            public_url=settings.public_url,
+                                            line_basic_id=settings.line_basic_id))
         self.renderer = SummaryRenderer(self.db, settings.media_dir, self.clock)
         self.outbox = OutboxSender(self.db, senders, self.clock, prepare=self.renderer.prepare)
         self.engine.on_enqueued(self.outbox.wake)

@@ -75,6 +75,20 @@ def _url(name: str, example: str = "https://bot.example.org") -> str | None:
     return raw
 
 
+LINE_BASIC_ID_RE = re.compile(r"@?[A-Za-z0-9._-]{3,40}")
+
+
+def _line_basic_id() -> str | None:
+    """The LINE official account's basic (or premium) id, e.g. @123abcde, kept with its @."""
+    raw = _text("LINE_BOT_BASIC_ID")
+    if raw is None:
+        return None
+    if not LINE_BASIC_ID_RE.fullmatch(raw):
+        raise ConfigError("LINE_BOT_BASIC_ID must be the LINE account's basic id, e.g. "
+                          f"@123abcde (got {raw!r})")
+    return "@" + raw.removeprefix("@")
+
+
 def _check_quiet_hours() -> None:
     from handlers.schedule_time import QuietHours
 
@@ -117,6 +131,7 @@ class Settings:
     backup_keep_daily: int = 7
     backup_keep_weekly: int = 4
     backup_time: tuple[int, int] = (2, 30)  # Bangkok hour and minute of the daily backup
+    line_basic_id: str | None = None  # LINE_BOT_BASIC_ID, with its @: the invite sheet's link
 
     @classmethod
     def from_env(cls, *, serving: bool = True) -> Settings:
@@ -156,7 +171,8 @@ class Settings:
         backup_dir = _text("CERCAP_BACKUP_DIR")
         return cls(
             db_path=db_path,
-            media_dir=Path(os.environ.get("CERCAP_MEDIA_DIR") or db_path.parent / "media"),
+            media_dir=Path(os.environ.get("CERCAP_MEDIA_DIR") or (
+                db_path.parent if isinstance(db_path, Path) else Path("data")) / "media"),
             telegram_token=os.environ.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_bot_username=(os.environ.get("TELEGRAM_BOT_USERNAME") or "").lstrip("@")
             or None,
@@ -194,6 +210,7 @@ class Settings:
             backup_keep_weekly=_integer("CERCAP_BACKUP_KEEP_WEEKLY", 4, 0, None,
                                         "a whole number of backups, 0 or more"),
             backup_time=(int(time_match.group(1)), int(time_match.group(2))),
+            line_basic_id=_line_basic_id(),
         )
 
     @property

@@ -73,6 +73,10 @@ class SummaryRenderer:
         return summary
 
     async def render(self, spec: dict[str, Any]) -> Reply:
+        if spec.get("kind") == "invite_sheet":  # the onboarding sheet's PDF (issue 16)
+            from bot.invite_sheet import render_reply
+
+            return await render_reply(spec, self._write_named)
         summary = await self.summary(spec)
         language, section, fmt = spec["language"], spec["section"], spec["format"]
         if fmt == "text":

@@ -20,6 +20,7 @@ from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
 from handlers.flows import FLOWS
 from handlers.messages import Choice, Incoming, Location, Reply, joined
+from handlers.schedule_time import QuietHours
 from handlers.privacy import PrivacyTerms
 from handlers.thai_input import normalize_text
 from handlers.turn import (
@@ -72,6 +73,8 @@ class EngineSettings:
     idle_timeout: timedelta = IDLE_TIMEOUT
     public_url: str | None = None  # the web site's origin (CERCAP_PUBLIC_URL), for links
     privacy: PrivacyTerms = PrivacyTerms()  # the privacy notice's terms (handlers/privacy.py)
+    line_basic_id: str | None = None  # the LINE account's basic id (LINE_BOT_BASIC_ID)
+    quiet_hours: QuietHours | None = None  # CERCAP_QUIET_HOURS (None: read from it)
 
 
 def _nav_words() -> dict[str, str]:
@@ -204,7 +207,9 @@ class Engine:
         return Turn(conn=conn, now=now, incoming=incoming, identity=identity, person=person,
                     grants=grants, convo=convo, bot_username=self.settings.bot_username,
                     privacy=self.settings.privacy,
-                    public_url=self.settings.public_url)
+                    public_url=self.settings.public_url,
+                    line_basic_id=self.settings.line_basic_id,
+                    quiet_hours=self.settings.quiet_hours)
 
     # --- deciding what an update means -------------------------------------------
 

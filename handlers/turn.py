@@ -22,6 +22,7 @@ import locales
 from handlers.messages import Choice, Incoming, Location, Reply
 from handlers.permissions import Role
 from handlers.privacy import PrivacyTerms
+from handlers.schedule_time import QuietHours
 from handlers.thai_input import normalize_text
 from storage import groups, people, unreceived
 from storage.connection import Connection
@@ -163,7 +164,8 @@ class Turn:
     def __init__(self, *, conn: Connection, now: datetime, incoming: Incoming | None,
                  identity: Identity, person: Person | None, grants: list[Grant],
                  convo: Conversation, bot_username: str | None = None,
-                 public_url: str | None = None,
+                 public_url: str | None = None, line_basic_id: str | None = None,
+                 quiet_hours: QuietHours | None = None,
                  privacy: PrivacyTerms | None = None) -> None:
         self.conn = conn
         self.privacy = privacy or PrivacyTerms()  # what the privacy notice says
@@ -175,6 +177,8 @@ class Turn:
         self.convo = convo
         self.bot_username = bot_username
         self.public_url = public_url  # the web site's origin, None when it is not set up
+        self.line_basic_id = line_basic_id  # LINE's basic id (@…), None when not set up
+        self.quiet_hours = quiet_hours  # when bulk messages wait (None: CERCAP_QUIET_HOURS)
         self.replies: list[Reply] = []
         self.notifications: list[Notification] = []
         self.group_notifications: list[tuple[str, str, dict[str, Any]]] = []
