@@ -187,4 +187,8 @@ def register(server: WebServer, db: Any, *, clock: Clock | None = None,
     from bot.web import public
 
     public.register(server, site)
+    from bot.web import signed_in, stories  # sign-in, signed-in pages, feed (issue 15)
+
+    signed_in.register(server, site)
+    stories.register(server, site)
     return site
