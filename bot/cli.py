@@ -18,7 +18,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from bot import demo, invite_sheet, log_format, log_scrub
+from bot import db_copy, demo, invite_sheet, log_format, log_scrub
 from bot.app import App
 from bot.config import ConfigError, Settings, StartupError
 from bot.console import ConsoleSender, run_console
@@ -28,7 +28,8 @@ from handlers.clock import SystemClock, local_date
 from handlers.permissions import PermissionDenied, Role
 from locales import format_date
 from storage import areas, backup
-from storage.db import Database
+from storage.copy import CopyError
+from storage.db import Database, database_errors
 from storage.instance_lock import InstanceLocked, instance_lock, is_file_database
 
 log = logging.getLogger("cercap")
@@ -211,6 +212,7 @@ def parser() -> argparse.ArgumentParser:
     rs.add_argument("path")
     sub.add_parser("status", help="backlogs, failures of the last day, next reminders, "
                    "database size, last backup (read-only: also while the bot runs)")
+    db_copy.add_parser(sub)
     line = sub.add_parser("line", help="LINE channel set-up")
     lsub = line.add_subparsers(dest="line_command", required=True)
     lsub.add_parser("setup-richmenu", help="install the Thai rich menus: one per role, and "
@@ -291,6 +293,8 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "restore":
         return _restore(settings, Path(args.path))
+    if args.command == "db":
+        return db_copy.run(args, _print)
     if args.command == "status":
         from bot.status import status_text
 
@@ -318,7 +322,7 @@ def _error(text: object) -> int:
 
 
 OPERATOR_ERRORS = (ValueError, PermissionDenied, backup.BackupError, StartupError,
-                   InstanceLocked)
+                   InstanceLocked, CopyError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -336,7 +340,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OPERATOR_ERRORS as exc:
         return _error(exc)
-    except sqlite3.DatabaseError as exc:
+    except database_errors() as exc:
+        if not isinstance(exc, sqlite3.Error):
+            return _error(f"the database of CERCAP_DB cannot be used: {exc}")
         if args.command in ("backup", "restore"):
             return _error(f"SQLite: {exc} ({settings.db_path} or {args.path})")
         return _error(f"SQLite cannot use {settings.db_path} (CERCAP_DB): {exc}")

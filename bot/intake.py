@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from typing import Any
 
 from handlers.clock import Clock, SystemClock
 from storage import inbox
-from storage.db import Database
+from storage.db import Database, database_errors
 from storage.inbox import NewUpdate, StoredUpdate
 
 log = logging.getLogger(__name__)
@@ -165,7 +164,7 @@ class Intake:
             while self._running and queue:
                 try:
                     done = await self._handle(queue[0])
-                except sqlite3.Error as exc:
+                except database_errors() as exc:
                     log.warning("intake: the database failed; trying again: %s", exc)
                     await asyncio.sleep(RETRY_MAX_SECONDS)
                     continue
@@ -191,7 +190,7 @@ class Intake:
                 if update is None:
                     update = channel.parse(stored.body)
                 consumed = await channel.handle(StoredRef(stored.id, stored.update_key), update)
-            except sqlite3.Error as exc:
+            except database_errors() as exc:
                 # The database cannot be written now (locked by another process, disk
                 # full, read-only): the update stays stored and is tried until it can be.
                 log.warning("intake: update %d waits for the database: %s", stored.id, exc)

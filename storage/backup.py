@@ -14,6 +14,16 @@ class BackupError(Exception):
     pass
 
 
+PG_DUMP_ADVICE = ("this database is PostgreSQL: back it up with pg_dump (pg_dump --format=custom"
+                  " --file=FILE \"$CERCAP_DB\") and restore with pg_restore; see the README,"
+                  " PostgreSQL")
+
+
+def _file_only(db_path: Path | str) -> None:
+    if str(db_path).startswith(("postgresql://", "postgres://")):
+        raise BackupError(PG_DUMP_ADVICE)
+
+
 def _check(path: Path) -> int:
     """The file's schema version, after an integrity check."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
@@ -28,6 +38,7 @@ def _check(path: Path) -> int:
 
 def backup(db_path: Path, target: Path) -> int:
     """Copy the live database to `target` (a new file); returns the schema version."""
+    _file_only(db_path)
     if target.exists():
         raise BackupError(f"{target} exists already: choose a new file name")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +55,7 @@ def backup(db_path: Path, target: Path) -> int:
 def restore(backup_path: Path, db_path: Path) -> int:
     """Replace the database with a backup (stop the bot first); returns the schema
     version restored. The next start migrates an older backup to the current schema."""
+    _file_only(db_path)
     version = _check(backup_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     source = sqlite3.connect(f"file:{backup_path}?mode=ro", uri=True)

@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -54,6 +55,14 @@ def db_path_from_env() -> Path:
     """CERCAP_DB (or data/cercap.db). A PostgreSQL URL comes back as a str: callers pass it
     through to `Database` without looking inside."""
     return db_target(os.environ.get("CERCAP_DB") or DEFAULT_DB_PATH)  # type: ignore[return-value]
+
+
+def database_errors() -> tuple[type[BaseException], ...]:
+    """What a database that cannot be used now raises, on either engine: for `except`
+    clauses above storage/ (`except database_errors() as exc:`). psycopg is looked for only
+    once imported (a SQLite bot never imports it)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error,) if psycopg is None else (sqlite3.Error, psycopg.OperationalError)
 
 
 def is_server_database(target: object) -> bool:

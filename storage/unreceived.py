@@ -54,39 +54,56 @@ async def record(conn: Connection, *, now: datetime, person_id: int | None,
 
 # Outstanding: none of the roles it was meant for has, today, a holder with an active
 # chat on the area that role covers (the district for "district", the village for a
-# village committee, the tambon otherwise).
-_OUTSTANDING = f"""
-    SELECT a.at, a.entity_id, json_extract(a.detail, '$.kind'), json_extract(a.detail, '$.id'),
-           json_extract(a.detail, '$.roles')
-    FROM audit_log a
+# village committee, the tambon otherwise). Portable SQL: the detail's JSON is read here.
+_UNRECEIVED_ROWS = f"""
+    SELECT a.at, a.entity_id, a.detail FROM audit_log a
     WHERE a.entity = '{ENTITY}' AND a.action = '{UNRECEIVED}'
-      AND NOT EXISTS (
-        SELECT 1 FROM json_each(a.detail, '$.roles') r
-        JOIN role_grants g ON g.role = r.value AND g.area_code = CASE r.value
-            WHEN 'district' THEN substr(a.entity_id, 1, 4)
-            WHEN 'village_committee' THEN json_extract(a.detail, '$.village')
-            ELSE a.entity_id END
-        JOIN identities i ON i.person_id = g.person_id AND i.active = 1)
     ORDER BY a.entity_id, a.at, a.id
 """
+_RECEIVER = ("SELECT 1 FROM role_grants g JOIN identities i ON i.person_id = g.person_id"
+             " AND i.active = 1 WHERE g.role = ? AND g.area_code = ? LIMIT 1")
+
+
+def _area_of(role: str, tambon_code: str, detail: dict[str, object]) -> str:
+    if role == "district":
+        return tambon_code[:4]
+    if role == "village_committee":
+        return str(detail.get("village"))
+    return tambon_code
 
 
 async def outstanding(conn: Connection) -> list[Unreceived]:
     """Every submission still without anyone to receive it, meant for a role the district
     is told about; by tambon, oldest first."""
-    rows = await conn.fetchall_in_thread(_OUTSTANDING)
-    found = [Unreceived(from_db(r[0]), r[1], r[2], int(r[3]), tuple(json.loads(r[4])))
-             for r in rows]
-    return [u for u in found if u.roles and set(u.roles) <= set(REPORTED_ROLES)]
+    rows = await conn.fetchall_in_thread(_UNRECEIVED_ROWS)
+    found: list[Unreceived] = []
+    reachable: dict[tuple[str, str], bool] = {}
+    for at, tambon_code, text in rows:
+        detail = json.loads(text or "{}")
+        roles = tuple(detail.get("roles") or ())
+        if not roles or not set(roles) <= set(REPORTED_ROLES):
+            continue
+        received = False
+        for role in roles:
+            key = (role, _area_of(role, tambon_code, detail))
+            if key not in reachable:
+                async with conn.execute(_RECEIVER, key) as cur:
+                    reachable[key] = await cur.fetchone() is not None
+            received = received or reachable[key]
+        if not received:
+            found.append(Unreceived(from_db(at), tambon_code, str(detail.get("kind")),
+                                    int(detail["id"]), roles))
+    return found
 
 
 async def reported_on(conn: Connection, day: date) -> set[str]:
     """The tambons already reported on `day` (Bangkok date)."""
     async with conn.execute(
-        f"SELECT entity_id FROM audit_log WHERE entity = '{ENTITY}' AND action = '{REPORTED}'"
-        " AND json_extract(detail, '$.day') = ?", (day.isoformat(),)
+        f"SELECT entity_id, detail FROM audit_log WHERE entity = '{ENTITY}'"
+        f" AND action = '{REPORTED}'"
     ) as cur:
-        return {r[0] for r in await cur.fetchall()}
+        return {r[0] for r in await cur.fetchall()
+                if json.loads(r[1] or "{}").get("day") == day.isoformat()}
 
 
 async def mark_reported(conn: Connection, *, now: datetime, day: date, tambon_code: str,

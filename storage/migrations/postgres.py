@@ -91,9 +91,16 @@ def migration_sql(migration: Migration) -> list[str]:
 
 
 async def schema_version(conn: Any) -> int:
-    await conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
-        " name text NOT NULL, applied_at timestamptz NOT NULL)")
+    await conn.execute("BEGIN")  # instances starting together: one creates the table
+    try:
+        await conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
+            " name text NOT NULL, applied_at timestamptz NOT NULL)")
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
     async with conn.execute("SELECT max(version) FROM schema_migrations") as cur:
         row = await cur.fetchone()
     return int(row[0]) if row and row[0] is not None else 0
