@@ -11,8 +11,10 @@ import gc
 import logging
 
 from bot.config import Settings
+from bot.my_data_export import MyDataExporter, chained
 from bot.outbox_sender import ChannelSender, OutboxSender
 from bot.summary_renderer import SummaryRenderer
+from bot.web.privacy import terms_of
 from handlers import category_suggestion, thai_input
 from handlers.clock import Clock, SystemClock
 from handlers.engine import Engine, EngineSettings
@@ -37,10 +39,13 @@ class App:
         self.instance_lock = InstanceLock(settings.db_path)
         self.engine = Engine(self.db, self.clock,
                              EngineSettings(bot_username=settings.telegram_bot_username,
+                                            privacy=terms_of(settings),
                                             public_url=settings.public_url,
                                             line_basic_id=settings.line_basic_id))
         self.renderer = SummaryRenderer(self.db, settings.media_dir, self.clock)
-        self.outbox = OutboxSender(self.db, senders, self.clock, prepare=self.renderer.prepare)
+        self.my_data = MyDataExporter(self.db, settings.media_dir, self.clock)  # PDPA copies
+        self.outbox = OutboxSender(self.db, senders, self.clock,
+                                   prepare=chained(self.my_data.prepare, self.renderer.prepare))
         self.engine.on_enqueued(self.outbox.wake)
         self._warm_up: asyncio.Task[None] | None = None
 

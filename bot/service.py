@@ -27,6 +27,7 @@ from bot.metrics import Metrics
 from bot.scheduler import Scheduler
 from bot.telegram_channel import TelegramChannel
 from bot.web import Health, WebServer
+from bot.web import privacy as privacy_page
 from handlers.clock import Clock
 from handlers.engine import Engine
 from storage import inbox, outbox
@@ -63,7 +64,11 @@ class Service:
         self.housekeeping = Housekeeping(
             self.app.db, self.app.clock, media_dir=settings.media_dir,
             outbox_retention_days=settings.outbox_retention_days,
-            dedupe_window_days=settings.dedupe_window_days)
+            dedupe_window_days=settings.dedupe_window_days,
+            photo_retention_days=settings.retention_photo_days,
+            identity_retention_days=settings.retention_identity_days,
+            audit_detail_retention_days=settings.retention_audit_detail_days)
+        privacy_page.register(self.web, privacy_page.terms_of(settings))  # GET /privacy
         self.metrics = Metrics(self.app.clock)
         self.metrics.attach(self.engine, self.intake, self.app.outbox, self.scheduler)
         self.web.add_get("/metrics", self.metrics.handler(settings.metrics_token))

@@ -104,7 +104,7 @@ async def notice_given(conn: Connection, *, identity_id: int, person_id: int | N
 async def _rows(conn: AnyConnection, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
     async with conn.execute(sql, params) as cur:
         rows = await cur.fetchall()
-    return [{k: _value(row[k]) for k in row.keys() if k not in OMITTED_COLUMNS}
+    return [{k: _value(row[k]) for k in row.keys() if k not in OMITTED_COLUMNS}  # noqa: SIM118 (a Row iterates values)
             for row in rows]
 
 
@@ -184,18 +184,65 @@ async def close_requests(conn: Connection, person_id: int, now: datetime) -> int
 # ----------------------------------------------------------------------------- retention
 
 
+_DUE = {
+    "inactive_identities":
+        "SELECT i.id FROM identities i LEFT JOIN conversations c ON c.identity_id = i.id"
+        " WHERE (i.active = 0 OR i.person_id IS NULL)"
+        " AND COALESCE(c.updated_at, i.created_at) < ? ORDER BY i.id LIMIT ?",
+    "failed_outbox": "SELECT id FROM outbox WHERE status = 'failed' AND created_at < ?"
+                     " AND payload <> ? ORDER BY created_at LIMIT ?",
+    "announcements": "SELECT id FROM outbox WHERE status = 'sent' AND batch IS NOT NULL"
+                     " AND created_at < ? AND payload <> ? ORDER BY created_at LIMIT ?",
+    "failed_inbox": "SELECT id FROM inbox WHERE status = 'failed' AND received_at < ?"
+                    " ORDER BY received_at LIMIT ?",
+    "audit_details": "SELECT id FROM audit_log WHERE detail IS NOT NULL AND at < ?"
+                     f" AND action NOT IN ({', '.join('?' * len(AUDIT_DETAIL_KEPT))})"
+                     " ORDER BY at LIMIT ?",
+}
+
+
+def _due_params(kind: str, before: datetime, limit: int) -> tuple[object, ...]:
+    if kind in ("failed_outbox", "announcements"):
+        return (to_db(before), BLANK_BODY, limit)
+    if kind == "audit_details":
+        return (to_db(before), *AUDIT_DETAIL_KEPT, limit)
+    return (to_db(before), limit)
+
+
+async def _due(conn: AnyConnection, kind: str, before: datetime, limit: int) -> list[int]:
+    async with conn.execute(_DUE[kind], _due_params(kind, before, limit)) as cur:
+        return [r[0] for r in await cur.fetchall()]
+
+
+async def photos_due(conn: AnyConnection, before: datetime) -> bool:
+    for table, _, made in PHOTO_TABLES:
+        async with conn.execute(f"SELECT 1 FROM {table} WHERE photo_ref IS NOT NULL"
+                                f" AND {made} < ? LIMIT 1", (to_db(before),)) as cur:
+            if await cur.fetchone() is not None:
+                return True
+    return False
+
+
+# What each retention step deletes or empties: checked on a read first, so a run with
+# nothing to do takes no write transaction.
+RETENTION_KINDS = {"inactive_identities": ("inactive_identities",),
+                   "outbox_bodies": ("failed_outbox", "announcements"),
+                   "failed_inbox": ("failed_inbox",), "audit_details": ("audit_details",)}
+
+
+async def due(conn: AnyConnection, step: str, before: datetime) -> bool:
+    for kind in RETENTION_KINDS[step]:
+        if await _due(conn, kind, before, 1):
+            return True
+    return False
+
+
 async def prune_inactive_identities(conn: Connection, before: datetime, limit: int) -> int:
     """Forget up to `limit` chat identities nobody can use any more: never joined, or
     the bot can no longer write to them (blocked, left), with no message since `before`.
     Their conversations, drafts and code attempts go with them; a joined person keeps
     their person row and submissions (they join again with a new code)."""
-    cutoff = to_db(before)
-    rows = await conn.execute_fetchall(
-        "SELECT i.id FROM identities i LEFT JOIN conversations c ON c.identity_id = i.id"
-        " WHERE (i.active = 0 OR i.person_id IS NULL)"
-        " AND COALESCE(c.updated_at, i.created_at) < ? ORDER BY i.id LIMIT ?",
-        (cutoff, limit))
-    ids = [r[0] for r in rows]
+    ids = await _due(conn, "inactive_identities", before, limit)
     for identity_id in ids:
         await forget_identity(conn, identity_id)
     return len(ids)
@@ -212,11 +259,8 @@ async def forget_identity(conn: Connection, identity_id: int) -> None:
 async def blank_old_outbox_bodies(conn: Connection, before: datetime, limit: int) -> int:
     """The text of up to `limit` outbox rows kept past `before` (failed ones, whose
     reason stays, and an announcement's, which its delivery report counts) emptied."""
-    rows = await conn.execute_fetchall(
-        "SELECT id FROM outbox WHERE (status = 'failed' OR (status = 'sent' AND batch IS NOT"
-        " NULL)) AND created_at < ? AND payload <> ? ORDER BY id LIMIT ?",
-        (to_db(before), BLANK_BODY, limit))
-    ids = [r[0] for r in rows]
+    ids = await _due(conn, "failed_outbox", before, limit)
+    ids += await _due(conn, "announcements", before, limit - len(ids)) if len(ids) < limit else []
     if ids:
         marks = ", ".join("?" * len(ids))
         await conn.execute(f"UPDATE outbox SET payload = ? WHERE id IN ({marks})",
@@ -227,32 +271,28 @@ async def blank_old_outbox_bodies(conn: Connection, before: datetime, limit: int
 async def prune_failed_inbox(conn: Connection, before: datetime, limit: int) -> int:
     """Delete up to `limit` stored updates that could not be handled, received before
     `before` (their bodies are the platform's update: names, ids, texts)."""
-    rows = await conn.execute_fetchall(
-        "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE status = 'failed'"
-        " AND received_at < ? ORDER BY id LIMIT ?) RETURNING id", (to_db(before), limit))
-    return len(rows)
+    ids = await _due(conn, "failed_inbox", before, limit)
+    for inbox_id in ids:
+        await conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
+    return len(ids)
 
 
 async def clear_audit_detail(conn: Connection, before: datetime, limit: int) -> int:
     """The detail (earlier values of corrected submissions, ...) of up to `limit` audit
     rows written before `before` removed; who did what, when, from which state to which
     and why stays."""
-    kept = ", ".join("?" * len(AUDIT_DETAIL_KEPT))
-    rows = await conn.execute_fetchall(
-        "SELECT id FROM audit_log WHERE at < ? AND detail IS NOT NULL"
-        f" AND action NOT IN ({kept}) ORDER BY id LIMIT ?",
-        (to_db(before), *AUDIT_DETAIL_KEPT, limit))
-    ids = [r[0] for r in rows]
+    ids = await _due(conn, "audit_details", before, limit)
     if ids:
         marks = ", ".join("?" * len(ids))
         await conn.execute(f"UPDATE audit_log SET detail = NULL WHERE id IN ({marks})", ids)
     return len(ids)
 
 
-async def clear_old_photos(conn: Connection, before: datetime, limit: int) -> list[str]:
+async def clear_old_photos(conn: Connection, before: datetime, limit: int
+                           ) -> tuple[int, list[str]]:
     """Up to `limit` photos of submissions made before `before` taken off them; returns
-    their files (relative to the media folder) that nothing references any more, for the
-    caller to delete once this commits."""
+    how many, and their files (relative to the media folder) that nothing references any
+    more, for the caller to delete once this commits."""
     cleared: list[str] = []
     for table, _, made in PHOTO_TABLES:
         left = limit - len(cleared)
@@ -265,7 +305,8 @@ async def clear_old_photos(conn: Connection, before: datetime, limit: int) -> li
             await conn.execute(f"UPDATE {table} SET photo_ref = NULL, photo_platform_id = NULL"
                                " WHERE id = ?", (row_id,))
             cleared.append(ref)
-    return [ref for ref in dict.fromkeys(cleared) if not await photo_referenced(conn, ref)]
+    return len(cleared), [ref for ref in dict.fromkeys(cleared)
+                          if not await photo_referenced(conn, ref)]
 
 
 async def photo_referenced(conn: Connection, ref: str) -> bool:

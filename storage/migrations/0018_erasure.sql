@@ -12,3 +12,22 @@ CREATE TABLE erasure_requests (
 );
 CREATE INDEX erasure_requests_status ON erasure_requests(status, id);
 ALTER TABLE people ADD COLUMN erased_at TEXT;
+
+-- Retention (bot/housekeeping.py) and erasure find their rows through these.
+CREATE INDEX IF NOT EXISTS inbox_failed ON inbox(received_at) WHERE status = 'failed';
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox(status, created_at);
+CREATE INDEX IF NOT EXISTS audit_log_detail_age ON audit_log(at) WHERE detail IS NOT NULL;
+CREATE INDEX IF NOT EXISTS identities_inactive ON identities(id)
+    WHERE active = 0 OR person_id IS NULL;
+CREATE INDEX IF NOT EXISTS problems_photo ON problems(photo_ref, created_at)
+    WHERE photo_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS forums_photo ON forums(photo_ref, created_at)
+    WHERE photo_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS progress_photo ON progress_updates(photo_ref, created_at)
+    WHERE photo_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS stories_photo ON stories(photo_ref) WHERE photo_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS story_consents_photo ON story_consents(photo_ref)
+    WHERE photo_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS problems_reporter ON problems(reporter_id);
+CREATE INDEX IF NOT EXISTS forums_reporter ON forums(reporter_id);
+CREATE INDEX IF NOT EXISTS progress_reporter ON progress_updates(reporter_id);
