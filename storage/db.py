@@ -189,6 +189,18 @@ class Database:
             return False
         return True
 
+    async def compact(self) -> bool:
+        """Rewrite the file without the pages deleted rows left behind and empty the WAL
+        (after an erasure: the erased bytes are nowhere in the files). False when a reader
+        of another connection kept the WAL from being emptied (it is at the next checkpoint)."""
+        async with self._lock:
+            conn = self.conn
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("VACUUM")
+            async with conn.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cur:
+                row = await cur.fetchone()
+        return row is not None and int(row[0]) == 0
+
     async def reader(self) -> aiosqlite.Connection:
         """A second, read-only connection for long reads (summaries, exports): with WAL it
         sees the last committed state and never waits for, or holds up, the writer."""
