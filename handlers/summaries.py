@@ -54,7 +54,10 @@ from handlers.clock import BANGKOK
 from handlers.summary_model import (
     AreaValue,
     CategoryImpact,
+    Funnel,
+    FunnelRow,
     ImpactSection,
+    Marker,
     MonthImpact,
     ParticipationSection,
     Period,
@@ -291,3 +294,83 @@ async def _villages(conn: AnyConnection, ranked: list[tuple[str, int]]
     named = await q.villages_with_tambons(conn, [code for code, _ in ranked])
     return [AreaValue(code, title(named[code], "th", 2), title(named[code], "en", 2), value)
             for code, value in ranked]
+
+
+# --- the web site -------------------------------------------------------------------------------
+# Funnel: of the villages of the area (and of each area one level down), those that held a
+# forum on a day of the period, have a plan whose period overlaps it, reported progress or
+# drew lessons created in it; silent as in Participation; active: any of those or a problem
+# reported in the period. Markers: problems created in the
+# period with a shared location, the latest first, rounded to 3 decimals (about 100 m).
+
+MARKER_DECIMALS = 3
+
+
+async def compute_funnel(conn: AnyConnection, area_code: str, period: Period, today: date,
+                         *, silent_days: int = 30) -> Funnel:
+    """The cycle's funnel of `area_code` and of each area one level down. Raises
+    UnknownArea for a code not in areas."""
+    lineage = await q.lineage(conn, area_code)
+    if not lineage:
+        raise UnknownArea(area_code)
+    area = lineage[0]
+    below = [] if area.level == "village" else await q.children(conn, area.code)
+    scope = _scope(area, below)
+    window = window_of(period)
+    activity = await q.village_activity(conn, scope, window)
+    silent = await q.silent_villages(
+        conn, scope, active_from_utc=_bangkok_midnight(today - timedelta(days=silent_days - 1)),
+        before_utc=_bangkok_midnight(today + timedelta(days=1)))
+    silent_codes = {code for code, _ in silent}
+    if area.level == "nation":
+        network = await q.network_of_provinces(conn)
+
+        def child_of(village: str) -> str:
+            return network.get(village[:2], village[:2])
+    else:
+        width = len(below[0].code) if below else len(area.code)
+
+        def child_of(village: str) -> str:
+            return village[:width]
+
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * 7)
+    total = [0] * 7
+    for village, reported, forum, plan, progress, lessons in activity:
+        values = (1, forum, plan, progress, lessons, int(village in silent_codes),
+                  int(bool(reported or forum or plan or progress or lessons)))
+        for bucket in (counts[child_of(village)], total):
+            for i, v in enumerate(values):
+                bucket[i] += v
+
+    def row(a: Area, depth: int, values: list[int]) -> FunnelRow:
+        return FunnelRow(a.code, title(lineage if a is area else [a], "th", depth),
+                         title(lineage if a is area else [a], "en", depth), a.level, *values)
+
+    return Funnel(area=row(area, 4, total),
+                  children=[row(c, 1, counts[c.code]) for c in below])
+
+
+async def compute_markers(conn: AnyConnection, area_code: str, period: Period,
+                          limit: int = 2000) -> list[Marker]:
+    """The located problems of `area_code` in `period` (see above). Raises UnknownArea."""
+    lineage = await q.lineage(conn, area_code)
+    if not lineage:
+        raise UnknownArea(area_code)
+    area = lineage[0]
+    below = await q.children(conn, area.code) if area.level == "network" else []
+    rows = await q.located_problems(conn, _scope(area, below), window_of(period), limit)
+    return [Marker(code, category, int(households), round(float(lat), MARKER_DECIMALS),
+                   round(float(lon), MARKER_DECIMALS))
+            for code, category, households, lat, lon in rows]
+
+
+async def province_values(conn: AnyConnection, period: Period) -> dict[str, tuple[int, int]]:
+    """Every province code with (problems, households) created in `period` (the map's
+    shading); provinces without problems are left out."""
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for village, problems, households in await q.problems_by_village(
+            conn, Scope((q.EVERY_CODE,)), window_of(period)):
+        bucket = totals[village[:2]]
+        bucket[0] += problems
+        bucket[1] += households or 0
+    return {code: (p, h) for code, (p, h) in totals.items()}

@@ -130,3 +130,39 @@ class Summary:
     participation: ParticipationSection
     results: ResultsSection
     children: list[AreaValue] = field(default_factory=list)  # one level down, value = problems
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    """How far an area's villages went in the cycle in a period (the web site's
+    Implementation Status): villages, and of them those that held a forum, have a plan in
+    force, reported progress, drew lessons; silent: no submission for silent_days."""
+
+    code: str
+    name_th: str
+    name_en: str
+    level: str
+    villages: int
+    forum: int
+    plan: int
+    progress: int
+    lessons: int
+    silent: int
+    active: int  # villages with a problem report or any of forum, plan, progress, lessons
+
+
+@dataclass(frozen=True)
+class Funnel:
+    area: FunnelRow
+    children: list[FunnelRow]  # one level down, by code (none for a village)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A problem report's shared location, rounded (3 decimals, about 100 m)."""
+
+    village_code: str
+    category: str
+    households: int
+    lat: float
+    lon: float

@@ -375,3 +375,46 @@ async def items_done(conn: AnyConnection, scope: Scope, w: Window) -> int:
         " i.updated_at) AS done_at FROM progress_updates u WHERE u.item_id = i.id))",
         [*params, w.start_utc, w.end_utc])
     return int(row[0])
+
+
+# --- the web site: the cycle's funnel and the map ---------------------------------------------
+
+async def village_activity(conn: AnyConnection, scope: Scope, w: Window
+                           ) -> list[tuple[str, int, int, int, int, int]]:
+    """(village code, reported a problem, held a forum, has a plan, reported progress, drew
+    lessons) of every village of the scope, each 0 or 1: a problem created in the window, a
+    forum held on a day of it, a plan whose period overlaps its dates, a progress update or
+    lessons created in it.
+    Per village one index seek per table, stopping at the first row found."""
+    source, where, params = scope.rows("areas", "a", "code")
+    rows = await _rows(
+        conn,
+        "SELECT a.code,"
+        " EXISTS (SELECT 1 FROM problems p WHERE p.village_code = a.code"
+        " AND p.created_at >= ? AND p.created_at < ?),"
+        " EXISTS (SELECT 1 FROM forums f WHERE f.village_code = a.code"
+        " AND f.held_on >= ? AND f.held_on <= ?),"
+        " EXISTS (SELECT 1 FROM plans pl WHERE pl.village_code = a.code"
+        " AND pl.period_start <= ? AND pl.period_end >= ?),"
+        " EXISTS (SELECT 1 FROM progress_updates u WHERE u.village_code = a.code"
+        " AND u.created_at >= ? AND u.created_at < ?),"
+        " EXISTS (SELECT 1 FROM lessons l WHERE l.village_code = a.code"
+        " AND l.created_at >= ? AND l.created_at < ?)"
+        f" {source} WHERE {where} AND a.level = 'village'",
+        [w.start_utc, w.end_utc, w.first_day, w.last_day, w.last_day, w.first_day,
+         w.start_utc, w.end_utc, w.start_utc, w.end_utc, *params])
+    return [(code, int(r), int(f), int(p), int(u), int(le)) for code, r, f, p, u, le in rows]
+
+
+async def located_problems(conn: AnyConnection, scope: Scope, w: Window, limit: int
+                           ) -> list[tuple[str, str, int, float, float]]:
+    """(village code, category, households, latitude, longitude) of the problems created in
+    the window whose reporter shared a location, the latest first, at most `limit`."""
+    source, where, params = scope.rows("problems", "p")
+    return await _rows(
+        conn,
+        f"SELECT p.village_code, p.category, p.households, p.latitude, p.longitude {source}"
+        f" WHERE {where} AND p.created_at >= ? AND p.created_at < ?"
+        " AND p.latitude IS NOT NULL AND p.longitude IS NOT NULL"
+        " ORDER BY p.created_at DESC LIMIT ?",
+        [*params, w.start_utc, w.end_utc, limit])

@@ -5,8 +5,9 @@ monitors, open data) and by the modules of the signed-in pages, each through `re
 
 For other page modules (signed-in pages, stories): call `site_of(request)` for the `Site`
 (database, clock, cache), `language_of(request)` for "th" / "en", and
-`render(request, "your/template.html", {...})`; a template extends "base.html" and fills the
-blocks `title`, `content` (and optionally `head`, `scripts`, `nav_extra`). In a template,
+`render(request, "your/template.html", {...})` (it adds the names below); a template
+extends "base.html" and fills the blocks `title`, `content` (and optionally `head`,
+`scripts`, `nav_extra`). In a template,
 `t("key")`, `url("/path")` (keeps the language), `lang`, `number(n)`, `thai_date(d)` are at
 hand.
 
@@ -143,13 +144,10 @@ def _context(request: web.Request) -> dict[str, Any]:
     }
 
 
-async def _context_processor(request: web.Request) -> dict[str, Any]:
-    return _context(request)
-
-
 def render(request: web.Request, template: str, context: dict[str, Any], *,
            status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    response = aiohttp_jinja2.render_template(template, request, context, status=status)
+    response = aiohttp_jinja2.render_template(template, request, _context(request) | context,
+                                              status=status)
     response.headers.setdefault("Content-Language", language_of(request))
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -180,7 +178,7 @@ def register(server: WebServer, db: Any, *, clock: Clock | None = None,
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=jinja2.select_autoescape(["html", "xml"]),
-        context_processors=[_context_processor], trim_blocks=True, lstrip_blocks=True)
+        trim_blocks=True, lstrip_blocks=True)
     env.filters["json"] = json_text
     app.router.add_get(FONT_PREFIX + "/{name}", _font)
     app.router.add_static(STATIC_PREFIX, STATIC, append_version=False)
