@@ -213,6 +213,15 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="backlogs, failures of the last day, next reminders, "
                    "database size, last backup (read-only: also while the bot runs)")
     db_copy.add_parser(sub)
+    ppl = sub.add_parser("people", help="personal data: erasure (PDPA s.33)")
+    psub = ppl.add_subparsers(dest="people_command", required=True)
+    er = psub.add_parser("erase", help="erase a person: name, identities, photos; the"
+                         " village's records stay (lists what will happen, then asks)")
+    er.add_argument("person_id", type=int)
+    er.add_argument("--yes", action="store_true", help="do not ask (scripts)")
+    er.add_argument("--reason", help="why (kept in the audit log)")
+    er.add_argument("--by", help="who erases (the audit log; default: your login name)")
+    psub.add_parser("requests", help="erasure requests people made in the chat")
     line = sub.add_parser("line", help="LINE channel set-up")
     lsub = line.add_subparsers(dest="line_command", required=True)
     lsub.add_parser("setup-richmenu", help="install the Thai rich menus: one per role, and "
@@ -256,7 +265,7 @@ def _check_paths(command: str, settings: Settings) -> None:
     if command in ("run", "chat"):
         _check_database(settings.db_path, write=True)
         _check_folder(settings.media_dir, f"CERCAP_MEDIA_DIR={settings.media_dir}")
-    elif command in ("invite", "areas", "export", "restore", "line"):
+    elif command in ("invite", "areas", "export", "restore", "line", "people"):
         _check_database(settings.db_path, write=True)
     elif command in ("backup", "status"):
         _check_database(settings.db_path, write=False)
@@ -302,6 +311,13 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "export":
         return asyncio.run(_export(settings, args))
+    if args.command == "people":
+        from bot import people_erase
+
+        if args.people_command == "requests":
+            return asyncio.run(people_erase.requests(settings, _print))
+        return asyncio.run(people_erase.erase(settings, args.person_id, yes=args.yes,
+                                              reason=args.reason, by=args.by, out=_print))
     if args.command == "line":
         from bot.line_setup import install_rich_menus
 
