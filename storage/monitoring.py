@@ -63,6 +63,8 @@ def _reason(error: str | None) -> str:
     """A failure's reason without its details (the part before the first colon)."""
     text = (error or "unknown").strip()
     head = text.split(":", 1)[0].strip()
+    if head.isdigit():
+        return f"http_{head}"
     return head[:60] or "unknown"
 
 
