@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -166,9 +166,12 @@ class OutboxSender:
     def add_sender(self, sender: ChannelSender) -> None:
         self.senders[sender.channel] = sender
 
-    def wake(self, chats: Iterable[Chat] | None = None) -> None:
+    def wake(self, chats: Iterable[Chat] | None = None,
+             ready: Mapping[Chat, list[OutboxMessage]] | None = None) -> None:
         """Messages were queued. For the chats named, delivery starts at once (a live
-        reply does not wait for a round); otherwise the next round finds them."""
+        reply does not wait for a round); otherwise the next round finds them. `ready`
+        holds, for some of the chats, every message they have waiting: those are sent as
+        they are, without reading them back."""
         if chats is None or not self._running:
             self._wake.set()
             return
@@ -178,7 +181,7 @@ class OutboxSender:
             elif chat in self._busy:
                 self._again.add(chat)
             else:
-                self._start(chat, None)
+                self._start(chat, ready.get(chat) if ready else None)
 
     def _start(self, chat: Chat, due: list[OutboxMessage] | None) -> asyncio.Task[int]:
         self._busy.add(chat)

@@ -20,8 +20,8 @@ from handlers.clock import Clock, SystemClock
 from handlers.flow import END, Flow
 from handlers.flows import FLOWS
 from handlers.messages import Choice, Incoming, Location, Reply, joined
-from handlers.schedule_time import QuietHours
 from handlers.privacy import PrivacyTerms
+from handlers.schedule_time import QuietHours
 from handlers.thai_input import normalize_text
 from handlers.turn import (
     MENU_PREFIX,
@@ -39,8 +39,10 @@ from storage import conversations, groups, inbox, outbox, people, processed_upda
 from storage.connection import Connection
 from storage.conversations import Conversation, Draft
 from storage.db import Database
-from storage.outbox import Chat
+from storage.outbox import Chat, OutboxMessage
 
+Ready = dict[Chat, list[OutboxMessage]]  # a chat's every pending message, just queued
+Listener = Callable[[set[Chat] | None, Ready | None], None]
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = timedelta(hours=24)
@@ -122,18 +124,20 @@ class Engine:
         self.clock = clock or SystemClock()
         self.settings = settings or EngineSettings()
         self._nav = _nav_words()
-        self._listeners: list[Callable[[set[Chat] | None], None]] = []
+        self._listeners: list[Listener] = []
         # Told of every update handled: (channel, outcome, seconds); bot/metrics.py counts.
         self.on_handled: Callable[[str, str, float], None] | None = None
 
-    def on_enqueued(self, listener: Callable[[set[Chat] | None], None]) -> None:
+    def on_enqueued(self, listener: Listener) -> None:
         """Called after a transaction that queued messages commits (wakes the senders),
-        with the (channel, chat_id) pairs it queued for, or None when it does not say."""
+        with the (channel, chat_id) pairs it queued for, or None when it does not say,
+        and the chats whose every pending message it holds (a reply to a chat with nothing
+        else waiting): they can be sent without reading them back."""
         self._listeners.append(listener)
 
-    def _wake(self, chats: set[Chat] | None = None) -> None:
+    def _wake(self, chats: set[Chat] | None = None, ready: Ready | None = None) -> None:
         for listener in self._listeners:
-            listener(chats)
+            listener(chats, ready)
 
     async def handle(self, incoming: Incoming) -> HandleResult:
         """Handle one update, all or nothing."""
@@ -162,8 +166,9 @@ class Engine:
             turn = await self._turn(conn, incoming, now)
             await self._dispatch(turn)
             await conversations.save(conn, turn.convo, now)
-            chats = await self._enqueue(turn)
-        self._wake(chats)
+            ready: Ready = {}
+            chats = await self._enqueue(turn, ready=ready)
+        self._wake(chats, ready)
         return HandleResult(stale_button=turn.stale_button)
 
     async def apologize(self, channel: str, user_id: str, chat_id: str) -> None:
@@ -551,22 +556,25 @@ class Engine:
     # --- the outbox ------------------------------------------------------------------------
 
     async def _enqueue(self, turn: Turn, priority: int = outbox.LIVE_REPLY,
-                       dedupe: str | None = None) -> set[Chat]:
-        """Queue the turn's replies and notifications; returns the chats they go to."""
+                       dedupe: str | None = None, ready: Ready | None = None) -> set[Chat]:
+        """Queue the turn's replies and notifications; returns the chats they go to.
+        `ready` gets the replies when they are all their chat has waiting."""
         incoming = turn.incoming
         # What an incoming update queues needs no dedupe key: its claim in the same
         # transaction already makes it once (and a key is an index entry per row).
         base = dedupe
         chats: set[Chat] = set()
-        if turn.replies:
-            chats.add((turn.identity.channel, turn.identity.chat_id))
+        own: Chat = (turn.identity.channel, turn.identity.chat_id)
+        replies: list[OutboxMessage] = []
         for i, reply in enumerate(joined(turn.replies)):
-            await outbox.enqueue(
-                turn.conn, channel=turn.identity.channel, chat_id=turn.identity.chat_id,
+            message = await outbox.enqueue_message(
+                turn.conn, channel=own[0], chat_id=own[1],
                 person_id=turn.person.id if turn.person else None, priority=priority,
                 payload=reply.to_payload(), now=turn.now,
                 reply_token=incoming.reply_token if incoming else None,
                 dedupe_key=f"{base}:r{i}" if base else None)
+            if message is not None:
+                replies.append(message)
         for i, note in enumerate(turn.notifications):
             recipient = await people.person(turn.conn, note.person_id)
             if recipient is None:
@@ -590,6 +598,11 @@ class Engine:
                     priority=outbox.NOTIFICATION, payload=Reply(text).to_payload(),
                     now=turn.now,
                     dedupe_key=f"{base}:g{i}:{group.channel}:{group.chat_id}" if base else None)
+        if (ready is not None and replies and own not in chats  # nor notified here
+                and not await outbox.pending_before(turn.conn, *own, replies[0].id)):
+            ready[own] = replies
+        if turn.replies:
+            chats.add(own)
         return chats
 
     async def open_question(self, channel: str, chat_id: str, after_id: int) -> Reply | None:

@@ -38,14 +38,30 @@ async def enqueue(conn: Connection, *, channel: str, chat_id: str,
                   person_id: int | None, priority: int, payload: dict[str, Any], now: datetime,
                   reply_token: str | None = None, dedupe_key: str | None = None) -> int | None:
     """Queue one message; returns its id, or None when `dedupe_key` was queued before."""
+    message = await enqueue_message(conn, channel=channel, chat_id=chat_id,
+                                    person_id=person_id, priority=priority, payload=payload,
+                                    now=now, reply_token=reply_token, dedupe_key=dedupe_key)
+    return message.id if message else None
+
+
+async def enqueue_message(conn: Connection, *, channel: str, chat_id: str,
+                          person_id: int | None, priority: int, payload: dict[str, Any],
+                          now: datetime, reply_token: str | None = None,
+                          dedupe_key: str | None = None) -> OutboxMessage | None:
+    """Queue one message; returns it as `due` would read it back, or None when
+    `dedupe_key` was queued before."""
+    retry_key, moment = str(uuid.uuid4()), to_db(now)
     cur = await conn.execute(
         "INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority, payload,"
         " reply_token, retry_key, dedupe_key, next_attempt_at, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (channel, chat_id, person_id, priority, json.dumps(payload, ensure_ascii=False),
-         reply_token, str(uuid.uuid4()), dedupe_key, to_db(now), to_db(now)),
+         reply_token, retry_key, dedupe_key, moment, moment),
     )
-    return cur.lastrowid if cur.rowcount == 1 else None
+    if cur.rowcount != 1 or cur.lastrowid is None:
+        return None
+    return OutboxMessage(cur.lastrowid, channel, chat_id, person_id, priority, payload,
+                         reply_token, retry_key, 0, from_db(moment))
 
 
 @dataclass(frozen=True)
@@ -121,12 +137,25 @@ async def last_live_replies(conn: Connection, channel: str, chat_id: str,
         return [_message(r) for r in await cur.fetchall()]
 
 
+async def pending_before(conn: Connection, channel: str, chat_id: str, message_id: int
+                         ) -> bool:
+    """Whether an earlier message still waits to be sent to this chat."""
+    return await _pending_beside(conn, channel, chat_id, message_id, earlier=True)
+
+
 async def pending_after(conn: Connection, channel: str, chat_id: str, message_id: int
                         ) -> bool:
-    """Whether a later message waits to be sent to this chat (index `outbox_chat`)."""
+    """Whether a later message waits to be sent to this chat."""
+    return await _pending_beside(conn, channel, chat_id, message_id, earlier=False)
+
+
+async def _pending_beside(conn: Connection, channel: str, chat_id: str, message_id: int,
+                          *, earlier: bool) -> bool:
+    """Index `outbox_chat`."""
     async with conn.execute(
         "SELECT 1 FROM outbox WHERE channel = ? AND chat_id = ? AND status = 'pending'"
-        " AND id > ? LIMIT 1", (channel, chat_id, message_id),
+        + (" AND id < ? LIMIT 1" if earlier else " AND id > ? LIMIT 1"),
+        (channel, chat_id, message_id),
     ) as cur:
         return await cur.fetchone() is not None
 
