@@ -167,16 +167,15 @@ async def recent_submissions(conn: Connection, area_code: str, limit: int
                              ) -> list[SubmissionRow]:
     """The area's latest problems, forums and progress updates, the newest first."""
     parts, params = [], []
-    for select in (
-        "SELECT 'problem', p.id, p.village_code, p.created_at, p.description, p.category,"
-        " p.households, p.photo_ref, p.review_status FROM problems p WHERE {w}",
-        "SELECT 'forum', f.id, f.village_code, f.created_at, f.notes, '', f.participants,"
-        " f.photo_ref, f.review_status FROM forums f WHERE {w}",
-        "SELECT 'progress', u.id, u.village_code, u.created_at, u.note, i.title, u.percent,"
-        " u.photo_ref, u.review_status FROM progress_updates u"
-        " JOIN plan_items i ON i.id = u.item_id WHERE {w}",
+    for alias, select in (
+        ("p", "SELECT 'problem', p.id, p.village_code, p.created_at, p.description, p.category,"
+              " p.households, p.photo_ref, p.review_status FROM problems p WHERE {w}"),
+        ("f", "SELECT 'forum', f.id, f.village_code, f.created_at, f.notes, '', f.participants,"
+              " f.photo_ref, f.review_status FROM forums f WHERE {w}"),
+        ("u", "SELECT 'progress', u.id, u.village_code, u.created_at, u.note, i.title,"
+              " u.percent, u.photo_ref, u.review_status FROM progress_updates u"
+              " JOIN plan_items i ON i.id = u.item_id WHERE {w}"),
     ):
-        alias = select.split(" WHERE")[0].split()[-1]
         where, more = await _villages_of(conn, area_code, f"{alias}.village_code")
         parts.append(select.format(w=where))
         params += more

@@ -115,7 +115,8 @@ async def use_link(request: web.Request) -> web.StreamResponse:
         async with site.db.read() as conn:
             state = await sign_in.link_state(conn, token, now)
         return _message(request, 410, f"signed_in.link_{state}")
-    response = web.HTTPSeeOther(link(_lang(request), "/my"), headers=PRIVATE)
+    response = web.Response(status=303, headers={**PRIVATE,
+                                                 "Location": link(_lang(request), "/my")})
     response.set_cookie(SESSION_COOKIE, opened[0],
                         max_age=int(sign_in.SESSION_TTL.total_seconds()), path="/",
                         httponly=True, samesite="Lax", secure=_secure(site))
@@ -128,7 +129,8 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
     if token and len(token) <= 200:
         async with site.db.transaction() as conn:
             await sign_in.end_session(conn, token, site.clock.now())
-    response = web.HTTPSeeOther(link(_lang(request), "/"), headers=PRIVATE)
+    response = web.Response(status=303, headers={**PRIVATE,
+                                                 "Location": link(_lang(request), "/")})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
 
