@@ -50,7 +50,14 @@ async def _chat(settings: Settings) -> int:
             if not await demo.has_people(conn):
                 await demo.seed(conn, app.clock.now())
         scheduler = Scheduler(app.db, app.clock, on_enqueued=app.outbox.wake)
-        await run_console(app.db, app.engine, app.outbox, screen, scheduler)
+        from bot.web.site import start_demo_site
+
+        web = await start_demo_site(settings, app.db, app.clock, _print)
+        try:
+            await run_console(app.db, app.engine, app.outbox, screen, scheduler)
+        finally:
+            if web is not None:
+                await web.stop()
     return 0
 
 

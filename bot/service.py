@@ -115,7 +115,13 @@ class Service:
             self.metrics.watch_line(self.line.sender)
             self.web.add_post(LINE_WEBHOOK_PATH, self.line.handle_webhook)
             self.channels.append(self.line)
+        from bot.web.site import local_url
+        from bot.web.site import register as register_site
+
+        self.site = register_site(self.web, self.app.db, clock=self.app.clock,
+                                  public_url=s.public_url or "")
         await self.web.start()
+        log.info("web site: %s", local_url(s.http_host, self.web.bound_port or s.http_port))
         for channel in self.channels:
             await channel.start()
         await self.app.warmed_up()

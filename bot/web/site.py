@@ -190,3 +190,27 @@ def register(server: WebServer, db: Any, *, clock: Clock | None = None,
     signed_in.register(server, site)
     stories.register(server, site)
     return site
+
+
+def local_url(host: str, port: int) -> str:
+    """The site's address on this machine (the wildcard host shown as 127.0.0.1)."""
+    shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    return f"http://{shown}:{port}/"
+
+
+async def start_demo_site(settings: Any, db: Any, clock: Clock,
+                          say: Callable[[str], None]) -> WebServer | None:
+    """The console demo's web site on CERCAP_HTTP_HOST:CERCAP_HTTP_PORT; says its URL, or
+    why it could not listen (the chat goes on without it)."""
+    from bot.config import StartupError
+
+    server = WebServer(settings.http_host, settings.http_port)
+    register(server, db, clock=clock, public_url=settings.public_url or "")
+    try:
+        await server.start()
+    except StartupError as exc:
+        say(t(DEFAULT_LANGUAGE, "site.demo_unavailable", reason=str(exc)))
+        return None
+    say(t(DEFAULT_LANGUAGE, "site.demo_url",
+          url=local_url(settings.http_host, server.bound_port or settings.http_port)))
+    return server
