@@ -8,10 +8,11 @@ draws what it is given (a `Sheet`, also carried as JSON in a queued reply's `ren
 the chat's sheet is drawn by the outbox sender, outside the handling transaction).
 
 QR codes: segno (each code a PNG it writes). PDF: fpdf2 with the project's Sarabun font and
-text shaping on (HarfBuzz, through uharfbuzz), so Thai marks sit where they belong (ปั๊ม,
-ผู้ใหญ่, น้ำ). One fix to fpdf2's output: a glyph HarfBuzz adds to a character (SARA AM
-drawn as NIKHAHIT + SARA AA) is written with no text of its own in the font's ToUnicode map,
-so text extraction and search read น้ำ, not น้ำ plus an unknown character.
+text shaping on (HarfBuzz, through uharfbuzz), so Thai marks sit where they belong (a tone
+mark above an upper vowel, marks moved clear of the tall PO PLA). One fix to fpdf2's output:
+a glyph HarfBuzz adds to a character (SARA AM drawn as NIKHAHIT + SARA AA) is written with no
+text of its own in the font's ToUnicode map, so text extraction and search read the word as
+typed, not with an unknown character after SARA AM.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ INK, MUTED, BLUE = (31, 41, 51), (82, 96, 109), (30, 78, 121)
 class Entry:
     """One page: the area joined, its code and the links that join with it."""
 
-    area: str  # as people read it, e.g. "หมู่ที่ 3 บ้านน้ำใส"
+    area: str  # as people read it: the village's number and Thai name
     code: str
     telegram: str | None
     line: str | None

@@ -8,8 +8,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
-from handlers import reminders
+from handlers import reminder_times, reminders
 from handlers.clock import Clock, SystemClock
 from handlers.schedule_time import QuietHours, When, next_occurrence
 from storage import reminders as schedules_repo
@@ -54,6 +55,7 @@ class Scheduler:
                 await schedules_repo.set_next_run(
                     conn, schedule.kind, next_occurrence(when, now),
                     now if schedule.next_run_at is not None else None)
+        await self._run_tambon_times(now, queued)
         if any(queued.values()) and self.on_enqueued:
             self.on_enqueued()
         if self.on_planned is not None:
@@ -62,10 +64,34 @@ class Scheduler:
             log.info("reminders %s: %d queued", kind, count)
         return queued
 
+    async def _run_tambon_times(self, now: datetime, queued: dict[str, int]) -> None:
+        """The kinds tambons gave their own time: each planned for its tambon when that
+        time comes (counted under the kind), in one transaction with its next time."""
+        async with self.db.read() as conn:
+            kinds = {s.kind: s for s in await schedules_repo.schedules(conn)}
+            own_times = await schedules_repo.tambon_times(conn)
+        for own in own_times:
+            schedule = kinds.get(own.kind)
+            if schedule is None or not schedule.enabled:
+                continue
+            if own.next_run_at is not None and own.next_run_at > now:
+                continue
+            async with self.db.transaction() as conn:
+                if own.next_run_at is not None:
+                    queued[own.kind] = queued.get(own.kind, 0) + await reminders.plan(
+                        conn, own.kind, now, schedule.params, self.quiet,
+                        tambon=own.tambon_code)
+                await schedules_repo.set_tambon_next_run(
+                    conn, own.tambon_code, own.kind, reminder_times.next_run(schedule, own, now),
+                    now if own.next_run_at is not None else None)
+
     async def seconds_until_next(self) -> float:
         async with self.db.read() as conn:
+            enabled = {s.kind for s in await schedules_repo.schedules(conn) if s.enabled}
             upcoming = [s.next_run_at for s in await schedules_repo.schedules(conn)
                         if s.enabled and s.next_run_at is not None]
+            upcoming += [own.next_run_at for own in await schedules_repo.tambon_times(conn)
+                         if own.kind in enabled and own.next_run_at is not None]
         if not upcoming:
             return MAX_SLEEP_SECONDS
         return max(0.0, min(MAX_SLEEP_SECONDS, (min(upcoming) - self.clock.now()).total_seconds()))

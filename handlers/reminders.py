@@ -27,7 +27,7 @@ from locales import format_date, t
 from storage import areas, outbox, unreceived
 from storage.connection import Connection
 from storage.outbox import NewMessage
-from storage.reminders import Recipient, recipients
+from storage.reminders import TIMING_TAMBON, Recipient, recipients
 from storage.timestamps import to_db
 from storage.unreceived import Unreceived
 
@@ -283,9 +283,15 @@ def _payload(language: str, key: str, params: dict[str, Any], flow: str | None,
 
 
 async def plan(conn: Connection, kind: str, now: datetime, params: dict[str, Any],
-               quiet: QuietHours) -> int:
-    """Queue this kind's reminders for everyone concerned now; returns how many were new."""
-    notes = await PLANNERS[kind](conn, now, params)
+               quiet: QuietHours, tambon: str | None = None) -> int:
+    """Queue this kind's reminders for everyone concerned now; returns how many were new.
+    Without `tambon`: everyone but the tambons with their own time for the kind; with it:
+    that tambon's people only, at its own time (handlers/reminder_times.py)."""
+    timing = TIMING_TAMBON.set(tambon)
+    try:
+        notes = await PLANNERS[kind](conn, now, params)
+    finally:
+        TIMING_TAMBON.reset(timing)
     cache: dict[str, str] = {}
     messages: list[NewMessage] = []
     for i, (r, key, note_params, dedupe, flow) in enumerate(notes):

@@ -4,6 +4,7 @@ recipient queries the reminders are planned from."""
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -93,6 +94,64 @@ async def tambon_switches(conn: Connection, tambon_code: str) -> dict[str, bool]
         return {r[0]: bool(r[1]) for r in await cur.fetchall()}
 
 
+@dataclass(frozen=True)
+class TambonTime:
+    """A tambon's own time for a kind of reminder (Bangkok); weekdays None: the kind's days."""
+
+    tambon_code: str
+    kind: str
+    hour: int
+    minute: int
+    weekdays: tuple[int, ...] | None
+    next_run_at: datetime | None
+
+
+def _weekdays(text: str | None) -> tuple[int, ...] | None:
+    return tuple(int(d) for d in text.split(",")) if text else None
+
+
+async def tambon_times(conn: Connection, tambon_code: str | None = None) -> list[TambonTime]:
+    """Every tambon's own reminder times, or one tambon's."""
+    sql = ("SELECT tambon_code, kind, hour, minute, weekdays, next_run_at"
+           " FROM tambon_reminder_times")
+    args: tuple[Any, ...] = ()
+    if tambon_code is not None:
+        sql, args = sql + " WHERE tambon_code = ?", (tambon_code,)
+    async with conn.execute(sql + " ORDER BY tambon_code, kind", args) as cur:
+        return [TambonTime(r[0], r[1], r[2], r[3], _weekdays(r[4]),
+                           from_db(r[5]) if r[5] else None) for r in await cur.fetchall()]
+
+
+async def set_tambon_time(conn: Connection, tambon_code: str, kind: str, *, hour: int,
+                          minute: int, weekdays: tuple[int, ...] | None,
+                          next_run_at: datetime | None, person_id: int | None,
+                          now: datetime) -> None:
+    days = ",".join(str(d) for d in sorted(set(weekdays))) if weekdays else None
+    await conn.execute(
+        "INSERT INTO tambon_reminder_times (tambon_code, kind, hour, minute, weekdays,"
+        " next_run_at, updated_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (tambon_code, kind) DO UPDATE SET hour = excluded.hour,"
+        " minute = excluded.minute, weekdays = excluded.weekdays,"
+        " next_run_at = excluded.next_run_at, updated_by = excluded.updated_by,"
+        " updated_at = excluded.updated_at",
+        (tambon_code, kind, hour, minute, days,
+         to_db(next_run_at) if next_run_at else None, person_id, to_db(now)))
+
+
+async def clear_tambon_time(conn: Connection, tambon_code: str, kind: str) -> None:
+    """Back to the kind's default time."""
+    await conn.execute("DELETE FROM tambon_reminder_times WHERE tambon_code = ? AND kind = ?",
+                       (tambon_code, kind))
+
+
+async def set_tambon_next_run(conn: Connection, tambon_code: str, kind: str,
+                              next_run_at: datetime, last_run_at: datetime | None) -> None:
+    await conn.execute(
+        "UPDATE tambon_reminder_times SET next_run_at = ?,"
+        " last_run_at = COALESCE(?, last_run_at) WHERE tambon_code = ? AND kind = ?",
+        (to_db(next_run_at), to_db(last_run_at) if last_run_at else None, tambon_code, kind))
+
+
 async def pause(conn: Connection, person_id: int, until: datetime | None,
                 now: datetime) -> None:
     await conn.execute(
@@ -128,16 +187,33 @@ _RECIPIENTS = """
                       AND (rp.paused_until IS NULL OR rp.paused_until > :now)))
       AND NOT EXISTS (SELECT 1 FROM tambon_reminders tr WHERE tr.kind = :kind
                       AND tr.enabled = 0 AND tr.tambon_code = substr(g.area_code, 1, 6))
+      {timing}
     ORDER BY g.area_code, g.person_id, i.id
 """
+
+# Which tambons a planning run is for (set by handlers.reminders.plan around a planner):
+# the kind's default time is for every tambon without a time of its own; a tambon's own
+# time is for that tambon only. People above the tambon (district) keep the default time.
+_OWN_TIME = ("EXISTS (SELECT 1 FROM tambon_reminder_times trt WHERE trt.kind = :kind"
+             " AND trt.tambon_code = substr(g.area_code, 1, 6))")
+TIMING_TAMBON: ContextVar[str | None] = ContextVar("reminder_timing_tambon", default=None)
+
+
+def _timing() -> tuple[str, dict[str, Any]]:
+    tambon = TIMING_TAMBON.get()
+    if tambon is None:
+        return f"AND NOT {_OWN_TIME}", {}
+    return "AND substr(g.area_code, 1, 6) = :timing_tambon", {"timing_tambon": tambon}
 
 
 async def recipients(conn: Connection, *, role: str, areas_sql: str,
                      params: dict[str, Any], kind: str, now: datetime,
                      honour_pauses: bool = True) -> list[Recipient]:
     """`honour_pauses=False` for an announcement: a pause is for reminders only."""
-    sql = _RECIPIENTS.format(areas=areas_sql)
-    rows = await conn.fetchall_in_thread(sql, {**params, "role": role, "kind": kind,
+    timing, timing_params = _timing()
+    sql = _RECIPIENTS.format(areas=areas_sql, timing=timing)
+    rows = await conn.fetchall_in_thread(sql, {**params, **timing_params, "role": role,
+                                               "kind": kind,
                                                "now": to_db(now),
                                                "everyone": int(not honour_pauses)})
     return [Recipient(*r) for r in rows]

@@ -47,6 +47,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(16, "success stories and the villages' consent", sql_file="0016_stories.sql"),
     Migration(17, "privacy notices given at joining", sql_file="0017_notice_acceptances.sql"),
     Migration(18, "erasure requests; erased people", sql_file="0018_erasure.sql"),
+    Migration(19, "per-tambon reminder times", sql_file="0019_tambon_reminder_times.sql"),
 )
 
 # Numbers may be registered out of order by parallel work: the newest is the largest.
