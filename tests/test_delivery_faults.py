@@ -171,3 +171,20 @@ async def test_a_reply_is_never_split_at_a_rounds_limit(seeded_db_path: Path,
     assert [m["text"] for m in replies[0].json["messages"]] == ["บันทึกแล้ว", "เมนู"]
     assert not line.calls_to("push") or all(c.json["to"] == first
                                             for c in line.calls_to("push"))
+
+
+async def test_a_new_reply_waits_behind_an_earlier_one_in_backoff(
+        seeded_db_path: Path, tg: TelegramTestServer, tmp_path: Path) -> None:
+    """The greeting fails with a 500 and waits for its retry; the person writes again at
+    once: the answer to that comes after the greeting, never before it."""
+    tg.fail_next("sendMessage", 500)
+    async with Service(settings_for(seeded_db_path, tg, tmp_path / "m")):
+        await tg.wait_for_poll()
+        tg.push_update(tg.text_update(8011, "/start"))
+        await tg.wait_for(lambda calls: tg.calls_to("sendMessage"), timeout=10)
+        tg.push_update(tg.text_update(8011, "ZZZ999"))  # a code that does not exist
+        await tg.wait_for(lambda calls: len(tg.sent_messages(8011)) >= 2, timeout=15)
+    (failed, *_) = tg.calls_to("sendMessage")
+    first, second = await _texts_once(tg, 8011)
+    assert first == failed.params["text"], "the greeting was overtaken by a later reply"
+    assert "รหัสเชิญ" in first and second != first
