@@ -21,11 +21,10 @@ from tests.servers.telegram_api import TelegramTestServer
 from tests.test_backup_schedule import bangkok
 from tests.test_durable_intake import tg_settings
 
-pytestmark = pytest.mark.sqlite_only  # reads the SQLite file read-only
-
 USER = 7_400_001
 
 
+@pytest.mark.sqlite_only  # the SQLite file, read-only
 async def test_status_beside_a_running_bot(
         seeded_db_path: Path, tg: TelegramTestServer, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,6 +60,7 @@ async def test_status_beside_a_running_bot(
                      r"[\d,.]+ (kB|MB), \d+ days ago \(1 kept\)", out)
 
 
+@pytest.mark.sqlite_only  # the SQLite file, read-only
 def test_status_writes_nothing_and_says_when_backups_are_off(
         seeded_db_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -79,6 +79,7 @@ def test_status_writes_nothing_and_says_when_backups_are_off(
             if p not in beside and not p.endswith(("-shm", "-wal"))] == []
 
 
+@pytest.mark.sqlite_only  # the SQLite file, read-only
 def test_status_of_a_missing_database_is_one_error_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -87,3 +88,22 @@ def test_status_of_a_missing_database_is_one_error_line(
     err = capsys.readouterr().err
     assert err.startswith("error: no database at") and err.count("\n") == 1
     assert not (tmp_path / "none.db").exists()
+
+
+async def test_status_on_either_engine(seeded_db_path: Path, tmp_path: Path) -> None:
+    from bot.config import Settings
+    from bot.status import status_text
+
+    settings = Settings(db_path=seeded_db_path, media_dir=tmp_path, telegram_token=None,
+                        telegram_bot_username=None, log_level="INFO", backup_dir=tmp_path)
+    out = await status_text(settings)
+    assert "outbox: nothing waiting" in out and "next reminders" in out
+    assert re.search(r"database: .* \([\d,.]+ (kB|MB)\)", out)
+    if isinstance(seeded_db_path, Path):
+        assert f"last backup: none yet in {tmp_path}" in out
+    else:  # PostgreSQL: no password printed, and backups are pg_dump's
+        from urllib.parse import urlsplit
+
+        assert "backed up with pg_dump, not by the bot" in out
+        password = urlsplit(str(seeded_db_path)).password
+        assert password is None or password not in out
