@@ -46,8 +46,8 @@ async def answer_choose(turn: Turn, answer: Answer) -> str:
     assert turn.person is not None
     if answer.choice == "export":
         turn.say("privacy.export_queued")
-        for fmt in FORMATS:
-            turn.say_reply(Reply(turn.t("privacy.title"), extra={EXPORT: {
+        for fmt in FORMATS:  # no text: nothing joins onto it; the file replaces it
+            turn.say_reply(Reply("", extra={EXPORT: {
                 "person_id": turn.person.id, "format": fmt, "language": turn.language}}))
         return END
     if answer.choice == "notice":
