@@ -83,28 +83,38 @@ class AreaPage:
 
 
 async def page_data(site: Site, page: str, code: str, kind: str) -> PageData:
-    """A page's data (cached under the data version): the tables of `page` for `code`."""
+    """A page's data: the tables of `page` for `code`. The summary and the funnel are
+    cached (under the data version) apart from the pages, so the pages of one area and
+    period share one computation of each."""
+    today = site.today()
+    period = period_of(kind, today)
 
-    async def compute(conn: Any) -> PageData:
-        today = site.today()
-        period = period_of(kind, today)
-        lineage = await q.lineage(conn, code)
-        if not lineage:
+    async def lineage(conn: Any) -> list[Area]:
+        found = await q.lineage(conn, code)
+        if not found:
             raise UnknownArea(code)
-        summary = await compute_summary(conn, code, period, today)
-        funnel = (await compute_funnel(conn, code, period, today)
-                  if page in ("status", "home") else None)
-        stories: list[Any] = []
-        if page in ("results", "home"):
-            stories = await _published_stories(
-                conn, code, STORIES_ON_HOME if page == "home" else STORIES_ON_RESULTS)
-        return opendata.page_tables(page, lineage, summary, funnel, stories)
+        return found
+
+    async def summary(conn: Any) -> Any:
+        return await compute_summary(conn, code, period, today)
+
+    async def funnel(conn: Any) -> Any:
+        return await compute_funnel(conn, code, period, today)
+
+    async def stories(conn: Any) -> list[Any]:
+        return await _published_stories(
+            conn, code, STORIES_ON_HOME if page == "home" else STORIES_ON_RESULTS)
 
     try:
-        data: PageData = await site.cached(("page", page, code, kind), compute)
+        areas = await site.cached(("lineage", code), lineage)
+        found = await site.cached(("summary", code, kind), summary)
+        flow = (await site.cached(("funnel", code, kind), funnel)
+                if page in ("status", "home") else None)
+        shown = (await site.cached(("stories", page, code), stories)
+                 if page in ("results", "home") else [])
     except UnknownArea:
         raise web.HTTPNotFound() from None
-    return data
+    return opendata.page_tables(page, areas, found, flow, shown)
 
 
 async def _published_stories(conn: Any, code: str, limit: int) -> list[Any]:
