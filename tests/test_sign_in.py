@@ -36,13 +36,15 @@ async def running_site(console: Harness, *, public_url: str | None = None
     links point at it (or at `public_url`, e.g. an https origin, for the cookie's Secure)."""
     server = WebServer("127.0.0.1", 0)
     site = web_site.register(server, console.db, clock=console.clock)
+    links = MediaLinks("http://127.0.0.1", b"test media secret", console.media_dir,
+                       clock=lambda: console.clock.now().timestamp())
+    server.app.router.add_get("/media/{path:.*}", links.handle)  # as bot/service.py does
     await server.start()
     origin = f"http://127.0.0.1:{server.bound_port}"
+    links.public_url = origin
     site.public_url = public_url or origin
     site.media_dir = console.media_dir  # type: ignore[attr-defined]
-    site.media_links = MediaLinks(origin, b"test media secret",  # type: ignore[attr-defined]
-                                  console.media_dir, clock=lambda: console.clock.now()
-                                  .timestamp())
+    site.media_links = links  # type: ignore[attr-defined]
     before = console.engine.settings
     console.engine.settings = replace(before, public_url=public_url or origin)
     try:
