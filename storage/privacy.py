@@ -41,6 +41,7 @@ PERSON_COLUMNS: tuple[tuple[str, str], ...] = (
     ("invites", "issued_by"),
     ("tambon_settings", "updated_by"),
     ("tambon_reminders", "updated_by"),
+    ("tambon_reminder_times", "updated_by"),
     ("notification_groups", "linked_by"),
     ("stories", "proposed_by"),
     ("story_consents", "person_id"),
