@@ -22,6 +22,7 @@ from bot.web import site as web_site
 from bot.web.server import WebServer
 from bot.web.signed_in import SESSION_COOKIE
 from handlers.permissions import WEB_PAGES, Role, allowed, may_sign_in, web_pages
+from storage import support_requests
 from storage.people import Grant
 from tests.conftest import Harness
 
@@ -220,3 +221,30 @@ async def test_another_areas_page_is_403_and_each_role_sees_its_own(console: Har
             assert response.status == 403  # a viewer has summaries and exports only
         async with http.get(f"{origin}/my/10/villages") as response:
             assert response.status == 403  # another province
+
+
+async def test_support_request_timeline_shows_the_time_at_each_step(console: Harness) -> None:
+    from tests.test_progress import _seed_plan
+
+    await _seed_plan(console)
+    async with console.db.transaction() as conn:
+        request_id = await support_requests.create(
+            conn, item_id=3, village_code="35010101", amount=40_000, purpose="ปูนและเหล็ก",
+            person_id=1, now=console.clock.now())
+        await support_requests.forward(conn, request_id, note="เกินวงเงิน", person_id=3,
+                                       now=console.clock.now() + timedelta(days=2, hours=3))
+        await support_requests.fund(conn, request_id, level="district", amount=30_000,
+                                    person_id=4,
+                                    now=console.clock.now() + timedelta(days=2, hours=5,
+                                                                        minutes=30))
+    console.clock.advance(timedelta(days=9))
+    async with running_site(console) as (origin, http):
+        _, token = await ask_link(console, "4")  # the district
+        await sign_in(http, origin, token)
+        async with http.get(f"{origin}/my/3501/support") as response:
+            page = await response.text()
+    assert "ข#1" in page and "ปูนและเหล็ก" in page and "ขอ 40,000 บาท" in page
+    assert "ได้รับ 30,000 บาท" in page
+    assert "อยู่ขั้นนี้ 2 วัน 3 ชั่วโมง" in page  # submitted, at the tambon
+    assert "อยู่ขั้นนี้ 2 ชั่วโมง 30 นาที" in page  # forwarded, at the district
+    assert "อยู่ขั้นนี้มาแล้ว" not in page  # funded: nothing is waiting
