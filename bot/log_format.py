@@ -48,12 +48,17 @@ def _own(name: str) -> bool:
 
 
 def _safe(value: object) -> bool:
+    """Numbers, and a URL without a query (the API's address: bot/log_scrub.py masks a
+    token in it), say nothing about a person."""
+    if isinstance(value, str):
+        return (value.startswith(("http://", "https://")) and "?" not in value
+                and not any(c.isspace() for c in value))
     return value is None or isinstance(value, int | float)
 
 
 class PersonalDataFilter(logging.Filter):
     """Third-party records below INFO keep their format string, not their arguments
-    (numbers are kept, and the Bot API method python-telegram-bot names first)."""
+    (numbers and URLs are kept, and the Bot API method python-telegram-bot names first)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.INFO or _own(record.name):
