@@ -312,3 +312,16 @@ async def test_privacy_crawl_finds_no_stored_name_or_description(site: RunningSi
              for secret in SECRETS if secret in body.decode("utf-8-sig")}
     assert leaks == set()
     assert any(STORY_TITLE in body.decode("utf-8-sig") for body in pages.values())
+
+
+def test_browser_tests_skip_outside_ci_and_fail_in_ci(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    from tests import browser
+
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        browser.require_browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        browser.require_browser()
