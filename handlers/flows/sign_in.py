@@ -39,7 +39,7 @@ FLOW = Flow(
     name="sign_in",
     title_key="sign_in.title",
     menu=MenuEntry(frozenset({Role.CORE_TEAM, Role.TAO, Role.DISTRICT, Role.VIEWER}),
-                   "sign_in.menu", 90, first={Role.VIEWER: 3}),
+                   "sign_in.menu", 90),
     begin=begin,
     steps={},
 )
