@@ -16,6 +16,7 @@ import pytest
 from bot import log_format, log_scrub
 from bot.cli import main
 from bot.service import Service
+from handlers.messages import Incoming
 from handlers.permissions import Role
 from tests.conftest import LINE_SECRET, LINE_TOKEN, TELEGRAM_TOKEN, Harness, line_settings
 from tests.servers.line_api import LineTestServer
@@ -116,8 +117,12 @@ async def test_console_traffic_at_debug_logs_no_name_or_text(
     assert reply  # the report began
     await console.type("ใช่")
     await console.type("12")
+    again = Incoming(channel="console", user_id="demo-village", chat_id="demo-village",
+                     update_id="log-check", text=f"{TEXT} {NAME}")
+    await console.engine.handle(again)
+    assert (await console.engine.handle(again)).duplicate  # logged, at INFO
     output = captured.getvalue()
-    assert "DEBUG" in output or "INFO" in output or output == ""
+    assert "duplicate update console/log-check ignored" in output
     assert_clean(output)
 
 
