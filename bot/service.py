@@ -1,5 +1,6 @@
-"""The running bot: channels, durable intake, the shared web server, the outbox sender,
-the reminder scheduler and the idle sweep, in one process. `cercap-bot run` starts it;
+"""The running bot: channels, durable intake, the shared web server (`/healthz`,
+`/metrics`), the outbox sender, the reminder scheduler, the idle sweep, housekeeping, the
+metrics' backlog refresh and the scheduled backups (CERCAP_BACKUP_DIR), in one process. `cercap-bot run` starts it;
 tests start it too.
 
 Start-up order: the database, the web server (webhooks are stored from the first
