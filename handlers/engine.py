@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,7 +74,8 @@ class EngineSettings:
     bot_username: str | None = None
     idle_timeout: timedelta = IDLE_TIMEOUT
     public_url: str | None = None  # the web site's origin (CERCAP_PUBLIC_URL), for links
-    privacy: PrivacyTerms = PrivacyTerms()  # the privacy notice's terms (handlers/privacy.py)
+    # the privacy notice's terms (handlers/privacy.py)
+    privacy: PrivacyTerms = field(default_factory=PrivacyTerms)
     line_basic_id: str | None = None  # the LINE account's basic id (LINE_BOT_BASIC_ID)
     quiet_hours: QuietHours | None = None  # CERCAP_QUIET_HOURS (None: read from it)
 
