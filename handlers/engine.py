@@ -318,6 +318,10 @@ class Engine:
             if turn.person is not None:
                 await menu.show(turn, after_flow=True, finished=name, again=False)
             return
+        if first == END:  # done with what it was started with (a member's second code)
+            self._finish(turn)
+            await menu.show(turn, after_flow=True, finished=name)
+            return
         # What the flow filled in by itself: leaving with nothing more is no draft. What
         # the person sent to start it is theirs, so then anything counts.
         turn.data["_prefilled"] = flow_data(turn.data) if answer is None else {}

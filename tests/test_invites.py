@@ -52,6 +52,21 @@ async def test_start_deep_link_joins(console: Harness, clock: FixedClock) -> Non
     assert "ชื่อ-นามสกุล" in out
 
 
+async def test_a_member_opening_a_deep_link_gets_the_new_role(console: Harness,
+                                                                clock: FixedClock) -> None:
+    """Someone who has joined already opens a link (`/start CODE`) for a second role: the
+    role is added and the menu follows, without asking the name again."""
+    code = await _admin_invite(console.db, clock, Role.CORE_TEAM, "350101")
+    await console.start("1")  # a village committee member of the demo
+    out = await console.type(f"/start {code}")
+    assert "ยินดีต้อนรับ" in out and "ชื่อ-นามสกุล" not in out
+    assert "[1]" in out  # the menu, ready for the next thing
+    assert console.chat.active is not None
+    assert await console.scalar(
+        "SELECT COUNT(*) FROM role_grants g JOIN identities i ON i.person_id = g.person_id"
+        " WHERE i.platform_user_id = ? AND g.role = 'core_team'", console.chat.active.user_id) == 1
+
+
 async def test_wrong_expired_and_reused_codes_are_refused(console: Harness,
                                                           clock: FixedClock) -> None:
     expired = await _admin_invite(console.db, clock, Role.VILLAGE_COMMITTEE, VILLAGE_2,
