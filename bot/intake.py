@@ -10,6 +10,14 @@ start, whatever was stored and not handled (the process died) is handled first.
 
 The handling transaction deletes the stored row (the engine does, for an `Incoming`
 that carries its `inbox_id`), so a crash at any instant neither loses nor doubles.
+
+Several instances on one PostgreSQL (`claims.shared`): any instance stores, and a person's
+rows are handled by whichever instance holds that person's claim (storage/claims.py), read
+from the inbox in id order, whichever instance stored them. The storing instance tries to
+claim at once; when another holds the claim, that one finds the new row: a holder reads
+the person's rows again after letting go, and claims again if any wait (so a row stored
+while it held the claim is never left behind). Rows whose instance died before handling
+them are found by a slow poll (`ORPHAN_POLL_SECONDS`), once their claim died with it.
 """
 
 from __future__ import annotations
@@ -20,10 +28,12 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from handlers.clock import Clock, SystemClock
 from storage import inbox
+from storage.claims import Claims, LocalClaims
 from storage.db import Database, database_errors
 from storage.inbox import NewUpdate, StoredUpdate
 
@@ -33,6 +43,10 @@ MAX_HANDLE_ATTEMPTS = 3  # a handler that raises (a bug) is tried this often, th
 RETRY_FIRST_SECONDS = 0.05
 RETRY_MAX_SECONDS = 5.0
 STOP_GRACE_SECONDS = 5.0
+ORPHAN_POLL_SECONDS = 1.0  # several instances: how often rows nobody took up are looked for
+ORPHAN_AGE_SECONDS = 2.0  # younger rows are their storing instance's to handle
+SHARED_PAGE = 20  # several instances: a person's rows read at a time
+PARSED_KEPT = 10_000  # parsed updates kept for rows another instance may handle
 
 
 @dataclass(frozen=True)
@@ -66,9 +80,12 @@ class IntakeChannel:
 
 
 class Intake:
-    def __init__(self, db: Database, clock: Clock | None = None) -> None:
+    def __init__(self, db: Database, clock: Clock | None = None,
+                 claims: Claims | None = None) -> None:
         self.db = db
         self.clock = clock or SystemClock()
+        self.claims: Claims = claims or LocalClaims()
+        self._orphans: asyncio.Task[None] | None = None
         self._channels: dict[str, IntakeChannel] = {}
         self._parsed: dict[int, Any] = {}  # parsed at the door: not parsed again
         # Each person's stored rows waiting to be handled, oldest first (the inbox table is
@@ -111,6 +128,8 @@ class Intake:
                     if not stored.done():
                         stored.set_exception(exc)
                 continue
+            if self.claims.shared and len(self._parsed) > PARSED_KEPT:
+                self._parsed.clear()  # rows other instances handled: parsed again if need be
             for (channel, updates, stored), row_ids in zip(batch, ids, strict=True):
                 for row_id, update in zip(row_ids, updates, strict=True):
                     if row_id is not None:
@@ -133,12 +152,20 @@ class Intake:
         self._running = True
         for person_key in list(self._queues):
             self._wake(person_key)
+        if self.claims.shared:
+            self._queues = {}  # the inbox is read per person, under the person's claim
+            self._orphans = asyncio.create_task(self._find_orphans(), name="intake-orphans")
 
     async def stop(self) -> None:
         """Updates being handled finish; the rest stay stored for the next start."""
         if self._storing is not None:
             await asyncio.gather(self._storing, return_exceptions=True)
         self._running = False
+        if self._orphans is not None:
+            self._orphans.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._orphans
+            self._orphans = None
         workers = list(self._workers.values())
         if workers:
             await asyncio.wait(workers, timeout=STOP_GRACE_SECONDS)
@@ -149,12 +176,71 @@ class Intake:
                 await task
 
     def _queue(self, stored: StoredUpdate) -> None:
-        self._queues.setdefault(stored.person_key, deque()).append(stored)
+        if not self.claims.shared:
+            self._queues.setdefault(stored.person_key, deque()).append(stored)
         self._wake(stored.person_key)
 
     def _wake(self, person_key: str) -> None:
         if self._running and person_key not in self._workers:
-            self._workers[person_key] = asyncio.create_task(self._work(person_key))
+            work = self._work_shared if self.claims.shared else self._work
+            self._workers[person_key] = asyncio.create_task(work(person_key))
+
+    async def _find_orphans(self) -> None:
+        """Several instances: rows stored a while ago that nobody handles (the instance
+        that stored them died; its claims died with it) are taken up here."""
+        while self._running:
+            await asyncio.sleep(ORPHAN_POLL_SECONDS)
+            before = self.clock.now() - timedelta(seconds=ORPHAN_AGE_SECONDS)
+            try:
+                async with self.db.read() as conn:
+                    waiting = await inbox.waiting_people(conn, before)
+            except database_errors() as exc:
+                log.warning("intake: looking for stored updates failed: %s", exc)
+                continue
+            for person_key in waiting:
+                self._wake(person_key)
+
+    async def _work_shared(self, person_key: str) -> None:
+        """Several instances: while this instance holds the person's claim, their stored
+        rows, oldest first, whichever instance stored them."""
+        try:
+            while self._running:
+                try:
+                    if not await self.claims.try_person(person_key):
+                        return  # another instance holds it: it reads our row before letting go
+                except database_errors() as exc:
+                    log.warning("intake: claiming failed (the poll tries again): %s", exc)
+                    return
+                generation = self.claims.generation
+                try:
+                    if not await self._handle_claimed(person_key, generation):
+                        return
+                finally:
+                    with contextlib.suppress(*database_errors()):
+                        if self.claims.generation == generation:
+                            await self.claims.release_person(person_key)
+                # A row stored meanwhile by an instance that could not claim: ours to take.
+                async with self.db.read() as conn:
+                    if not await inbox.pending_of(conn, person_key, 1):
+                        return
+        except database_errors() as exc:
+            log.warning("intake: the database failed; the poll tries again: %s", exc)
+        finally:
+            self._workers.pop(person_key, None)
+
+    async def _handle_claimed(self, person_key: str, generation: int) -> bool:
+        """Handle the person's rows until none wait; False when stopping or when the
+        claim was lost (the rows left stay stored for whoever claims next)."""
+        while True:
+            async with self.db.read() as conn:
+                rows = await inbox.pending_of(conn, person_key, SHARED_PAGE)
+            if not rows:
+                return True
+            for stored in rows:
+                if not self._running or self.claims.generation != generation:
+                    return False
+                if not await self._handle(stored):
+                    return False
 
     async def _work(self, person_key: str) -> None:
         """One person's rows, one at a time, oldest first; rows stored meanwhile join the

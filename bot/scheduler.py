@@ -1,6 +1,11 @@
 """Runs the reminder schedules kept in the database: each due kind is planned in one
 transaction (the rows and the schedule's next run commit together), so a crash or a
-restart neither loses a reminder nor sends one twice."""
+restart neither loses a reminder nor sends one twice.
+
+Several instances on one PostgreSQL: the leader plans (bot/instances.py), and each run is
+claimed in its transaction by moving the schedule's next run from the time read
+(storage.claims.claim_schedule_run): a second planner of the same due time (a leader
+stepping down while the next one starts) finds the row moved and plans nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from datetime import datetime
 from handlers import reminder_times, reminders
 from handlers.clock import Clock, SystemClock
 from handlers.schedule_time import QuietHours, When, next_occurrence
+from storage import claims
 from storage import reminders as schedules_repo
 from storage.db import Database
 
@@ -49,12 +55,13 @@ class Scheduler:
             if schedule.next_run_at is not None and schedule.next_run_at > now:
                 continue
             async with self.db.transaction() as conn:
+                if not await claims.claim_schedule_run(
+                        conn, schedule.kind, schedule.next_run_at, next_occurrence(when, now),
+                        now if schedule.next_run_at is not None else None):
+                    continue  # planned by another instance meanwhile
                 if schedule.next_run_at is not None:
                     queued[schedule.kind] = await reminders.plan(
                         conn, schedule.kind, now, schedule.params, self.quiet)
-                await schedules_repo.set_next_run(
-                    conn, schedule.kind, next_occurrence(when, now),
-                    now if schedule.next_run_at is not None else None)
         await self._run_tambon_times(now, queued)
         if any(queued.values()) and self.on_enqueued:
             self.on_enqueued()
@@ -77,13 +84,15 @@ class Scheduler:
             if own.next_run_at is not None and own.next_run_at > now:
                 continue
             async with self.db.transaction() as conn:
+                if not await claims.claim_tambon_run(
+                        conn, own.tambon_code, own.kind, own.next_run_at,
+                        reminder_times.next_run(schedule, own, now),
+                        now if own.next_run_at is not None else None):
+                    continue  # planned by another instance meanwhile
                 if own.next_run_at is not None:
                     queued[own.kind] = queued.get(own.kind, 0) + await reminders.plan(
                         conn, own.kind, now, schedule.params, self.quiet,
                         tambon=own.tambon_code)
-                await schedules_repo.set_tambon_next_run(
-                    conn, own.tambon_code, own.kind, reminder_times.next_run(schedule, own, now),
-                    now if own.next_run_at is not None else None)
 
     async def seconds_until_next(self) -> float:
         async with self.db.read() as conn:
@@ -106,5 +115,6 @@ class Scheduler:
                 await self.run_due()
             except Exception:
                 log.exception("reminder planning failed")
+            wait = await self.seconds_until_next()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), await self.seconds_until_next())
+                await asyncio.wait_for(self._wake.wait(), wait)

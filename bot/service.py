@@ -1,7 +1,7 @@
 """The running bot: channels, durable intake, the shared web server (`/healthz`,
-`/metrics`), the outbox sender, the reminder scheduler, the idle sweep, housekeeping, the
-metrics' backlog refresh and the scheduled backups (CERCAP_BACKUP_DIR), in one process. `cercap-bot run` starts it;
-tests start it too.
+`/metrics`, the web site), the outbox sender, the reminder scheduler, the idle sweep,
+housekeeping, the metrics' backlog refresh and the scheduled backups (CERCAP_BACKUP_DIR), in
+one process. `cercap-bot run` starts it; tests start it too.
 
 Start-up order: the database, the web server (webhooks are stored from the first
 moment; `/healthz` says 503 meanwhile), the channels, the warm-up of the language tools,
@@ -21,6 +21,7 @@ from bot.app import App
 from bot.backup_schedule import BackupSchedule
 from bot.config import Settings
 from bot.housekeeping import Housekeeping
+from bot.instances import Instances
 from bot.intake import Intake
 from bot.line_channel import LineChannel
 from bot.media_links import MediaLinks
@@ -77,6 +78,7 @@ class Service:
             settings.db_path, settings.backup_dir, self.app.clock, at=settings.backup_time,
             keep_daily=settings.backup_keep_daily, keep_weekly=settings.backup_keep_weekly,
             metrics=self.metrics) if settings.backup_dir else None
+        self.instances = Instances(self)  # what runs once (the leader) and everywhere
 
     @property
     def engine(self) -> Engine:
@@ -126,18 +128,12 @@ class Service:
         for channel in self.channels:
             await channel.start()
         await self.app.warmed_up()
+        await self.instances.open()
         await self.intake.start()
-        if self.telegram is not None:
-            self.telegram.start_receiving()
+        # Telegram polling, the outbox loop, reminders, the idle sweep, housekeeping and
+        # backups on the leader (this process on SQLite); the metrics everywhere.
+        await self.instances.start()
         self.ready = True
-        if self.background:
-            self._tasks = [asyncio.create_task(self.app.outbox.run(), name="outbox"),
-                           asyncio.create_task(self.scheduler.run(), name="reminders"),
-                           asyncio.create_task(self._sweep_idle(), name="idle-sweep"),
-                           asyncio.create_task(self.housekeeping.run(), name="housekeeping"),
-                           asyncio.create_task(self.metrics.run(self.app.db), name="metrics")]
-            if self.backups is not None:
-                self._tasks.append(asyncio.create_task(self.backups.run(), name="backups"))
 
     def _media_links(self) -> MediaLinks | None:
         """Signed links to the media folder, when the bot has a public address."""
@@ -156,11 +152,7 @@ class Service:
         if self.telegram is not None:
             await self.telegram.stop_receiving()
         await self.intake.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.instances.stop()
         for channel in reversed(self.channels):
             try:
                 await channel.stop()
@@ -199,7 +191,7 @@ class Service:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    async def _sweep_idle(self) -> None:
+    async def sweep_idle(self) -> None:
         while True:
             try:
                 closed = await self.engine.close_idle_conversations()

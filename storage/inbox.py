@@ -4,10 +4,13 @@ Locking story, in one place:
 - `store` runs in its own short write transaction, before the 200 / the next offset
   (requests arriving together share it: a group commit); a redelivery of an update
   still pending is ignored (UNIQUE (channel, update_key)).
-- One person's rows are handled one at a time, oldest first (by person_key and id);
-  the process that stores them is the only one handling them (one bot per SQLite
-  file, `storage/instance_lock.py`): it reads the pending rows once at start
+- One person's rows are handled one at a time, oldest first (by person_key and id).
+  SQLite: the process that stores them is the only one handling them (one bot per
+  SQLite file, `storage/instance_lock.py`): it reads the pending rows once at start
   (`pending`) and keeps the rows it stores after that in memory, in the same order.
+  PostgreSQL, several instances: whoever holds the person's claim (storage/claims.py)
+  reads that person's rows from here (`pending_of`), whichever instance stored them;
+  rows nobody took up (their instance died) are found by `waiting_people`.
 - The handling transaction deletes the row (`delete`) in the same transaction that
   claims the update in processed_updates and writes its effects: a crash before the
   commit leaves the row pending (handled again at start), after it leaves nothing.
@@ -67,6 +70,26 @@ async def pending(conn: Connection) -> list[StoredUpdate]:
         f"SELECT {_COLUMNS} FROM inbox WHERE status = 'pending' ORDER BY id"
     ) as cur:
         return [_stored(r) for r in await cur.fetchall()]
+
+
+async def pending_of(conn: Connection, person_key: str, limit: int) -> list[StoredUpdate]:
+    """One person's stored updates waiting to be handled, oldest first (index
+    `inbox_pending`)."""
+    async with conn.execute(
+        f"SELECT {_COLUMNS} FROM inbox WHERE person_key = ? AND status = 'pending'"
+        " ORDER BY id LIMIT ?", (person_key, limit)
+    ) as cur:
+        return [_stored(r) for r in await cur.fetchall()]
+
+
+async def waiting_people(conn: Connection, received_before: datetime,
+                         limit: int = 500) -> list[str]:
+    """The people with a stored update waiting since before `received_before`."""
+    async with conn.execute(
+        "SELECT DISTINCT person_key FROM inbox WHERE status = 'pending'"
+        " AND received_at < ? LIMIT ?", (to_db(received_before), limit)
+    ) as cur:
+        return [r[0] for r in await cur.fetchall()]
 
 
 async def delete(conn: Connection, inbox_id: int) -> None:

@@ -1,0 +1,227 @@
+"""Claims between instances that share one database: who handles a person's stored
+updates now, who is the leader, which planning run fires a schedule.
+
+SQLite: one process owns the file (storage/instance_lock.py), so every claim is granted
+at once, in memory, at no cost (`LocalClaims`): the single-process path is today's.
+
+PostgreSQL (`PgClaims`): session-level advisory locks on a connection of their own, one
+per instance. Measured (bench/instances.py --claims): a try-lock and its unlock are two
+round trips with no write, ~0.15 ms together on this machine, against ~1.1 ms for a lease
+row claimed and released in two commits; and a lock dies with its session, so when an
+instance is killed the server releases its claims as soon as the socket closes (TCP
+keepalives, set short below, cover a host that vanished without closing it). A
+transaction-scoped lock would not do: a person's update is handled across a network call
+(a photo download) and one transaction, and the writer connection is one per process.
+
+The claim connection can break (the server restarted, the network): every lock it held is
+gone then. `generation` counts the connections: a holder compares it before each step and
+stops when it changed (what it was doing stays stored, and is claimed again).
+
+A schedule's run is claimed with a compare-and-set on its `next_run_at` in the planning
+transaction (`claim_schedule_run`): of several instances planning the same due time, one
+updates the row and the others find it changed (PostgreSQL re-reads a row another
+transaction updated before it locks it), on either engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from storage.connection import Connection
+from storage.timestamps import to_db
+
+log = logging.getLogger(__name__)
+
+PERSON_LOCKS = 0x63706572  # "cper": advisory lock class of per-person claims
+LEADER_LOCKS = 0x636C6472  # "cldr": advisory lock class of the leader lease
+OUTBOX_CHANNEL = "cercap_outbox"  # NOTIFY: a new outbox row (a hint; polling is the truth)
+CHECK_TIMEOUT_SECONDS = 2.0
+# A host that vanished without closing its sockets: the server drops its session (and so
+# its claims) after idle + interval × count seconds without an answer.
+KEEPALIVE = {"keepalives": "1", "keepalives_idle": "5", "keepalives_interval": "2",
+             "keepalives_count": "3"}
+SERVER_KEEPALIVE = ("SET tcp_keepalives_idle = 5", "SET tcp_keepalives_interval = 2",
+                    "SET tcp_keepalives_count = 3")
+
+
+class LocalClaims:
+    """One process owns the database: every claim is this process's."""
+
+    shared = False
+    generation = 0
+
+    async def open(self) -> LocalClaims:
+        return self
+
+    async def close(self) -> None:
+        return None
+
+    async def try_person(self, person_key: str) -> bool:
+        return True
+
+    async def release_person(self, person_key: str) -> None:
+        return None
+
+    async def try_leader(self) -> bool:
+        return True
+
+    async def alive(self) -> bool:
+        return True
+
+    async def notify(self, channel: str) -> None:
+        return None
+
+
+class PgClaims:
+    """Advisory locks on this instance's claim connection (see the module's docstring)."""
+
+    shared = True
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.generation = 0
+        self._conn: Any = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> PgClaims:
+        await self._connect()
+        return self
+
+    async def _connect(self) -> Any:
+        import psycopg
+
+        conn = await psycopg.AsyncConnection.connect(
+            self.url, autocommit=True, prepare_threshold=None,
+            application_name=f"cercap-claims-{os.getpid()}", **KEEPALIVE)
+        for statement in SERVER_KEEPALIVE:
+            await conn.execute(statement)
+        self._conn = conn
+        self.generation += 1
+        return conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()  # every lock of this session is released
+            self._conn = None
+
+    async def _scalar(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        """One statement on the claim connection; a broken connection is replaced (its
+        locks are gone: `generation` moves) and the error raised."""
+        import psycopg
+
+        async with self._lock:
+            conn = self._conn
+            if conn is None or conn.closed or conn.broken:
+                conn = await self._connect()
+            try:
+                cur = await conn.execute(sql, params)
+                row = await cur.fetchone()
+            except psycopg.OperationalError:
+                log.warning("claims: the claim connection broke; its claims are gone")
+                await conn.close()
+                self._conn = None
+                raise
+        return row[0] if row else None
+
+    async def try_person(self, person_key: str) -> bool:
+        return bool(await self._scalar("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
+                                       (PERSON_LOCKS, person_key)))
+
+    async def release_person(self, person_key: str) -> None:
+        await self._scalar("SELECT pg_advisory_unlock(%s, hashtext(%s))",
+                           (PERSON_LOCKS, person_key))
+
+    async def try_leader(self) -> bool:
+        return bool(await self._scalar("SELECT pg_try_advisory_lock(%s, 0)", (LEADER_LOCKS,)))
+
+    async def alive(self) -> bool:
+        """Whether this session (and every lock it holds) is still there."""
+        import psycopg
+
+        generation = self.generation
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+                await self._scalar("SELECT 1")
+        except (TimeoutError, psycopg.Error, OSError):
+            return False
+        return self.generation == generation
+
+    async def notify(self, channel: str) -> None:
+        await self._scalar("SELECT pg_notify(%s, '')", (channel,))
+
+    async def listen(self, channel: str) -> AsyncIterator[None]:
+        """Yields at each notification on `channel`, on a connection of its own; ends when
+        that connection breaks (the caller listens again and polls meanwhile)."""
+        import psycopg
+
+        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, **KEEPALIVE)
+        try:
+            await conn.execute(f"LISTEN {channel}")
+            async for _ in conn.notifies():
+                yield None
+        except psycopg.OperationalError as exc:
+            log.warning("claims: LISTEN %s ended: %s", channel, exc)
+        finally:
+            await conn.close()
+
+
+Claims = LocalClaims | PgClaims
+
+
+def claims_for(target: object) -> Claims:
+    """The claims a database target needs: PostgreSQL's for a server URL, none otherwise."""
+    text = str(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PgClaims(text)
+    return LocalClaims()
+
+
+async def claim_schedule_run(conn: Connection, kind: str, seen: datetime | None,
+                             next_run_at: datetime, ran_at: datetime | None) -> bool:
+    """Move a kind's next run from `seen` (what the planner read) to `next_run_at`; True
+    when this transaction did (it plans the run), False when another did first."""
+    cur = await conn.execute(
+        "UPDATE schedules SET next_run_at = ?, last_run_at = COALESCE(?, last_run_at)"
+        " WHERE kind = ? AND " + ("next_run_at = ?" if seen else "next_run_at IS NULL"),
+        (to_db(next_run_at), to_db(ran_at) if ran_at else None, kind,
+         *((to_db(seen),) if seen else ())))
+    return cur.rowcount == 1
+
+
+async def claim_tambon_run(conn: Connection, tambon_code: str, kind: str,
+                           seen: datetime | None, next_run_at: datetime,
+                           ran_at: datetime | None) -> bool:
+    """`claim_schedule_run` for a tambon's own time of a kind."""
+    cur = await conn.execute(
+        "UPDATE tambon_reminder_times SET next_run_at = ?,"
+        " last_run_at = COALESCE(?, last_run_at) WHERE tambon_code = ? AND kind = ? AND "
+        + ("next_run_at = ?" if seen else "next_run_at IS NULL"),
+        (to_db(next_run_at), to_db(ran_at) if ran_at else None, tambon_code, kind,
+         *((to_db(seen),) if seen else ())))
+    return cur.rowcount == 1
+
+
+def coalesced(send: Callable[[], Any]) -> Callable[[], None]:
+    """A hint that many callers give at once, sent once per turn of the event loop."""
+    pending = False
+
+    async def run() -> None:
+        nonlocal pending
+        pending = False
+        try:
+            await send()
+        except Exception as exc:  # a hint: the receiver polls anyway
+            log.warning("claims: hint not sent: %s", exc)
+
+    def hint() -> None:
+        nonlocal pending
+        if not pending:
+            pending = True
+            asyncio.get_running_loop().create_task(run())
+
+    return hint
