@@ -50,6 +50,39 @@ class _Untyped(Dumper):
         return str(obj).encode()
 
 
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?\+00:00")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+class _Text(_Untyped):
+    """A string; one written by storage/timestamps.py (an instant) or an ISO date goes
+    typed as timestamptz / date, so it compares with a column also where the server
+    cannot infer a type (VALUES lists, CASE)."""
+
+    def get_key(self, obj: Any, format: Any) -> Any:
+        if len(obj) == 32 and _INSTANT.fullmatch(obj):
+            return (str, "instant")
+        if len(obj) == 10 and _DATE.fullmatch(obj):
+            return (str, "date")
+        return str
+
+    def upgrade(self, obj: Any, format: Any) -> Dumper:
+        key = self.get_key(obj, format)
+        if key == (str, "instant"):
+            return _InstantText(str)
+        if key == (str, "date"):
+            return _DateText(str)
+        return self
+
+
+class _InstantText(_Untyped):
+    oid = 1184  # timestamptz
+
+
+class _DateText(_Untyped):
+    oid = 1082  # date
+
+
 class _Bool(Dumper):
     oid = 0
 
@@ -80,8 +113,9 @@ class _Numeric(Loader):
 
 def _configure_adapters(conn: psycopg.AsyncConnection[Any] | psycopg.Connection[Any]) -> None:
     adapters = conn.adapters
-    for kind in (int, str, float):
+    for kind in (int, float):
         adapters.register_dumper(kind, _Untyped)
+    adapters.register_dumper(str, _Text)
     adapters.register_dumper(bool, _Bool)
     adapters.register_loader("timestamptz", _Instant)
     adapters.register_loader("date", _Date)
@@ -135,6 +169,14 @@ _SPECIAL = {
 }
 
 
+_REWRITES = (
+    (re.compile(r"\bIS\s+NOT\s+\?", re.I), "IS DISTINCT FROM ?"),
+    (re.compile(r"\bIS\s+\?", re.I), "IS NOT DISTINCT FROM ?"),
+    (re.compile(r"\bjson_each\((\?|:\w+)\)", re.I), r"json_array_elements_text(CAST(\1 AS json))"),
+    (re.compile(r"\bWHERE\s+1\s+AND\b", re.I), "WHERE TRUE AND"),
+)
+
+
 def _placeholders(sql: str) -> str:
     def swap(match: re.Match[str]) -> str:
         token = match.group(0)
@@ -144,7 +186,7 @@ def _placeholders(sql: str) -> str:
             return "%%"
         if token.startswith(":") and token != "::":
             return f"%({token[1:]})s"
-        return token
+        return token.replace("%", "%%")  # psycopg reads % inside literals too
 
     return _TOKENS.sub(swap, sql)
 
@@ -168,6 +210,8 @@ def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statem
         text = _OR_IGNORE.sub(r"\1", text)
         if not _ON_CONFLICT.search(text):
             text += " ON CONFLICT DO NOTHING"
+    for pattern, replacement in _REWRITES:
+        text = pattern.sub(replacement, text)
     insert = _INSERT_INTO.match(text)
     if insert and not many and insert.group(1).lower() in id_tables \
             and not _RETURNING.search(text):
@@ -257,7 +301,7 @@ class PgConnection:
     async def _run(self, cursor: PgCursor) -> None:
         statement = self._statement(cursor._sql)
         cur = self._cursor
-        await cur.execute(statement.text, cursor._params or None)  # type: ignore[arg-type]
+        await cur.execute(statement.text, cursor._params or ())  # type: ignore[arg-type]
         rows = await cur.fetchall() if cur.description is not None else []
         cursor.rowcount = cur.rowcount
         if cur.rowcount > 0 and (cur.statusmessage or "").startswith(_CHANGES):
@@ -336,15 +380,26 @@ class PostgresDatabase:
             raise RuntimeError("database is not open")
         return self._conn
 
+    async def _connected(self) -> PgConnection:
+        """The writer, connected again if the server dropped it (a restart, a failover):
+        the next transaction goes on a new connection."""
+        conn = self.conn
+        if conn.raw.closed or conn.raw.broken:
+            import logging
+
+            logging.getLogger(__name__).warning("PostgreSQL connection lost: reconnecting")
+            self._conn = conn = await PgConnection.open(self.url)
+        return conn
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgConnection]:
         async with self._lock:
-            conn = self.conn
+            conn = await self._connected()
             await conn.execute("BEGIN")
             try:
                 yield conn
             except BaseException:
-                if not conn.raw.closed:
+                if not (conn.raw.closed or conn.raw.broken):
                     await conn.execute("ROLLBACK")
                 raise
             else:
@@ -363,6 +418,8 @@ class PostgresDatabase:
         return True
 
     async def reader(self) -> PgConnection:
+        if self._reader is not None and (self._reader.raw.closed or self._reader.raw.broken):
+            self._reader = None
         if self._reader is None:
             self._reader = await PgConnection.open(self.url)
         return self._reader
@@ -370,7 +427,7 @@ class PostgresDatabase:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[PgConnection]:
         async with self._lock:
-            yield self.conn
+            yield await self._connected()
 
     async def data_version(self) -> int:
         async with self.conn.execute("PRAGMA data_version") as cur:

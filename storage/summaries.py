@@ -336,16 +336,16 @@ async def silent_villages(conn: AnyConnection, scope: Scope, *, active_from_utc:
         f"NOT EXISTS (SELECT 1 FROM {table} t WHERE t.village_code = a.code"
         " AND t.created_at >= ? AND t.created_at < ?)" for table in SUBMISSION_TABLES)
     latest = ", ".join(
-        f"COALESCE((SELECT t.created_at FROM {table} t WHERE t.village_code = a.code"
-        " AND t.created_at < ? ORDER BY t.created_at DESC LIMIT 1), '')"
+        f"(SELECT t.created_at FROM {table} t WHERE t.village_code = a.code"
+        " AND t.created_at < ? ORDER BY t.created_at DESC LIMIT 1)"
         for table in SUBMISSION_TABLES)
     rows = await _rows(
         conn,
-        f"SELECT a.code, NULLIF(MAX({latest}), '') {source}"
+        f"SELECT a.code, {latest} {source}"
         f" WHERE {where} AND a.level = 'village' AND {recent}",
         [*[before_utc] * len(SUBMISSION_TABLES), *params,
          *[active_from_utc, before_utc] * len(SUBMISSION_TABLES)])
-    return [(code, last) for code, last in rows]
+    return [(row[0], max((last for last in row[1:] if last), default=None)) for row in rows]
 
 
 # --- results ------------------------------------------------------------------------------------

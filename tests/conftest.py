@@ -215,6 +215,14 @@ async def seeded_db_path(db_path: Path, clock: FixedClock) -> Path:
     return db_path
 
 
+async def scalar_at(db_path: Path | str, sql: str, *params: object) -> object:
+    """The first column of the first row of `sql` on the test's database, through a
+    connection of its own (beside a running bot), on either engine."""
+    async with Database(db_path) as db, db.read() as conn, conn.execute(sql, params) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
 async def eventually(check: object, timeout: float = 5.0, what: str = "the condition") -> None:
     """Poll an async condition with a deadline (for state another task writes)."""
     loop = asyncio.get_running_loop()

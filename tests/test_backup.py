@@ -23,6 +23,7 @@ def dump(path: Path) -> dict[str, list[tuple]]:  # type: ignore[type-arg]
         return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in TABLES}
 
 
+@pytest.mark.sqlite_only  # SQLite's backup API (PostgreSQL: pg_dump)
 async def test_backup_while_people_are_reporting_then_restore(
         console: Harness, db_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -76,6 +77,7 @@ def test_a_damaged_backup_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "live.db").exists() or (tmp_path / "live.db").stat().st_size == 0
 
 
+@pytest.mark.sqlite_only  # SQLite's backup API (PostgreSQL: pg_dump)
 def test_backup_never_overwrites(tmp_path: Path, db_path: Path) -> None:
     existing = tmp_path / "exists.db"
     existing.write_text("keep me")

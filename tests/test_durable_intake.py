@@ -88,8 +88,9 @@ async def hold_write_lock(db_path: Path) -> sqlite3.Connection:
 
 
 async def count(db_path: Path, sql: str) -> int:
-    with sqlite3.connect(db_path) as conn:
-        return int(conn.execute(sql).fetchone()[0])
+    from tests.conftest import scalar_at
+
+    return int(await scalar_at(db_path, sql))  # type: ignore[call-overload]
 
 
 async def join_on_line(line: LineTestServer, service: Service, db_path: Path) -> None:
@@ -245,6 +246,7 @@ async def test_healthz_is_503_until_ready_then_200_with_the_backlogs(
 
 # --- a database that cannot be written ---------------------------------------------------------
 
+@pytest.mark.sqlite_only  # another process holding SQLite's write lock
 async def test_while_the_database_cannot_be_written_nothing_is_acknowledged(
         line_bot: Service, line: LineTestServer, seeded_db_path: Path) -> None:
     target = url(line_bot, "/line/callback")
@@ -265,6 +267,7 @@ async def test_while_the_database_cannot_be_written_nothing_is_acknowledged(
         assert r.status == 200
 
 
+@pytest.mark.sqlite_only  # another process holding SQLite's write lock
 async def test_telegram_polling_confirms_a_batch_only_once_it_is_stored(
         seeded_db_path: Path, tg: TelegramTestServer, tmp_path: Path) -> None:
     async with Service(tg_settings(seeded_db_path, tg, tmp_path / "media")):

@@ -134,6 +134,7 @@ async def test_retention_comes_from_the_constructor(database: Database,
         Housekeeping(database, clock, dedupe_window_days=0)
 
 
+@pytest.mark.sqlite_only  # reads SQLite's statement trace
 async def test_a_backlog_longer_than_a_batch_goes_in_batches_through_indexes(
         seeded: Database, clock: FixedClock) -> None:
     then = clock.now()

@@ -164,9 +164,11 @@ async def test_inbox_review_comment_and_answer_round_trip(console: Harness) -> N
                                 ids["on_time"]) == "approved"
     assert await console.scalar("SELECT review_status FROM plan_items WHERE id = ?",
                                 ids["overdue"]) == "returned"
-    assert await console.scalar(
-        "SELECT group_concat(from_state || '>' || to_state || '|' || COALESCE(reason, ''), ';')"
-        " FROM audit_log WHERE action = 'review.record' ORDER BY id") == (
+    async with console.db.read() as conn:
+        recorded = await conn.execute_fetchall(
+            "SELECT from_state || '>' || to_state || '|' || COALESCE(reason, '')"
+            " FROM audit_log WHERE action = 'review.record' ORDER BY id")
+    assert ";".join(r[0] for r in recorded) == (
         "new>approved|;new>returned|ขอให้แยกงบค่าวัสดุกับค่าแรง และแก้วันเสร็จให้ตรงความจริง")
 
     # The village receives the comment and answers it.

@@ -141,6 +141,7 @@ def said(err: str) -> list[str]:
     return [line for line in err.splitlines() if not LOG_LINE.match(line)]
 
 
+@pytest.mark.sqlite_only  # the instance lock is a SQLite file's
 async def test_a_second_console_bot_is_refused_and_a_kill_frees_the_lock(
         db_path: Path, tmp_path: Path, bots: list[Bot]) -> None:
     env = clean_env(db_path)
@@ -183,6 +184,7 @@ async def test_a_second_console_bot_is_refused_and_a_kill_frees_the_lock(
     assert status == 0 and "restored" in out, err
 
 
+@pytest.mark.sqlite_only  # the instance lock is a SQLite file's
 async def test_a_second_service_is_refused_and_a_restart_after_a_kill_starts(
         db_path: Path, tmp_path: Path, tg: TelegramTestServer, bots: list[Bot]) -> None:
     telegram = {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN, "TELEGRAM_API_BASE_URL": tg.origin}
@@ -235,6 +237,7 @@ def _settings(db: Path, tmp_path: Path) -> Settings:
                     telegram_bot_username=None, log_level="INFO")
 
 
+@pytest.mark.sqlite_only  # the instance lock is a SQLite file's
 async def test_apps_on_one_file_one_after_another_but_not_together(
         db_path: Path, tmp_path: Path) -> None:
     settings = _settings(db_path, tmp_path)

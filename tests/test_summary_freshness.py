@@ -102,6 +102,7 @@ async def test_asking_again_with_nothing_new_gives_the_same_summary(console: Har
     first = await renderer.summary(spec)
     assert await renderer.summary(spec) is first
     async with console.db.transaction() as conn:
-        await conn.execute("INSERT INTO processed_updates VALUES ('console', 'x', '2025')")
+        await conn.execute("INSERT INTO processed_updates VALUES ('console', 'x',"
+                           " '2025-01-10T03:00:00.000000+00:00')")
     second = await renderer.summary(spec)
     assert second is not first and second == first  # any commit: computed afresh

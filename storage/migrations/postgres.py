@@ -133,9 +133,42 @@ async def _apply(conn: Any, migration: Migration) -> bool:
     return True
 
 
+# SQLite aggregates the repositories use, defined on PostgreSQL with SQLite's meaning:
+# sum() of comparisons (true counts 1; NULL when there are no rows) and group_concat().
+# Not versioned: replaced at every start (CREATE OR REPLACE), in the migration lock.
+SQLITE_AGGREGATES = (
+    "CREATE OR REPLACE FUNCTION cercap_sum_bool(bigint, boolean) RETURNS bigint"
+    " LANGUAGE sql IMMUTABLE AS"
+    " 'SELECT CASE WHEN $2 IS NULL THEN $1 ELSE COALESCE($1, 0) + $2::int END'",
+    "CREATE OR REPLACE AGGREGATE sum(boolean) (SFUNC = cercap_sum_bool, STYPE = bigint)",
+    "CREATE OR REPLACE FUNCTION cercap_concat(text, anyelement, text) RETURNS text"
+    " LANGUAGE sql IMMUTABLE AS 'SELECT CASE WHEN $2 IS NULL THEN $1 WHEN $1 IS NULL"
+    " THEN $2::text ELSE $1 || $3 || $2::text END'",
+    "CREATE OR REPLACE FUNCTION cercap_concat(text, anyelement) RETURNS text"
+    " LANGUAGE sql IMMUTABLE AS 'SELECT cercap_concat($1, $2, '','')'",
+    "CREATE OR REPLACE AGGREGATE group_concat(anyelement) (SFUNC = cercap_concat,"
+    " STYPE = text)",
+    "CREATE OR REPLACE AGGREGATE group_concat(anyelement, text) (SFUNC = cercap_concat,"
+    " STYPE = text)",
+)
+
+
+async def _sqlite_aggregates(conn: Any) -> None:
+    await conn.execute("BEGIN")
+    try:
+        await conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        for statement in SQLITE_AGGREGATES:
+            await conn.execute(statement)
+    except BaseException:
+        await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")
+
+
 async def migrate(conn: Any, target: int = LATEST_VERSION) -> int:
     """Bring the database up to `target`; returns the version it ends at."""
     current = await schema_version(conn)
+    await _sqlite_aggregates(conn)
     if current > LATEST_VERSION:
         raise RuntimeError(
             f"database is at schema version {current}, newer than this program ({LATEST_VERSION})"
