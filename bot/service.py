@@ -123,6 +123,7 @@ class Service:
 
         self.site = register_site(self.web, self.app.db, clock=self.app.clock,
                                   public_url=s.public_url or "")
+        self.site.media_dir, self.site.media_links = s.media_dir, links  # photos on the site
         await self.web.start()
         log.info("web site: %s", local_url(s.http_host, self.web.bound_port or s.http_port))
         for channel in self.channels:

@@ -72,6 +72,10 @@ class Site:
     clock: Clock
     public_url: str = ""
     cache: PageCache = field(default_factory=PageCache)
+    # Set by the service (bot/service.py): the media folder (a published story's photo,
+    # bot/web/stories.py) and the signed links to it (submission photos on signed-in pages).
+    media_dir: Path | None = None
+    media_links: Any = None  # bot.media_links.MediaLinks
 
     def today(self) -> date:
         return local_date(self.clock.now())
@@ -205,7 +209,8 @@ async def start_demo_site(settings: Any, db: Any, clock: Clock,
     from bot.config import StartupError
 
     server = WebServer(settings.http_host, settings.http_port)
-    register(server, db, clock=clock, public_url=settings.public_url or "")
+    site = register(server, db, clock=clock, public_url=settings.public_url or "")
+    site.media_dir = settings.media_dir
     try:
         await server.start()
     except StartupError as exc:
