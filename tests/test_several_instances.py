@@ -1,0 +1,193 @@
+"""Several instances on one PostgreSQL (issue 14): claims, the leader, schedules once, and
+3 real instances behind nginx killed at random (tests/several_instances.py).
+
+A real PostgreSQL server (tests/pg_server.py) in every test: these are about PostgreSQL
+only (SQLite has one process per file), and run whenever the PostgreSQL half runs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot import demo
+from bot.intake import Intake, IntakeChannel, Received, StoredRef
+from bot.leader import Leadership
+from bot.scheduler import Scheduler
+from handlers.clock import FixedClock
+from storage import inbox
+from storage.claims import PgClaims
+from storage.db import Database
+from tests import several_instances
+from tests.conftest import START, _pg_database
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.config.getoption("--db-engine") == "sqlite":
+        pytest.skip("PostgreSQL only (--db-engine sqlite chosen)")
+    server = request.getfixturevalue("pg_server")
+    yield from _pg_database(server, request.getfixturevalue("pg_template"))
+
+
+async def _until(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_person_claim_is_one_instances_and_ends_with_its_session(pg_url: str
+                                                                          ) -> None:
+    a, b = await PgClaims(pg_url).open(), await PgClaims(pg_url).open()
+    try:
+        assert await a.try_person("telegram:1")
+        assert not await b.try_person("telegram:1")  # held by a
+        assert await b.try_person("telegram:2")  # another person: free
+        await a.release_person("telegram:1")
+        assert await b.try_person("telegram:1")
+        assert not await a.try_person("telegram:1")
+        await b.close()  # b's instance dies: its claims go with its session
+        await _until(lambda: a.try_person("telegram:1"))
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_the_leader_fails_over_when_its_session_ends(pg_url: str) -> None:
+    claims = [await PgClaims(pg_url).open() for _ in range(3)]
+    elected: list[int] = []
+    deposed: list[int] = []
+
+    def hooks(i: int) -> tuple[object, object]:
+        async def up() -> None:
+            elected.append(i)
+
+        async def down() -> None:
+            deposed.append(i)
+        return up, down
+
+    leaders = [Leadership(c, *hooks(i), try_seconds=0.2)  # type: ignore[arg-type]
+               for i, c in enumerate(claims)]
+    try:
+        for leader in leaders:
+            await leader.start()
+        assert elected == [0] and [x.leading for x in leaders] == [True, False, False]
+        # The leader's connection is cut from the server side (as when its host dies).
+        pid = claims[0]._conn.info.backend_pid  # type: ignore[union-attr]
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        started = time.monotonic()
+        await _until(lambda: _one_of(leaders[1:]), timeout=5)
+        assert time.monotonic() - started < 3.0
+        await _until(lambda: _true(not leaders[0].leading))
+        assert deposed == [0] and sum(x.leading for x in leaders) == 1
+    finally:
+        for leader in leaders:
+            await leader.stop()
+        for c in claims:
+            await c.close()
+
+
+async def _one_of(leaders: list[Leadership]) -> bool:
+    return any(x.leading for x in leaders)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+@pytest.fixture
+async def three(pg_url: str) -> AsyncIterator[list[Database]]:
+    dbs = [await Database(pg_url).open() for _ in range(3)]
+    yield dbs
+    for db in dbs:
+        await db.close()
+
+
+async def test_updates_stored_by_different_instances_are_handled_once_in_order(
+        three: list[Database]) -> None:
+    """Each person's updates arrive at instances in turn (as a balancer spreads them);
+    each is handled once, by whichever instance holds the person's claim, in the order
+    stored, while the handling takes turns with the event loop."""
+    clock = FixedClock(START)
+    handled: list[tuple[int, str, str]] = []
+
+    def channel(instance: int, db: Database) -> IntakeChannel:
+        async def handle(ref: StoredRef, update: object) -> bool:
+            await asyncio.sleep(0.002)  # a network call in the middle (a photo download)
+            async with db.transaction() as conn:
+                await inbox.delete(conn, ref.id)
+            handled.append((instance, ref.update_key.split("/")[0], ref.update_key))
+            return True
+
+        async def apologize(update: object) -> None:
+            raise AssertionError("nothing fails here")
+        return IntakeChannel("telegram", lambda body: body, handle, apologize)
+
+    intakes = []
+    for i, db in enumerate(three):
+        claims = await PgClaims(str(db.url)).open()  # type: ignore[attr-defined]
+        intake = Intake(db, clock, claims)
+        intake.add_channel(channel(i, db))
+        await intake.start()
+        intakes.append(intake)
+    people, per_person = 12, 8
+    try:
+        for n in range(per_person):
+            await asyncio.gather(*(
+                intakes[(p + n) % 3].accept("telegram", [Received(
+                    f"p{p}/{n:02d}", f"p{p}", "{}", {})]) for p in range(people)))
+        await _until(lambda: _count(handled, people * per_person))
+        for p in range(people):
+            keys = [key for _, person, key in handled if person == f"p{p}"]
+            assert keys == [f"p{p}/{n:02d}" for n in range(per_person)]  # once each, in order
+        assert len({instance for instance, _, _ in handled}) > 1  # shared between instances
+    finally:
+        for intake in intakes:
+            await intake.stop()
+            await intake.claims.close()
+
+
+async def _count(handled: list[object], n: int) -> bool:
+    assert len(handled) <= n
+    return len(handled) == n
+
+
+async def test_a_schedule_fires_once_with_three_instances(three: list[Database]) -> None:
+    clock = FixedClock(START)
+    async with three[0].transaction() as conn:
+        await demo.seed(conn, clock.now())
+    planners = [Scheduler(db, clock) for db in three]
+    await planners[0].run_due()  # each kind gets its first time
+    async with three[0].read() as conn:
+        cur = await conn.execute("SELECT MIN(next_run_at) FROM schedules WHERE enabled = 1")
+        first = (await cur.fetchone())[0]
+    from storage.timestamps import from_db
+
+    clock.set(from_db(first) + timedelta(seconds=1))
+    results = await asyncio.gather(*(p.run_due() for p in planners))
+    fired = [kind for result in results for kind in result]
+    assert fired and len(fired) == len(set(fired))  # each due kind planned by one instance
+    async with three[0].read() as conn:
+        cur = await conn.execute("SELECT batch, COUNT(*) FROM outbox WHERE batch LIKE"
+                                 " 'reminder:%' GROUP BY batch")
+        counts = {r[0]: r[1] for r in await cur.fetchall()}
+    planned = {kind: n for result in results for kind, n in result.items() if n}
+    assert counts == {f"reminder:{kind}": n for kind, n in planned.items()}
+
+
+@pytest.mark.timeout(300)
+async def test_three_instances_behind_nginx_killed_at_random_lose_and_double_nothing(
+        pg_url: str, tmp_path: Path) -> None:
+    kills = int(os.environ.get("CERCAP_INSTANCE_KILLS", "8"))
+    report = await several_instances.run(kills, tmp_path, pg_url, instances=3,
+                                         telegram_people=2, line_people=2)
+    assert report.kills == kills and report.starts == kills + 3
+    assert several_instances.problems(report) == [], report
