@@ -263,7 +263,6 @@ class PgConnection:
     def __init__(self, raw: psycopg.AsyncConnection[Any], id_tables: frozenset[str]) -> None:
         self.raw = raw
         self.id_tables = id_tables
-        self._cursor = raw.cursor()
         self._statements: dict[tuple[str, bool], Statement] = {}
         self.total_changes = 0
         self.row_factory: Any = None  # accepted and ignored: rows always work by name
@@ -300,7 +299,9 @@ class PgConnection:
 
     async def _run(self, cursor: PgCursor) -> None:
         statement = self._statement(cursor._sql)
-        cur = self._cursor
+        # A cursor per statement: two coroutines may use the connection at once (a read
+        # beside a transaction's statements); psycopg queues them, each keeps its rows.
+        cur = self.raw.cursor()
         await cur.execute(statement.text, cursor._params or ())  # type: ignore[arg-type]
         rows = await cur.fetchall() if cur.description is not None else []
         cursor.rowcount = cur.rowcount
@@ -327,9 +328,10 @@ class PgConnection:
         statement = self._statement(sql, many=True)
         cursor = PgCursor(self, sql, ())
         if rows:
-            await self._cursor.executemany(statement.text, rows)  # type: ignore[arg-type]
-            cursor.rowcount = self._cursor.rowcount
-            self.total_changes += max(self._cursor.rowcount, 0)
+            cur = self.raw.cursor()
+            await cur.executemany(statement.text, rows)  # type: ignore[arg-type]
+            cursor.rowcount = cur.rowcount
+            self.total_changes += max(cur.rowcount, 0)
         else:
             cursor.rowcount = 0
         return cursor
