@@ -256,3 +256,40 @@ def problems(report: Report) -> list[str]:
     if not report.acknowledged:
         found.append("nothing was acknowledged")
     return found
+
+
+class Instances:
+    """N instances of `cercap-bot run` on one database (no balancer: each on its port)."""
+
+    def __init__(self, n: int, folder: Path, db_url: str, tg: TelegramTestServer,
+                 **env: str) -> None:
+        base = {**os.environ, "CERCAP_DB": db_url, "CERCAP_MEDIA_DIR": str(folder / "m"),
+                "TELEGRAM_BOT_TOKEN": crash_suite.TG_TOKEN, "TELEGRAM_API_BASE_URL": tg.origin,
+                "CERCAP_HTTP_HOST": "127.0.0.1", "CERCAP_QUIET_HOURS": "off",
+                "CERCAP_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT), **env}
+        self.db_url = db_url
+        self.bots = []
+        for i in range(n):
+            port = free_port()
+            self.bots.append(BotProcess({**base, "CERCAP_HTTP_PORT": str(port)}, port,
+                                        folder / f"bot{i}.log"))
+
+    async def __aenter__(self) -> Instances:
+        await asyncio.gather(*(bot.start() for bot in self.bots))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for bot in self.bots:
+            bot.stop()
+
+    async def leader(self, timeout: float = 10.0) -> BotProcess:
+        deadline = time.monotonic() + timeout
+        while True:
+            pid = await _leader_pid(self.db_url)
+            for bot in self.bots:
+                if bot.process is not None and bot.process.poll() is None \
+                        and bot.process.pid == pid:
+                    return bot
+            if time.monotonic() > deadline:
+                raise TimeoutError("no instance leads")
+            await asyncio.sleep(0.05)

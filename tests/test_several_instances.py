@@ -7,6 +7,7 @@ only (SQLite has one process per file), and run whenever the PostgreSQL half run
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -24,8 +25,9 @@ from handlers.clock import FixedClock
 from storage import inbox
 from storage.claims import PgClaims
 from storage.db import Database
-from tests import several_instances
+from tests import crash_suite, several_instances
 from tests.conftest import START, _pg_database
+from tests.servers.telegram_api import TelegramTestServer
 
 
 @pytest.fixture
@@ -191,3 +193,73 @@ async def test_three_instances_behind_nginx_killed_at_random_lose_and_double_not
                                          telegram_people=2, line_people=2)
     assert report.kills == kills and report.starts == kills + 3
     assert several_instances.problems(report) == [], report
+
+
+async def _answered(tg: TelegramTestServer, user_id: int, before: int, timeout: float
+                    ) -> float:
+    started = time.monotonic()
+    while len(tg.sent_messages(user_id)) <= before:
+        assert time.monotonic() - started < timeout, "no answer"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+@pytest.mark.timeout(180)
+async def test_one_instance_polls_telegram_and_another_takes_over_after_a_kill(
+        pg_url: str, tmp_path: Path) -> None:
+    async with TelegramTestServer(token=crash_suite.TG_TOKEN) as tg, \
+            several_instances.Instances(3, tmp_path, pg_url, tg) as group:
+        leader = await group.leader()
+        await tg.wait_for_poll()
+        for _ in range(20):  # exactly one consumer of getUpdates at any moment
+            assert tg.waiting_polls <= 1
+            await asyncio.sleep(0.05)
+        tg.push_update(tg.text_update(7001, "/start"))
+        await _answered(tg, 7001, 0, timeout=20)
+        leader.kill()
+        killed = time.monotonic()
+        seen = len(tg.sent_messages(7001))
+        tg.push_update(tg.text_update(7001, "/start"))
+        await _answered(tg, 7001, seen, timeout=20)
+        took_over = time.monotonic() - killed
+        successor = await group.leader()
+        assert successor is not leader
+        assert took_over < 10.0, took_over  # within seconds (leader.TRY_SECONDS tries)
+        assert tg.waiting_polls <= 1
+
+
+@pytest.mark.timeout(180)
+async def test_rate_limits_hold_for_three_instances_together(pg_url: str,
+                                                             tmp_path: Path) -> None:
+    """Bulk messages queued while 3 instances run: counted at the Telegram test server,
+    never more than 30 a second overall, nor two within a second to one chat."""
+    from datetime import UTC, datetime
+
+    from storage import outbox
+    from storage.outbox import NewMessage
+
+    chats, each = 40, 3
+    async with TelegramTestServer(token=crash_suite.TG_TOKEN) as tg, \
+            several_instances.Instances(3, tmp_path, pg_url, tg):
+        async with Database(pg_url) as db, db.transaction() as conn:
+            await outbox.enqueue_many(conn, [
+                NewMessage("telegram", str(8000 + c), None, f'{{"text": "ประกาศ {n}"}}',
+                           f"bulk:{c}:{n}") for n in range(each) for c in range(chats)],
+                priority=outbox.BULK, now=datetime.now(UTC))
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_notify('cercap_outbox', '')")  # a hint, not needed
+
+        async def all_sent() -> bool:
+            return len(tg.calls_to("sendMessage")) >= chats * each
+        await _until(all_sent, timeout=60)
+    sends = sorted(c.at for c in tg.calls_to("sendMessage") if c.ok)
+    assert len(sends) == chats * each  # each once
+    busiest = max(sum(1 for t in sends[i:] if t - start < 1.0)
+                  for i, start in enumerate(sends))
+    assert busiest <= 31, busiest  # 30 a second (+1: a window's two edges)
+    by_chat: dict[str, list[float]] = {}
+    for call in tg.calls_to("sendMessage"):
+        by_chat.setdefault(str(call.params["chat_id"]), []).append(call.at)
+    for times in by_chat.values():
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert len(times) == each and min(gaps) >= 0.95, gaps
