@@ -2,6 +2,11 @@
 default) while people report on Telegram and LINE; see tests/crash_suite.py.
 
     python -m bench.crash [--kills 200]
+    python -m bench.crash --postgres --instances 3 --kills 200
+
+With --postgres, N instances share one PostgreSQL (a throwaway server, tests/pg_server.py)
+behind nginx (deploy/nginx.conf), Telegram in webhook mode, a random instance killed each
+time (tests/several_instances.py); results in bench/results/crash_instances.json.
 
 Prints a table and writes bench/results/crash.json; exits 1 if anything was lost or doubled.
 """
@@ -27,7 +32,12 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=200)
     parser.add_argument("--telegram-people", type=int, default=3)
     parser.add_argument("--line-people", type=int, default=3)
+    parser.add_argument("--postgres", action="store_true",
+                        help="several instances on one PostgreSQL behind nginx")
+    parser.add_argument("--instances", type=int, default=3)
     args = parser.parse_args()
+    if args.postgres:
+        return several(args)
     with tempfile.TemporaryDirectory() as folder:
         report = asyncio.run(crash_suite.run(args.kills, Path(folder), args.telegram_people,
                                              args.line_people))
@@ -55,6 +65,48 @@ def main() -> int:
     results.mkdir(parents=True, exist_ok=True)
     (results / "crash.json").write_text(json.dumps(dict(rows) | {"ok": ok}, indent=2) + "\n")
     return 0 if ok else 1
+
+
+def several(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from tests import several_instances
+    from tests.pg_server import throwaway_server
+
+    with throwaway_server() as server, tempfile.TemporaryDirectory() as folder:
+        with psycopg.connect(server.admin_url, autocommit=True) as admin:
+            admin.execute("CREATE DATABASE crash")
+        report = asyncio.run(several_instances.run(
+            args.kills, Path(folder), server.url("crash"), args.instances,
+            args.telegram_people, args.line_people))
+    found = several_instances.problems(report)
+    confirmed = sum(len(c) for c in report.confirmed.values())
+    stored = sum(len(s) for s in report.stored.values())
+    rows = [("instances", report.instances), ("SIGKILLs", report.kills),
+            ("of them the leader (polling, sending)", report.leader_kills),
+            ("starts", report.starts), ("reports confirmed to people", confirmed),
+            ("reports stored", stored),
+            ("inputs acknowledged to the platform (200)", report.acknowledged),
+            ("acknowledged and never handled (lost)", report.acknowledged_unhandled),
+            ("updates handled twice", report.handled_twice),
+            ("stored updates left unhandled", report.inbox_left),
+            ("replies never delivered", report.pending_outbox),
+            ("deliveries failed", report.failed_outbox),
+            ("Telegram messages sent twice", report.sent_twice),
+            ("chats with messages out of order", report.out_of_order),
+            ("answers never answered (stuck people)", report.stuck),
+            ("webhooks delivered again (no 200: instance died)", report.redelivered),
+            ("seconds", round(report.seconds, 1))]
+    for name, value in rows:
+        print(f"  {name:<55} {value}")
+    for problem in found:
+        print(f"  PROBLEM: {problem}")
+    print("OK" if not found else "LOST, DOUBLED OR OUT OF ORDER")
+    results = ROOT / "bench" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "crash_instances.json").write_text(
+        json.dumps(dict(rows) | {"ok": not found, "problems": found}, indent=2) + "\n")
+    return 0 if not found else 1
 
 
 if __name__ == "__main__":
