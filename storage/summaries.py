@@ -46,10 +46,10 @@ class Scope:
         if len(self.ranges) == 1:
             return f"FROM {table} {alias}", f"{col} >= ? AND {col} < ?", list(self.ranges[0])
         if not self.ranges:
-            return f"FROM {table} {alias}", "0", []
+            return f"FROM {table} {alias}", "1 = 0", []
         values = ", ".join("(?, ?)" for _ in self.ranges)
         return (f"FROM (VALUES {values}) AS scope JOIN {table} {alias}"
-                f" ON {col} >= scope.column1 AND {col} < scope.column2", "1",
+                f" ON {col} >= scope.column1 AND {col} < scope.column2", "1 = 1",
                 [bound for pair in self.ranges for bound in pair])
 
 
@@ -194,6 +194,11 @@ async def _nation_by_category_month(conn: AnyConnection, w: Window
 
 # --- plans --------------------------------------------------------------------------------------
 
+def _count_if(condition: str) -> str:
+    """The rows where `condition` holds (portable: PostgreSQL has no SUM of a boolean)."""
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
 @dataclass(frozen=True)
 class PlanTotals:
     items: int
@@ -212,11 +217,12 @@ async def plan_item_totals(conn: AnyConnection, scope: Scope, w: Window, today: 
     pass: no sorting."""
     source, where, params = scope.rows("plans", "pl")
     open_marks = ", ".join("?" * len(OPEN_STATUSES))
-    sums = [*("SUM(i.approach = ?)" for _ in approaches), *("SUM(i.status = ?)" for _ in statuses)]
+    sums = [*(_count_if("i.approach = ?") for _ in approaches),
+            *(_count_if("i.status = ?") for _ in statuses)]
     row = await _one(
         conn,
         f"SELECT COUNT(*), {', '.join(sums)}, SUM(i.percent),"
-        f" SUM(i.status IN ({open_marks}) AND i.end_on < ?)"
+        f" {_count_if(f'i.status IN ({open_marks}) AND i.end_on < ?')}"
         f" {source} JOIN plan_items i ON i.plan_id = pl.id"
         f" WHERE {where} AND pl.period_start <= ? AND pl.period_end >= ?"
         " AND i.status != 'withdrawn'",
@@ -371,8 +377,9 @@ async def items_done(conn: AnyConnection, scope: Scope, w: Window) -> int:
     row = await _one(
         conn,
         f"SELECT COUNT(*) {source} WHERE {where} AND i.status = 'done' AND"
-        " (SELECT done_at >= ? AND done_at < ? FROM (SELECT COALESCE(MAX(u.created_at),"
-        " i.updated_at) AS done_at FROM progress_updates u WHERE u.item_id = i.id))",
+        " (SELECT done.done_at >= ? AND done.done_at < ? FROM (SELECT"
+        " COALESCE(MAX(u.created_at), i.updated_at) AS done_at FROM progress_updates u"
+        " WHERE u.item_id = i.id) AS done)",
         [*params, w.start_utc, w.end_utc])
     return int(row[0])
 

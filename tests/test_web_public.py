@@ -29,9 +29,6 @@ from storage.db import Database
 from storage.timestamps import to_db
 
 NOW = datetime(2025, 1, 10, 3, 0, tzinfo=UTC)  # 10 Jan 2568, 10:00 in Bangkok
-# SQLite only for now: on PostgreSQL the nation's summary query (storage/summaries.py,
-# _nation_by_category_month: timestamptz compared with VALUES text) does not run yet.
-pytestmark = pytest.mark.sqlite_only
 
 SECRET_NAME = "นายสมชาย ลับเฉพาะ"
 SECRET_USER = "tg-secret-8812"

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.resources import files
 
+from storage import area_versions
 from storage.connection import Connection
 from storage.migrations.areas_data import load_areas
 
@@ -48,6 +49,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(17, "privacy notices given at joining", sql_file="0017_notice_acceptances.sql"),
     Migration(18, "erasure requests; erased people", sql_file="0018_erasure.sql"),
     Migration(19, "per-tambon reminder times", sql_file="0019_tambon_reminder_times.sql"),
+    Migration(20, "per-province data versions (the web site's cache)", run=area_versions.create),
 )
 
 # Numbers may be registered out of order by parallel work: the newest is the largest.
