@@ -35,6 +35,13 @@ def render(listen: str, instance_ports: list[int], run: Path) -> str:
 @contextlib.contextmanager
 def balancer(port: int, instance_ports: list[int]) -> Iterator[str]:
     """nginx on 127.0.0.1:`port` in front of the instances; yields its origin."""
+    with nginx(port, instance_ports) as (origin, _pid):
+        yield origin
+
+
+@contextlib.contextmanager
+def nginx(port: int, instance_ports: list[int]) -> Iterator[tuple[str, int]]:
+    """`balancer`, yielding nginx's master pid too (bench/instances.py reads its CPU)."""
     run = Path(tempfile.mkdtemp(prefix="cercap-nginx-"))
     conf = run / "nginx.conf"
     conf.write_text(render(f"127.0.0.1:{port}", instance_ports, run))
@@ -52,7 +59,7 @@ def balancer(port: int, instance_ports: list[int]) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise TimeoutError("nginx did not listen")
             time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         try:
