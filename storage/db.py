@@ -37,6 +37,7 @@ INLINE_BUSY_TIMEOUT_MS = 20
 # The writer does not checkpoint the WAL itself (that copy and its fsync would stall the
 # event loop for milliseconds): a separate connection does, in aiosqlite's thread.
 CHECKPOINT_EVERY_COMMITS = 100
+TRANSACTIONS_PER_COMMIT = 16  # at most, in one group commit
 
 
 def db_target(text: str | Path) -> Path | str:
@@ -109,6 +110,9 @@ class Database:
         self._checkpointing: asyncio.Task[None] | None = None
         self._commits = 0
         self._lock = asyncio.Lock()
+        self._commit_soon = False  # a COMMIT of the open transactions is scheduled
+        # Transactions done in the open SQLite transaction, waiting for its COMMIT.
+        self._open: list[asyncio.Future[None]] | None = None
 
     async def open(self) -> Database:
         if str(self.path) != ":memory:":
@@ -148,18 +152,68 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """One write transaction: all of it commits or none of it does."""
-        async with self._lock:
+        """One write transaction: all of it commits or none of it does, and it returns once
+        it is committed.
+
+        Transactions that end in the same turn of the event loop share one COMMIT (a group
+        commit: a commit writes every page it changed to the WAL, and transactions of
+        different people change the same pages). Each runs in its own savepoint inside one
+        SQLite transaction, so a failing one rolls back only itself; the COMMIT runs once the
+        loop has run everything else that was ready (or at the `TRANSACTIONS_PER_COMMIT`th),
+        and nobody returns before it. A read commits what is open first, so nothing outside
+        a transaction sees uncommitted rows.
+        """
+        await self._lock.acquire()
+        committed: asyncio.Future[None] | None = None
+        try:
             conn = self.conn
-            await _begin(conn)
+            if self._open is None:
+                await _begin(conn)
+                self._open = []
+            conn.execute("SAVEPOINT one")
             try:
                 yield conn
             except BaseException:
-                await conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK TO one")
+                conn.execute("RELEASE one")
                 raise
-            else:
-                await conn.execute("COMMIT")
-                self._committed()
+            conn.execute("RELEASE one")
+            committed = asyncio.get_running_loop().create_future()
+            self._open.append(committed)
+        finally:
+            if self._open is not None:
+                if len(self._open) >= TRANSACTIONS_PER_COMMIT:
+                    self._commit_open()
+                elif not self._commit_soon:
+                    self._commit_soon = True
+                    asyncio.get_running_loop().call_soon(self._commit_if_idle)
+            self._lock.release()
+        if committed is not None:
+            await committed
+
+    def _commit_open(self) -> None:
+        """COMMIT the open SQLite transaction; tell each transaction in it how it went."""
+        waiting, self._open = self._open or [], None
+        try:
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            for future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for future in waiting:
+            if not future.done():
+                future.set_result(None)
+        self._committed()
+
+    def _commit_if_idle(self) -> None:
+        """The COMMIT of a group: now, unless a transaction holds the lock (it will call
+        for the COMMIT again when it ends)."""
+        self._commit_soon = False
+        if self._open is not None and not self._lock.locked():
+            self._commit_open()
 
     def _committed(self) -> None:
         self._commits += 1
@@ -194,6 +248,8 @@ class Database:
         (after an erasure: the erased bytes are nowhere in the files). False when a reader
         of another connection kept the WAL from being emptied (it is at the next checkpoint)."""
         async with self._lock:
+            if self._open is not None:
+                self._commit_open()
             conn = self.conn
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             conn.execute("VACUUM")
@@ -221,6 +277,8 @@ class Database:
     async def read(self) -> AsyncIterator[Connection]:
         """A consistent read. Shares the writer's lock, so it never sees half a transaction."""
         async with self._lock:
+            if self._open is not None:
+                self._commit_open()
             yield self.conn
 
 

@@ -3,6 +3,7 @@ the database file (by a checkpoint off the event loop), so it never grows withou
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -69,3 +70,63 @@ async def test_a_lock_held_by_another_process_is_waited_for_without_freezing_the
         async with db.read() as conn:
             rows = await conn.execute_fetchall("SELECT body FROM notes")
         assert [tuple(r) for r in rows] == [("after the other",)]
+
+
+def _names_seen_from_outside(path: Path) -> set[str]:
+    """What another connection (another process, a backup) sees committed."""
+    with sqlite3.connect(path) as outside:
+        return {row[0] for row in outside.execute("SELECT display_name FROM people")}
+
+
+async def test_transactions_ending_together_share_a_commit_and_return_once_it_is_done(
+        tmp_path: Path) -> None:
+    """A group commit: transactions that end in the same turn of the event loop are
+    committed together. None of them returns before its rows are committed, and one that
+    fails takes only its own rows with it."""
+    path = tmp_path / "group.db"
+    async with Database(path) as db:
+        seen_inside_second: set[str] = set()
+        seen_after: dict[str, set[str]] = {}
+
+        async def add(name: str, *, fail: bool = False) -> None:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO people (display_name, language, created_at)"
+                                   " VALUES (?, 'th', '2026-12-01T00:00:00+00:00')", (name,))
+                if name == "สอง":
+                    seen_inside_second.update(_names_seen_from_outside(path))
+                if fail:
+                    raise RuntimeError("a handler bug")
+            seen_after[name] = _names_seen_from_outside(path)
+
+        results = await asyncio.gather(add("หนึ่ง"), add("สอง"), add("สาม", fail=True),
+                                       return_exceptions=True)
+        assert isinstance(results[2], RuntimeError) and results[:2] == [None, None]
+        # The first had ended but was not committed yet while the second ran: one group.
+        assert "หนึ่ง" not in seen_inside_second
+        # Each returned only once committed; the failed one left nothing.
+        assert {"หนึ่ง", "สอง"} <= seen_after["หนึ่ง"] and "สาม" not in seen_after["หนึ่ง"]
+        assert _names_seen_from_outside(path) >= {"หนึ่ง", "สอง"}
+        assert "สาม" not in _names_seen_from_outside(path)
+
+
+async def test_a_read_never_sees_rows_of_a_group_not_yet_committed(tmp_path: Path) -> None:
+    """A read on the writer's connection commits what is open first, so the outbox sender
+    can never send a reply whose transaction might still be lost."""
+    path = tmp_path / "read.db"
+    async with Database(path) as db:
+        outside_during_read: set[str] = set()
+
+        async def write() -> None:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO people (display_name, language, created_at)"
+                                   " VALUES ('หนึ่ง', 'th', '2026-12-01T00:00:00+00:00')")
+
+        async def read() -> None:
+            async with db.read():
+                outside_during_read.update(_names_seen_from_outside(path))
+
+        writing = asyncio.ensure_future(write())
+        await asyncio.sleep(0)  # the write's body runs and ends; its COMMIT is pending
+        await read()
+        await writing
+        assert outside_during_read == {"หนึ่ง"}
