@@ -11,7 +11,7 @@ so every summary number is the same before and after. The audit log keeps one ro
 the erasure (who, when, why, how much of each).
 
 The name's whole text is replaced, and so is each word of it of at least
-`MIN_NAME_PART` characters that is not a title (นาย, นาง, ...: `privacy.name_titles`).
+`MIN_NAME_PART` characters that is not a title (Mr, Mrs, ...: `privacy.name_titles`).
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ async def test_examples_from_the_network_first_then_the_nation_on_the_console(
     assert "ยังไม่ยินยอม" not in out and "ความลับ" not in out
     assert "นายลับเฉพาะ" not in out  # whom to ask is the tambon, not a person
     assert "ตลาดนัดสินค้าเกษตร" not in out  # another category
-    out = await console.type("✔️ เสร็จ")
+    out = await console.type("✔️ เสร็จแล้ว")
     assert "ธนาคารน้ำใต้ดิน" not in out
 
 
@@ -95,4 +95,4 @@ async def test_learning_exchange_on_telegram(seeded_db_path: Path, tg: TelegramT
         assert "ธนาคารน้ำใต้ดิน" in out and "บ่อบาดาลชุมชน" in out
         assert out.index("ธนาคารน้ำใต้ดิน") < out.index("บ่อบาดาลชุมชน")
         assert "ความลับ" not in out
-        assert "✔️ เสร็จ" in person.buttons()
+        assert "✔️ เสร็จแล้ว" in person.buttons()  # common.done

@@ -37,7 +37,7 @@ def page(terms: PrivacyTerms, language: str) -> str:
     return (f'<!doctype html>\n<html lang="{language}"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{title}</title></head><body><main><h1>{title}</h1>\n{body}\n"
-            f'<p><a href="{switch}" hreflang="{other}">{"English" if other == "en" else "ไทย"}'
+            f'<p><a href="{switch}" hreflang="{other}">{t(other, f"language.name.{other}")}'
             "</a></p></main></body></html>")
 
 

@@ -1,4 +1,4 @@
-"""The learning exchange in chat: "ดูตัวอย่างจากหมู่บ้านอื่น" (issue 15; the cabinet
+"""The learning exchange in chat: `exchange.menu` (issue 15; the cabinet
 resolution's learning networks, §8, made practical).
 
 Published success stories only (public data: what the villages consented to publish),
@@ -57,7 +57,7 @@ async def ask_category(turn: Turn) -> None:
     choices = [(turn.t("exchange.category", category=category_label(key, turn.language),
                        near=near, count=count), key)
                for key, near, count in await _categories(turn)]
-    choices.append((turn.t("exchange.done"), DONE))
+    choices.append((turn.t("common.done"), DONE))
     turn.ask(turn.t("exchange.ask_category", where=where), choices)
 
 

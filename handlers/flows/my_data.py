@@ -1,11 +1,9 @@
-"""ข้อมูลของฉัน (my data), in every role's menu (PDPA B.E. 2562): a copy of everything the
-bot keeps about the person, as a JSON file and an Excel workbook (s.30, s.31: access and
-portability); the privacy notice in full; a request to erase it all (s.33), recorded and
-told to the district and the administrators, who carry it out with
+"""My data (`my_data.*` in locales), in every role's menu (PDPA B.E. 2562): a copy of
+everything the bot keeps about the person, as a JSON file and an Excel workbook (s.30,
+s.31: access and portability); the privacy notice in full; a request to erase it all
+(s.33), recorded and told to the district and the administrators, who carry it out with
 `cercap-bot people erase PERSON_ID`.
-
-The files are made when the message is sent (bot/my_data_export.py), outside the handling
-transaction, from what is stored then: the flow only queues the request."""
+"""
 
 from __future__ import annotations
 
