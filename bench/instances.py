@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -56,6 +57,14 @@ from tests.pg_server import PgServer, throwaway_server  # noqa: E402
 from tests.servers.line_api import LineTestServer  # noqa: E402
 
 RATE = "events_per_second"
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine so far, every core summed."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / ticks, sum(fields) / ticks
 
 
 def _children(parent: int) -> list[int]:
@@ -130,11 +139,13 @@ async def _load(line: LineTestServer, url: str, bots: list[Process], postmaster:
         with collector_paused():
             bots_before = [cpu_seconds(b.pid) for b in bots]
             pg_before, nginx_before = _tree_cpu(postmaster), _tree_cpu(nginx)
+            machine_before = _machine_cpu()
             here, started = self_cpu_seconds(), time.monotonic()
             stalled = sum(await asyncio.gather(*(walkers[u].walk(events, latencies)
                                                  for u in people)))
             seconds = time.monotonic() - started
             here = self_cpu_seconds() - here
+            machine_after = _machine_cpu()
             bots_cpu = [cpu_seconds(b.pid) - c for b, c in zip(bots, bots_before, strict=True)]
             pg_cpu = _used(pg_before, _tree_cpu(postmaster))
             nginx_cpu = _used(nginx_before, _tree_cpu(nginx))
@@ -145,6 +156,9 @@ async def _load(line: LineTestServer, url: str, bots: list[Process], postmaster:
     shares |= {"postgresql": round(pg_cpu / seconds, 3), "nginx": round(nginx_cpu / seconds, 3),
                "load_generator": round(here / seconds, 3)}
     shares["total"] = round(sum(shares.values()), 3)
+    busy = machine_after[0] - machine_before[0]
+    shares["whole_machine_busy"] = round(busy / seconds, 3)  # every process, others' too
+    shares["other_processes"] = round(shares["whole_machine_busy"] - shares["total"], 3)
     return {**figures, **answered_once([walkers[u] for u in people]),
             "cpu_share_of_one_core": shares}
 
