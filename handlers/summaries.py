@@ -46,8 +46,10 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 
 from handlers.area_names import title
 from handlers.clock import BANGKOK
@@ -88,33 +90,57 @@ class UnknownArea(LookupError):
 
 
 async def compute_summary(conn: AnyConnection, area_code: str, period: Period,
-                          today: date, *, silent_days: int = 30) -> Summary:
+                          today: date, *, silent_days: int = 30,
+                          parts: Parts | None = None) -> Summary:
     """The summary of `area_code` over `period`, as of `today` (Bangkok dates). Raises
     UnknownArea for a code not in areas, ValueError for a period ending before it starts
-    or a silent_days below 1. Reads only; the caller checks who may see it."""
-    if period.end < period.start:
-        raise ValueError("the period ends before it starts")
-    if silent_days < 1:
-        raise ValueError("silent_days must be at least 1")
+    or a silent_days below 1. Reads only; the caller checks who may see it.
+
+    With `parts` (for the same period, today and silent_days), the nation's and a learning
+    network's summary is the sum of their provinces' parts (`merge_parts`), each part
+    computed by `compute_part` or kept by the caller (the web site keeps them under each
+    province's data version): the same numbers, see tests/test_summaries.py."""
+    _check(period, silent_days)
     lineage = await q.lineage(conn, area_code)
     if not lineage:
         raise UnknownArea(area_code)
     area = lineage[0]
     below = [] if area.level == "village" else await q.children(conn, area.code)
-    scope = _scope(area, below)
+    if parts is not None and area.level in ("nation", "network"):
+        provinces = await _provinces_by_child(conn, area, below)
+        got = {p: await parts.summary(p) for codes in provinces.values() for p in codes}
+        part = merge_parts(list(got.values()))
+        child_problems = {child: sum(got[p].problems for p in codes)
+                          for child, codes in provinces.items()}
+    else:
+        scope = _scope(area, below)
+        window = window_of(period)
+        by_village = await q.problems_by_village(conn, scope, window)
+        part = await _part(conn, scope, window, period, today, silent_days, by_village)
+        child_problems = await _child_problems(conn, area, below, by_village)
+    return await _finish(conn, lineage, below, period, today, silent_days, part,
+                         child_problems)
+
+
+def _check(period: Period, silent_days: int) -> None:
+    if period.end < period.start:
+        raise ValueError("the period ends before it starts")
+    if silent_days < 1:
+        raise ValueError("silent_days must be at least 1")
+
+
+async def compute_part(conn: AnyConnection, area_code: str, period: Period, today: date,
+                       *, silent_days: int = 30) -> SummaryPart:
+    """The summary of a DOPA area (a province, for the merges) before its names and the
+    ranking of its categories: what adds up across areas. Raises UnknownArea."""
+    _check(period, silent_days)
+    lineage = await q.lineage(conn, area_code)
+    if not lineage or lineage[0].level in ("nation", "network"):
+        raise UnknownArea(area_code)
+    scope = Scope.of_prefixes([lineage[0].code])
     window = window_of(period)
     by_village = await q.problems_by_village(conn, scope, window)
-    return Summary(
-        area_code=area.code, level=area.level,
-        name_th=title(lineage, "th"), name_en=title(lineage, "en"),
-        period=period, today=today,
-        impact=await _impact(conn, scope, window, period, by_village),
-        plans=await _plans(conn, scope, window, today),
-        support=await _support(conn, scope, window),
-        participation=await _participation(conn, scope, window, today, silent_days),
-        results=await _results(conn, scope, window),
-        children=await _children(conn, area, below, by_village),
-    )
+    return await _part(conn, scope, window, period, today, silent_days, by_village)
 
 
 async def plan_periods(conn: AnyConnection, area_code: str, today: date,
@@ -191,10 +217,111 @@ def _scope(area: Area, below: list[Area]) -> Scope:
     return Scope.of_prefixes([area.code])
 
 
-# --- sections -----------------------------------------------------------------------------------
+# --- parts: the sums each section is made of -----------------------------------------------
 
-async def _impact(conn: AnyConnection, scope: Scope, window: Window, period: Period,
-                  by_village: list[tuple[str, int, int]]) -> ImpactSection:
+@dataclass(frozen=True)
+class SummaryPart:
+    """An area's summary as sums that add up across areas (a province's part is its share
+    of the nation's) and the top entries of its rankings; `_finish` makes the Summary."""
+
+    problems: int
+    households: int
+    categories: dict[str, tuple[int, int]]  # category: (problems, households)
+    months: dict[str, tuple[int, int]]  # "YYYY-MM": (problems, households)
+    most_affected: list[tuple[str, int]]  # (village, households), the TOP first
+    plans: q.PlanTotals
+    requests: dict[str, tuple[int, int]]  # status: (requests, baht requested)
+    amount_granted: int
+    own_money: int
+    forums: int
+    participants: int
+    villages: int
+    villages_with_forum: int
+    silent_villages: int
+    most_silent: list[tuple[str, int]]  # (village, days silent), the TOP first
+    items_done: int
+    solved: dict[str, int]
+    confirmed: int
+    households_helped: int
+
+
+class Parts(Protocol):
+    """A province's share of the nation's and a network's summary and funnel, for one
+    period, today and silent_days (see compute_summary, compute_funnel)."""
+
+    async def summary(self, province: str) -> SummaryPart: ...
+
+    async def funnel(self, province: str) -> tuple[int, ...]: ...
+
+
+@dataclass(frozen=True)
+class DirectParts:
+    """Parts computed when asked for (what the web site keeps; tests compare the sums)."""
+
+    conn: AnyConnection
+    period: Period
+    today: date
+    silent_days: int = 30
+
+    async def summary(self, province: str) -> SummaryPart:
+        return await compute_part(self.conn, province, self.period, self.today,
+                                  silent_days=self.silent_days)
+
+    async def funnel(self, province: str) -> tuple[int, ...]:
+        return await funnel_part(self.conn, province, self.period, self.today,
+                                 silent_days=self.silent_days)
+
+
+def _ranking(entries: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The TOP entries, the highest value first, ties by code."""
+    return heapq.nsmallest(TOP, entries, key=lambda cv: (-cv[1], cv[0]))
+
+
+def _add(dicts: Iterable[dict[str, tuple[int, int]]]) -> dict[str, tuple[int, int]]:
+    total: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for found in dicts:
+        for key, (a, b) in found.items():
+            total[key][0] += a
+            total[key][1] += b
+    return {key: (a, b) for key, (a, b) in total.items()}
+
+
+def merge_parts(parts: list[SummaryPart]) -> SummaryPart:
+    """The part of the areas together (their villages are disjoint)."""
+
+    def total(name: str) -> int:
+        return sum(getattr(p, name) for p in parts)
+
+    def counts(name: str, keys: Iterable[str]) -> dict[str, int]:
+        return {k: sum(getattr(p.plans, name)[k] for p in parts) for k in keys}
+
+    solved: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+    for p in parts:
+        for k, v in p.solved.items():
+            solved[k] += v
+    return SummaryPart(
+        problems=total("problems"), households=total("households"),
+        categories=_add(p.categories for p in parts), months=_add(p.months for p in parts),
+        most_affected=_ranking(v for p in parts for v in p.most_affected),
+        plans=q.PlanTotals(
+            items=sum(p.plans.items for p in parts),
+            by_approach=counts("by_approach", APPROACHES),
+            by_status=counts("by_status", ITEM_STATUSES),
+            percent_sum=sum(p.plans.percent_sum for p in parts),
+            overdue=sum(p.plans.overdue for p in parts)),
+        requests=_add(p.requests for p in parts), amount_granted=total("amount_granted"),
+        own_money=total("own_money"), forums=total("forums"),
+        participants=total("participants"), villages=total("villages"),
+        villages_with_forum=total("villages_with_forum"),
+        silent_villages=total("silent_villages"),
+        most_silent=_ranking(v for p in parts for v in p.most_silent),
+        items_done=total("items_done"), solved=solved, confirmed=total("confirmed"),
+        households_helped=total("households_helped"))
+
+
+async def _part(conn: AnyConnection, scope: Scope, window: Window, period: Period,
+                today: date, silent_days: int, by_village: list[tuple[str, int, int]]
+                ) -> SummaryPart:
     categories: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     months: dict[str, list[int]] = {m: [0, 0] for m in months_of(period)}
     for category, month, problems, households in await q.problems_by_category_month(
@@ -202,63 +329,18 @@ async def _impact(conn: AnyConnection, scope: Scope, window: Window, period: Per
         for bucket in (categories[category], months[month]):
             bucket[0] += problems
             bucket[1] += households
-    ranked = sorted(categories.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
-    affected = heapq.nsmallest(TOP, (v for v in by_village if v[2] > 0),
-                               key=lambda v: (-v[2], v[0]))
-    return ImpactSection(
-        problems=sum(v[1] for v in by_village),
-        households=sum(v[2] for v in by_village),
-        by_category=[CategoryImpact(c, p, h) for c, (p, h) in ranked],
-        by_month=[MonthImpact(m, p, h) for m, (p, h) in sorted(months.items())],
-        most_affected=await _villages(conn, [(code, households)
-                                             for code, _, households in affected]),
-    )
-
-
-async def _plans(conn: AnyConnection, scope: Scope, window: Window, today: date
-                 ) -> PlansSection:
-    totals = await q.plan_item_totals(conn, scope, window, today.isoformat(), APPROACHES,
-                                      ITEM_STATUSES)
-    average = round(totals.percent_sum / totals.items, 1) if totals.items else 0.0
-    return PlansSection(items=totals.items, by_approach=totals.by_approach,
-                        by_status=totals.by_status, average_percent=average,
-                        overdue=totals.overdue, stalled=totals.by_status["stalled"])
-
-
-async def _support(conn: AnyConnection, scope: Scope, window: Window) -> SupportSection:
-    by_status = dict.fromkeys(REQUEST_STATUSES, 0)
-    amounts = dict.fromkeys(REQUEST_STATUSES, 0)
+    plan_totals = await q.plan_item_totals(conn, scope, window, today.isoformat(), APPROACHES,
+                                           ITEM_STATUSES)
+    requests: dict[str, tuple[int, int]] = {}
     granted = 0
     for status, count, requested, status_granted in await q.requests_by_status(
             conn, scope, window):
-        by_status[status] = count
-        amounts[status] = requested
-        granted += status_granted
-    return SupportSection(by_status=by_status, amount_by_status=amounts,
-                          amount_requested=sum(amounts.values()), amount_granted=granted,
-                          own_money=await q.own_money_of_requested_items(conn, scope, window))
-
-
-async def _participation(conn: AnyConnection, scope: Scope, window: Window,
-                         today: date, silent_days: int) -> ParticipationSection:
+        requests[status] = (int(count), int(requested or 0))
+        granted += int(status_granted or 0)
     forums, participants, with_forum = await q.forum_totals(conn, scope, window)
     silent = await q.silent_villages(
         conn, scope, active_from_utc=_bangkok_midnight(today - timedelta(days=silent_days - 1)),
         before_utc=_bangkok_midnight(today + timedelta(days=1)))
-    days = heapq.nsmallest(TOP, ((code, _days_since(last, today) if last else silent_days)
-                                 for code, last in silent), key=lambda cd: (-cd[1], cd[0]))
-    return ParticipationSection(
-        forums=forums, participants=participants,
-        villages=await q.village_count(conn, scope), villages_with_forum=with_forum,
-        silent_days=silent_days, silent_villages=len(silent),
-        most_silent=await _villages(conn, days))
-
-
-def _days_since(instant: str, today: date) -> int:
-    return (today - from_db(instant).astimezone(BANGKOK).date()).days
-
-
-async def _results(conn: AnyConnection, scope: Scope, window: Window) -> ResultsSection:
     solved = dict.fromkeys(OUTCOMES, 0)
     confirmed = helped = 0
     for outcome, count, households in await q.outcomes(conn, scope, window):
@@ -266,16 +348,72 @@ async def _results(conn: AnyConnection, scope: Scope, window: Window) -> Results
             solved[outcome] += count
         confirmed += count
         helped += households
-    return ResultsSection(items_done=await q.items_done(conn, scope, window),
-                          confirmed=confirmed, solved=solved, households_helped=helped)
+    return SummaryPart(
+        problems=sum(v[1] for v in by_village),
+        households=sum(v[2] or 0 for v in by_village),
+        categories={k: (a, b) for k, (a, b) in categories.items()},
+        months={k: (a, b) for k, (a, b) in months.items()},
+        most_affected=_ranking((code, households) for code, _, households in by_village
+                               if households and households > 0),
+        plans=plan_totals, requests=requests, amount_granted=granted,
+        own_money=await q.own_money_of_requested_items(conn, scope, window),
+        forums=forums, participants=participants,
+        villages=await q.village_count(conn, scope), villages_with_forum=with_forum,
+        silent_villages=len(silent),
+        most_silent=_ranking((code, _days_since(last, today) if last else silent_days)
+                             for code, last in silent),
+        items_done=await q.items_done(conn, scope, window), solved=solved,
+        confirmed=confirmed, households_helped=helped)
+
+
+async def _finish(conn: AnyConnection, lineage: list[Area], below: list[Area], period: Period,
+                  today: date, silent_days: int, part: SummaryPart,
+                  child_problems: dict[str, int]) -> Summary:
+    area = lineage[0]
+    ranked = sorted(part.categories.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))
+    totals = part.plans
+    average = round(totals.percent_sum / totals.items, 1) if totals.items else 0.0
+    by_status = {s: part.requests.get(s, (0, 0))[0] for s in REQUEST_STATUSES}
+    amounts = {s: part.requests.get(s, (0, 0))[1] for s in REQUEST_STATUSES}
+    named = await q.villages_with_tambons(
+        conn, [code for code, _ in (*part.most_affected, *part.most_silent)])
+    return Summary(
+        area_code=area.code, level=area.level,
+        name_th=title(lineage, "th"), name_en=title(lineage, "en"),
+        period=period, today=today,
+        impact=ImpactSection(
+            problems=part.problems, households=part.households,
+            by_category=[CategoryImpact(c, p, h) for c, (p, h) in ranked],
+            by_month=[MonthImpact(m, p, h) for m, (p, h) in sorted(part.months.items())],
+            most_affected=_villages(named, part.most_affected)),
+        plans=PlansSection(items=totals.items, by_approach=totals.by_approach,
+                           by_status=totals.by_status, average_percent=average,
+                           overdue=totals.overdue, stalled=totals.by_status["stalled"]),
+        support=SupportSection(by_status=by_status, amount_by_status=amounts,
+                               amount_requested=sum(amounts.values()),
+                               amount_granted=part.amount_granted, own_money=part.own_money),
+        participation=ParticipationSection(
+            forums=part.forums, participants=part.participants, villages=part.villages,
+            villages_with_forum=part.villages_with_forum, silent_days=silent_days,
+            silent_villages=part.silent_villages,
+            most_silent=_villages(named, part.most_silent)),
+        results=ResultsSection(items_done=part.items_done, confirmed=part.confirmed,
+                               solved=part.solved, households_helped=part.households_helped),
+        children=[AreaValue(c.code, title([c], "th", 1), title([c], "en", 1),
+                            child_problems.get(c.code, 0)) for c in below],
+    )
+
+
+def _days_since(instant: str, today: date) -> int:
+    return (today - from_db(instant).astimezone(BANGKOK).date()).days
 
 
 # --- areas --------------------------------------------------------------------------------------
 
-async def _children(conn: AnyConnection, area: Area, below: list[Area],
-                    by_village: list[tuple[str, int, int]]) -> list[AreaValue]:
+async def _child_problems(conn: AnyConnection, area: Area, below: list[Area],
+                          by_village: list[tuple[str, int, int]]) -> dict[str, int]:
     if not below:
-        return []
+        return {}
     # A village's child is the prefix of its code as long as the children's codes; for the
     # nation, the learning network of its province.
     width = 2 if area.level == "nation" else len(below[0].code)
@@ -284,14 +422,22 @@ async def _children(conn: AnyConnection, area: Area, below: list[Area],
     for village, count, _ in by_village:
         prefix = village[:width]
         problems[child_of.get(prefix, prefix)] += count
-    return [AreaValue(c.code, title([c], "th", 1), title([c], "en", 1), problems[c.code])
-            for c in below]
+    return dict(problems)
 
 
-async def _villages(conn: AnyConnection, ranked: list[tuple[str, int]]
-                    ) -> list[AreaValue]:
+async def _provinces_by_child(conn: AnyConnection, area: Area, below: list[Area]
+                              ) -> dict[str, list[str]]:
+    """The nation's networks or a network's provinces, each with the provinces it holds."""
+    if area.level == "network":
+        return {c.code: [c.code] for c in below}
+    found: dict[str, list[str]] = {c.code: [] for c in below}
+    for province, network in sorted((await q.network_of_provinces(conn)).items()):
+        found.setdefault(network, []).append(province)
+    return found
+
+
+def _villages(named: dict[str, list[Area]], ranked: list[tuple[str, int]]) -> list[AreaValue]:
     """Villages of a ranking, named by themselves and their tambon."""
-    named = await q.villages_with_tambons(conn, [code for code, _ in ranked])
     return [AreaValue(code, title(named[code], "th", 2), title(named[code], "en", 2), value)
             for code, value in ranked]
 
@@ -307,14 +453,53 @@ MARKER_DECIMALS = 3
 
 
 async def compute_funnel(conn: AnyConnection, area_code: str, period: Period, today: date,
-                         *, silent_days: int = 30) -> Funnel:
+                         *, silent_days: int = 30, parts: Parts | None = None) -> Funnel:
     """The cycle's funnel of `area_code` and of each area one level down. Raises
-    UnknownArea for a code not in areas."""
+    UnknownArea for a code not in areas. With `parts`, the nation's and a network's are the
+    sums of their provinces' (`funnel_part`), as in compute_summary."""
     lineage = await q.lineage(conn, area_code)
     if not lineage:
         raise UnknownArea(area_code)
     area = lineage[0]
     below = [] if area.level == "village" else await q.children(conn, area.code)
+    if parts is not None and area.level in ("nation", "network"):
+        provinces = await _provinces_by_child(conn, area, below)
+        counts: dict[str, list[int]] = {}
+        for child, codes in provinces.items():
+            counts[child] = [0] * FUNNEL_VALUES
+            for province in codes:
+                for i, v in enumerate(await parts.funnel(province)):
+                    counts[child][i] += v
+        total = [sum(c[i] for c in counts.values()) for i in range(FUNNEL_VALUES)]
+    else:
+        counts, total = await _funnel_counts(conn, area, below, period, today, silent_days)
+
+    def row(a: Area, depth: int, values: list[int]) -> FunnelRow:
+        return FunnelRow(a.code, title(lineage if a is area else [a], "th", depth),
+                         title(lineage if a is area else [a], "en", depth), a.level, *values)
+
+    return Funnel(area=row(area, 4, total),
+                  children=[row(c, 1, counts.get(c.code, [0] * FUNNEL_VALUES))
+                            for c in below])
+
+
+FUNNEL_VALUES = 7  # villages, forum, plan, progress, lessons, silent, active (FunnelRow)
+
+
+async def funnel_part(conn: AnyConnection, area_code: str, period: Period, today: date,
+                      *, silent_days: int = 30) -> tuple[int, ...]:
+    """A DOPA area's funnel values (FunnelRow's order), its share of the nation's."""
+    lineage = await q.lineage(conn, area_code)
+    if not lineage or lineage[0].level in ("nation", "network"):
+        raise UnknownArea(area_code)
+    _, total = await _funnel_counts(conn, lineage[0], [], period, today, silent_days)
+    return tuple(total)
+
+
+async def _funnel_counts(conn: AnyConnection, area: Area, below: list[Area], period: Period,
+                         today: date, silent_days: int
+                         ) -> tuple[dict[str, list[int]], list[int]]:
+    """The funnel values of each area one level down and of the area."""
     scope = _scope(area, below)
     window = window_of(period)
     activity = await q.village_activity(conn, scope, window)
@@ -333,21 +518,15 @@ async def compute_funnel(conn: AnyConnection, area_code: str, period: Period, to
         def child_of(village: str) -> str:
             return village[:width]
 
-    counts: dict[str, list[int]] = defaultdict(lambda: [0] * 7)
-    total = [0] * 7
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * FUNNEL_VALUES)
+    total = [0] * FUNNEL_VALUES
     for village, reported, forum, plan, progress, lessons in activity:
         values = (1, forum, plan, progress, lessons, int(village in silent_codes),
                   int(bool(reported or forum or plan or progress or lessons)))
         for bucket in (counts[child_of(village)], total):
             for i, v in enumerate(values):
                 bucket[i] += v
-
-    def row(a: Area, depth: int, values: list[int]) -> FunnelRow:
-        return FunnelRow(a.code, title(lineage if a is area else [a], "th", depth),
-                         title(lineage if a is area else [a], "en", depth), a.level, *values)
-
-    return Funnel(area=row(area, 4, total),
-                  children=[row(c, 1, counts[c.code]) for c in below])
+    return counts, total
 
 
 async def compute_markers(conn: AnyConnection, area_code: str, period: Period,
@@ -364,9 +543,18 @@ async def compute_markers(conn: AnyConnection, area_code: str, period: Period,
             for code, category, households, lat, lon in rows]
 
 
-async def province_values(conn: AnyConnection, period: Period) -> dict[str, tuple[int, int]]:
+async def province_values(conn: AnyConnection, period: Period,
+                          parts: Parts | None = None) -> dict[str, tuple[int, int]]:
     """Every province code with (problems, households) created in `period` (the map's
-    shading); provinces without problems are left out."""
+    shading); provinces without problems are left out. With `parts` (for this period), from
+    the provinces' parts."""
+    if parts is not None:
+        found = {}
+        for province in sorted(await q.network_of_provinces(conn)):
+            part = await parts.summary(province)
+            if part.problems:
+                found[province] = (part.problems, part.households)
+        return found
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for village, problems, households in await q.problems_by_village(
             conn, Scope((q.EVERY_CODE,)), window_of(period)):

@@ -96,10 +96,12 @@ async def page_data(site: Site, page: str, code: str, kind: str) -> PageData:
         return found
 
     async def summary(conn: Any) -> Any:
-        return await compute_summary(conn, code, period, today)
+        return await compute_summary(conn, code, period, today,
+                                     parts=await site.parts(conn, period))
 
     async def funnel(conn: Any) -> Any:
-        return await compute_funnel(conn, code, period, today)
+        return await compute_funnel(conn, code, period, today,
+                                    parts=await site.parts(conn, period))
 
     async def stories(conn: Any) -> list[Any]:
         return await _published_stories(
@@ -188,8 +190,9 @@ async def map_page(request: web.Request) -> web.Response:
     lang = language_of(request)
 
     async def provinces(conn: Any) -> tuple[list[Area], dict[str, tuple[int, int]]]:
+        period = period_of(kind, site.today())
         return (await _provinces(conn),
-                await province_values(conn, period_of(kind, site.today())))
+                await province_values(conn, period, await site.parts(conn, period)))
 
     areas, values = await site.cached(("provinces", kind), provinces)
     index = 0 if measure == "problems" else 1

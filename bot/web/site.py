@@ -67,11 +67,58 @@ class PageCache:
 
 
 @dataclass
+class PartCache:
+    """The provinces' shares of the nation's and the learning networks' pages
+    (handlers.summaries.SummaryPart and funnel values), each kept under its province's
+    version (storage.area_versions: every write to a row of the province advances it), for
+    one day: a write in one village recomputes only its province's share. `computed`
+    counts the shares computed (the tests watch it)."""
+
+    entries: dict[tuple[Any, ...], tuple[int, Any]] = field(default_factory=dict)
+    day: date | None = None
+    computed: int = 0
+
+
+class CachedParts:
+    """handlers.summaries.Parts over a PartCache, for one period and day. The versions are
+    read before computing (a write meanwhile makes a share look older, never newer)."""
+
+    def __init__(self, cache: PartCache, conn: Any, period: Any, today: date,
+                 versions: dict[str, int]) -> None:
+        self.cache, self.conn, self.period, self.today = cache, conn, period, today
+        self.versions = versions
+
+    async def _get(self, kind: str, province: str,
+                   compute: Callable[..., Awaitable[Any]]) -> Any:
+        key = (kind, province, self.period.start, self.period.end)
+        version = self.versions.get(province, 0)
+        found = self.cache.entries.get(key)
+        if found is not None and found[0] == version:
+            return found[1]
+        value = await compute(self.conn, province, self.period, self.today)
+        self.cache.computed += 1
+        if self.cache.day == self.today:
+            self.cache.entries[key] = (version, value)
+        return value
+
+    async def summary(self, province: str) -> Any:
+        from handlers.summaries import compute_part
+
+        return await self._get("summary", province, compute_part)
+
+    async def funnel(self, province: str) -> tuple[int, ...]:
+        from handlers.summaries import funnel_part
+
+        return await self._get("funnel", province, funnel_part)  # type: ignore[no-any-return]
+
+
+@dataclass
 class Site:
     db: Any  # storage.db.Database
     clock: Clock
     public_url: str = ""
     cache: PageCache = field(default_factory=PageCache)
+    parts_cache: PartCache = field(default_factory=PartCache)
     # Set by the service (bot/service.py): the media folder (a published story's photo,
     # bot/web/stories.py) and the signed links to it (submission photos on signed-in pages).
     media_dir: Path | None = None
@@ -85,6 +132,17 @@ class Site:
         from storage.db import data_version
 
         return await data_version(self.db)
+
+    async def parts(self, conn: Any, period: Any) -> CachedParts:
+        """The provinces' shares for `period` as of today, kept across writes elsewhere."""
+        from storage.area_versions import province_versions
+
+        today = self.today()
+        if self.parts_cache.day != today:
+            self.parts_cache.entries.clear()
+            self.parts_cache.day = today
+        return CachedParts(self.parts_cache, conn, period, today,
+                           await province_versions(conn))
 
     async def cached(self, key: tuple[Any, ...],
                      compute: Callable[[Any], Awaitable[Any]]) -> Any:
