@@ -25,6 +25,9 @@ from storage.db import Database
 from storage.instance_lock import instance_lock
 
 PG_ONLY_TABLES = frozenset({"schema_migrations"})
+# Written by triggers as the other tables' rows go in (storage/area_versions.py): emptied
+# and copied last, so it ends as the file has it.
+COPY_LAST = ("area_versions",)
 
 
 class CopyError(RuntimeError):
@@ -48,7 +51,7 @@ def _tables_parents_first(source: sqlite3.Connection) -> list[str]:
         if not ready:  # a cycle between tables: keep the rest in name order
             ready = [n for n in names if n not in ordered]
         ordered.extend(ready)
-    return ordered
+    return [n for n in ordered if n not in COPY_LAST] + [n for n in ordered if n in COPY_LAST]
 
 
 def _columns(source: sqlite3.Connection, table: str) -> list[str]:
@@ -110,6 +113,8 @@ async def copy_database(sqlite_path: Path, url: str,
                     for table in tables:
                         if table in PG_ONLY_TABLES:
                             continue
+                        if table in COPY_LAST:
+                            await cur.execute(f'DELETE FROM "{table}"')
                         await _copy_table(cur, source, table, _columns(source, table))
                         expected = source.execute(f'SELECT count(*) FROM "{table}"').fetchone()
                         await cur.execute(f'SELECT count(*) FROM "{table}"')

@@ -203,10 +203,9 @@ async def test_reminders_planned_and_sent_are_counted_by_kind(
                                      {"channel": "console", "result": "sent"}) == 1
 
 
+@pytest.mark.sqlite_only  # PostgreSQL is backed up with pg_dump
 async def test_scheduled_backups_show_in_the_metrics(
         seeded_db_path: Path, line: LineTestServer, tmp_path: Path) -> None:
-    if not isinstance(seeded_db_path, Path):
-        pytest.skip("PostgreSQL is backed up with pg_dump")
     folder = tmp_path / "backups"
     clock = FixedClock(bangkok(date(2025, 1, 10), 9))
     settings = line_settings(seeded_db_path, line, tmp_path / "media", backup_dir=folder)
