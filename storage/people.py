@@ -57,7 +57,11 @@ async def identity_by_id(conn: Connection, identity_id: int) -> Identity | None:
 async def ensure_identity(conn: Connection, channel: str, platform_user_id: str,
                           chat_id: str, now: datetime) -> Identity:
     """The identity for this platform user, created on first contact. A message
-    means the person can be reached again, so it is marked active."""
+    means the person can be reached again, so it is marked active. Read first: nearly
+    every message comes from someone known and reachable, and then nothing is written."""
+    found = await identity(conn, channel, platform_user_id)
+    if found is not None and found.active:
+        return found
     await conn.execute(
         "INSERT INTO identities (channel, platform_user_id, chat_id, created_at)"
         " VALUES (?, ?, ?, ?)"

@@ -253,6 +253,20 @@ async def test_unfollow_stops_pushes(service: Service, line: LineTestServer,
                         f" WHERE platform_user_id = '{CORE}'") == 0
 
 
+async def test_someone_who_comes_back_after_unfollowing_is_reachable_again(
+        service: Service, line: LineTestServer, seeded_db_path: Path) -> None:
+    person = Person(service, line, CORE)
+    await person.send(await issue_code(seeded_db_path, Role.CORE_TEAM, "350101"))
+    assert await line.post_webhook(person.url, [line.unfollow_event(CORE)]) == 200
+    assert service.line is not None
+    for task in list(service.line._tasks):
+        await task
+    out = await person.send("เมนู")  # writes again: a message means they can be reached
+    assert out
+    assert await _count(seeded_db_path, "SELECT active FROM identities"
+                        f" WHERE platform_user_id = '{CORE}'") == 1
+
+
 async def test_stickers_get_please_use_the_buttons(service: Service,
                                                    line: LineTestServer) -> None:
     out = await Person(service, line, LEADER).post(line.sticker_event(LEADER))
