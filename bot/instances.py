@@ -121,9 +121,6 @@ class Instances:
     async def stop(self) -> None:
         """After intake stopped (its claims are let go): the leader's work, then the rest;
         closing the claim connection ends the lease at once."""
-        await self.leadership.stop()
-        if not self.claims.shared and self.leading:
-            self.leadership.leading = False
-            await self._cancel(self._leader)
+        await self.leadership.stop()  # the leader's work stops with it
         await self._cancel(self._everywhere)
         await self.claims.close()

@@ -211,6 +211,7 @@ async def claim_tambon_run(conn: Connection, tambon_code: str, kind: str,
 def coalesced(send: Callable[[], Any]) -> Callable[[], None]:
     """A hint that many callers give at once, sent once per turn of the event loop."""
     pending = False
+    tasks: set[asyncio.Task[None]] = set()  # held until done (the loop keeps weak ones)
 
     async def run() -> None:
         nonlocal pending
@@ -224,6 +225,8 @@ def coalesced(send: Callable[[], Any]) -> Callable[[], None]:
         nonlocal pending
         if not pending:
             pending = True
-            asyncio.get_running_loop().create_task(run())
+            task = asyncio.get_running_loop().create_task(run())
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
     return hint
