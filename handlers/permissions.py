@@ -124,6 +124,16 @@ async def check(conn: Connection, grants: Iterable[Grant], action: Action,
         raise PermissionDenied(f"{action} on {area_code}")
 
 
+async def permitted(conn: Connection, grants: Iterable[Grant], action: Action,
+                    area_code: str) -> bool:
+    """`check` as a yes or no."""
+    try:
+        await check(conn, grants, action, area_code)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def may_invite(grants: Iterable[Grant], role: Role, area_level: str, lineage: list[str],
                *, is_admin_cli: bool = False) -> bool:
     if area_level not in ROLE_AREA_LEVELS[role]:

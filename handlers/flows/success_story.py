@@ -19,7 +19,7 @@ from handlers import area_names
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.messages import Reply
 from handlers.opening import open_action
-from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
+from handlers.permissions import Action, Role, areas_with_role, permitted
 from handlers.steps import confirm_step
 from handlers.turn import Answer, Invalid, Localized, Turn
 from storage import audit, lessons, plans, stories
@@ -40,11 +40,7 @@ def _id(raw: Any) -> int | None:
 
 
 async def _permitted(turn: Turn, action: Action, village_code: str) -> bool:
-    try:
-        await check(turn.conn, turn.grants, action, village_code)
-    except PermissionDenied:
-        return False
-    return True
+    return await permitted(turn.conn, turn.grants, action, village_code)
 
 
 def _short(text: str, width: int) -> str:

@@ -19,7 +19,7 @@ from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
 from handlers.flows.support_status import baht, item_title, status_param, tao_note_text
 from handlers.opening import open_action
-from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
+from handlers.permissions import Action, Role, areas_with_role, permitted
 from handlers.steps import amount_step, confirm_step, text_step
 from handlers.turn import NAV_PREFIX, Answer, Invalid, Localized, Turn
 from locales import category_label, format_date
@@ -65,11 +65,7 @@ class Desk:
 # --- reading the queue and a request, with the checks ---------------------------------------
 
 async def _permitted(turn: Turn, action: Action, village_code: str) -> bool:
-    try:
-        await check(turn.conn, turn.grants, action, village_code)
-    except PermissionDenied:
-        return False
-    return True
+    return await permitted(turn.conn, turn.grants, action, village_code)
 
 
 async def _may_decide(turn: Turn, desk: Desk, village_code: str) -> bool:
