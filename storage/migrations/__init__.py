@@ -11,6 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.resources import files
+from typing import Any
 
 from storage import area_versions
 from storage.connection import Connection
@@ -85,7 +86,13 @@ def _statements(sql: str) -> list[str]:
 
 async def migrate(conn: Connection, target: int = LATEST_VERSION) -> int:
     """Bring the file up to `target`; returns the version it ends at."""
-    current = await schema_version(conn)
+    return await apply_from(conn, await schema_version(conn), target, _apply)
+
+
+async def apply_from(conn: Any, current: int, target: int,
+                     apply: Callable[[Any, Migration], Awaitable[object]]) -> int:
+    """Apply, with `apply` (one engine's way), every migration after `current` up to
+    `target`, in order; returns the version the database ends at."""
     if current > LATEST_VERSION:
         raise RuntimeError(
             f"database is at schema version {current}, newer than this program ({LATEST_VERSION})"
@@ -93,6 +100,6 @@ async def migrate(conn: Connection, target: int = LATEST_VERSION) -> int:
     for migration in sorted(MIGRATIONS, key=lambda m: m.version):
         if current < migration.version <= target:
             log.info("migrating database to version %d: %s", migration.version, migration.name)
-            await _apply(conn, migration)
+            await apply(conn, migration)
             current = migration.version
     return current

@@ -26,7 +26,7 @@ import re
 from importlib.resources import files
 from typing import Any
 
-from storage.migrations import LATEST_VERSION, MIGRATIONS, Migration, _statements
+from storage.migrations import LATEST_VERSION, Migration, _statements, apply_from
 from storage.timestamps import to_db
 
 log = logging.getLogger(__name__)
@@ -169,14 +169,6 @@ async def migrate(conn: Any, target: int = LATEST_VERSION) -> int:
     """Bring the database up to `target`; returns the version it ends at."""
     current = await schema_version(conn)
     await _sqlite_aggregates(conn)
-    if current > LATEST_VERSION:
-        raise RuntimeError(
-            f"database is at schema version {current}, newer than this program ({LATEST_VERSION})"
-        )
-    for migration in sorted(MIGRATIONS, key=lambda m: m.version):
-        if current < migration.version <= target:
-            log.info("migrating database to version %d: %s", migration.version, migration.name)
-            await _apply(conn, migration)
-            current = migration.version
+    current = await apply_from(conn, current, target, _apply)
     await conn.refresh_id_tables()
     return current
