@@ -277,7 +277,7 @@ def _parent(pid: int) -> int:
 
 def run_load_benchmark(doc: str, name: str, unit: str, unit_help: str, rounds: int,
                        spread: str,
-                       main: Callable[[int, int, int, bool], Awaitable[dict[str, Any]]],
+                       main: Callable[[int, int, int, bool, bool], Awaitable[dict[str, Any]]],
                        report: Callable[[dict[str, Any]], str]) -> None:
     """The command line the latency and throughput benchmarks share: people, how many
     `unit` a person, rounds, --profile, --no-wait; prints the table, writes the JSON."""
@@ -291,16 +291,66 @@ def run_load_benchmark(doc: str, name: str, unit: str, unit_help: str, rounds: i
                         help="sample both with py-spy (pip install py-spy) while measuring")
     parser.add_argument("--no-wait", action="store_true",
                         help="measure even while another benchmark runs")
+    parser.add_argument("--postgres", action="store_true",
+                        help="each round also runs the bot on a throwaway PostgreSQL (a fresh"
+                             " database each time) beside the bot on SQLite; figures go to"
+                             f" {name}-postgres.json")
     args = parser.parse_args()
     if not args.no_wait:
         wait_until_quiet()
     load_at_start = load_average()
-    outcome = asyncio.run(main(args.people, getattr(args, unit), args.rounds, args.profile))
+    outcome = asyncio.run(main(args.people, getattr(args, unit), args.rounds, args.profile,
+                               args.postgres))
     outcome["machine"].update(load_average_at_start=load_at_start,
                               load_average_at_end=load_average())
     print(report(outcome))
     print(load_line(outcome["machine"]))
-    write_result(f"{name}-profiled" if args.profile else name, outcome)
+    suffix = ("-postgres" if args.postgres else "") + ("-profiled" if args.profile else "")
+    write_result(name + suffix, outcome)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def postgres_server(wanted: bool) -> Iterator[Any]:
+    """A throwaway PostgreSQL server (tests/pg_server.py: durability off, as SQLite's
+    synchronous=NORMAL does not wait for the disk either) if wanted, else None."""
+    if not wanted:
+        yield None
+        return
+    from tests.pg_server import throwaway_server
+
+    with throwaway_server() as server:
+        yield server
+
+
+def fresh_database(server: Any, name: str) -> str:
+    """A new, empty database on the throwaway server: its URL."""
+    import psycopg
+
+    with psycopg.connect(server.admin_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' LOCALE \'C\''
+                      " TEMPLATE template0")
+    return str(server.url(name))
+
+
+def postmaster_pid(server: Any) -> int:
+    return int((server.folder / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time used so far by a process and its living children (the PostgreSQL server:
+    the postmaster and its backends)."""
+    total = 0.0
+    pending = [root]
+    while pending:
+        pid = pending.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += cpu_seconds(pid)
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pending += [int(c) for c in (task / "children").read_text().split()]
+    return total
 
 
 def load_average() -> list[float]:
@@ -362,11 +412,18 @@ async def seed(db_path: Path, telegram: list[int], line: list[str]) -> None:
             " VALUES (?, 'village_committee', ?, ?)", [(pid, VILLAGE, now) for pid in ids])
 
 
-def bot_store(db_path: Path) -> dict[str, int]:
-    """What the bot stored: reports saved, updates handled, replies not delivered."""
+def bot_store(db_path: Path | str) -> dict[str, int]:
+    """What the bot stored: reports saved, updates handled, replies not delivered (on a
+    SQLite file or a PostgreSQL URL)."""
     import sqlite3
 
-    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+    if str(db_path).startswith("postgresql://"):
+        import psycopg
+
+        opened: Any = psycopg.connect(str(db_path), autocommit=True)
+    else:
+        opened = sqlite3.connect(db_path)
+    with contextlib.closing(opened) as conn:
         def count(sql: str) -> int:
             return int(conn.execute(sql).fetchone()[0])
 
@@ -385,10 +442,10 @@ def free_port() -> int:
 
 
 def bot_env(folder: Path, port: int, *, telegram_origin: str | None = None,
-            line_origin: str | None = None) -> dict[str, str]:
+            line_origin: str | None = None, db: str | None = None) -> dict[str, str]:
     """The environment of `python -m bot.cli run` against the local servers (README,
-    Configuration)."""
-    env = {**os.environ, "CERCAP_DB": str(folder / "bench.db"),
+    Configuration); `db` a PostgreSQL URL instead of the folder's SQLite file."""
+    env = {**os.environ, "CERCAP_DB": db or str(folder / "bench.db"),
            "CERCAP_MEDIA_DIR": str(folder / "media"), "CERCAP_HTTP_HOST": "127.0.0.1",
            "CERCAP_HTTP_PORT": str(port), "CERCAP_QUIET_HOURS": "off",
            "CERCAP_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
