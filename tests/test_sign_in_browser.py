@@ -81,6 +81,7 @@ async def test_signed_in_pages_in_the_browser(console: Harness,
         response = await browser_page.goto(f"{origin}/my")
         assert response.status == 401
         _own_status_logged(browser_page, "410 (Gone)", "401 (Unauthorized)")
+        await browser_page.page.wait_for_load_state("networkidle")  # its events all in
         browser_page.failed_requests.clear()  # the font preload cut short by leaving a page
 
         response = await browser_page.goto(f"{origin}/stories/1")

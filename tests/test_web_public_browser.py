@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.browser import BrowserPage, browser_page, check_page
 from tests.test_web_public import NOW, RunningSite, site
 
 __all__ = ["NOW", "browser_page", "site"]
-pytestmark = pytest.mark.sqlite_only
 
 PAGES = [("home", "/"), ("status", "/status"), ("status-tambon", "/status/350101"),
          ("impact", "/impact"), ("results", "/results"), ("map", "/map"), ("data", "/data"),
@@ -67,7 +64,7 @@ async def test_the_map_draws_its_markers(site: RunningSite, browser_page: Browse
     await page.wait_for_selector("#map[data-drawn]")
     assert await page.get_attribute("#map", "data-drawn") == "3"
     assert await page.locator("#map path.leaflet-interactive").count() == 3
-    await page.locator("#map path.leaflet-interactive").first.click(force=True)
+    await page.locator("#map path.leaflet-interactive").first.dispatch_event("click")
     popup = await page.wait_for_selector(".leaflet-popup-content")
     assert "ครัวเรือน" in await popup.inner_text()
     assert await page.locator('.cartogram a[data-code="35"]').get_attribute("data-value") == "3"
