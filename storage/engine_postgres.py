@@ -419,6 +419,27 @@ class PostgresDatabase:
             return False
         return True
 
+    async def compact(self, tables: Iterable[str] | None = None) -> bool:
+        """After an erasure: `tables` (every table of the schema when None) rewritten without
+        the dead row versions that still hold the erased values — VACUUM FULL, which writes
+        new files (indexes and TOAST rebuilt too) and drops the old ones — then ANALYZE, so
+        the planner's statistics come from what remains. VACUUM runs outside a transaction:
+        on the writer, between transactions (its lock held), each table locked (ACCESS
+        EXCLUSIVE) for as long as its rewrite. Needs the tables' owner (the user that
+        migrated). What it cannot reach: WAL segments until they are recycled, WAL archives,
+        replicas' WAL, and dumps (README, Personal data). True (nothing is left waiting, as
+        SQLite's WAL can be)."""
+        async with self._lock:
+            conn = await self._connected()
+            if tables is None:
+                rows = await conn.execute_fetchall(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+                    " current_schema() AND table_type = 'BASE TABLE'")
+                tables = [str(r[0]) for r in rows]
+            for table in tables:
+                await conn.execute('VACUUM (FULL, ANALYZE) "{}"'.format(table.replace('"', '""')))
+        return True
+
     async def reader(self) -> PgConnection:
         if self._reader is not None and (self._reader.raw.closed or self._reader.raw.broken):
             self._reader = None
