@@ -34,6 +34,12 @@ lasts about half a second and its p99 swings by ±40%, so each round has COLD_ST
 them for each side, alternating bot and echo, pooled like the rounds.
 
     python -m bench.latency_telegram [--people 200] [--messages 10] [--rounds 2] [--profile]
+                                     [--postgres]
+
+--postgres: the bot also runs with CERCAP_DB=postgresql://… on a fresh database of one
+throwaway server (tests/pg_server.py) each time it runs on SQLite (every phase, cold too),
+everything else identical; PostgreSQL against SQLite: throughput ≥ 0.7×, p99 ≤ 1.5× (issue
+14). Writes latency_telegram-postgres.json.
 
 This process (servers and people) does no garbage collection while a phase is measured
 (`collector_paused`): its pauses would land on either side. Each round runs the bot, then
@@ -70,9 +76,11 @@ from bench.common import (
     echo_command,
     echo_reply_done,
     free_port,
+    fresh_database,
     machine,
     phase_figures,
     pool,
+    postgres_server,
     print_profile,
     profile_summary,
     run_load_benchmark,
@@ -86,6 +94,7 @@ from tests.servers.telegram_api import TelegramTestServer
 WARM_UP_PEOPLE = 10
 WARM_UP_MESSAGES = 8  # one whole report each: every step's code runs before measuring
 TARGET_RATIO = 1.3
+PG_THROUGHPUT, PG_P99 = 0.7, 1.5  # the bot on PostgreSQL against on SQLite (issue 14)
 COLD_PEOPLE = 50
 COLD_MESSAGES = 10
 COLD_STARTS = 3  # a round, for each side
@@ -188,13 +197,22 @@ async def run_cold(server: TelegramTestServer, process: Process, people: list[in
             "first_answer_seconds": round(first_answer, 3)}
 
 
-async def measure_cold_bot(folder: Path, people: list[int], profile: bool) -> dict[str, Any]:
-    folder = folder / "cold"
+def bot_database(folder: Path, pg: Any, pg_name: str) -> Path | str:
+    """The folder's SQLite file, or a fresh database named pg_name on the throwaway
+    PostgreSQL server pg."""
+    return fresh_database(pg, pg_name) if pg else folder / "bench.db"
+
+
+async def measure_cold_bot(folder: Path, people: list[int], profile: bool, pg: Any = None,
+                           pg_name: str = "") -> dict[str, Any]:
+    folder = folder / ("cold-pg" if pg else "cold")
     folder.mkdir()
-    await seed(folder / "bench.db", [*people, FIRST_PERSON], [])
+    db = bot_database(folder, pg, pg_name)
+    await seed(db, [*people, FIRST_PERSON], [])  # type: ignore[arg-type]
     async with TelegramTestServer(token=TG_TOKEN) as server:
         port = free_port()
-        bot = Process(BOT_COMMAND, bot_env(folder, port, telegram_origin=server.origin),
+        bot = Process(BOT_COMMAND, bot_env(folder, port, telegram_origin=server.origin,
+                                           db=str(db) if pg else None),
                       folder / "bot.log")
         raw = folder / "bot-cold.pyspy" if profile else None
         try:
@@ -203,8 +221,9 @@ async def measure_cold_bot(folder: Path, people: list[int], profile: bool) -> di
             bot.stop()
     if raw:
         result["profile"] = profile_summary(raw)
-        result["profile"]["raw_stacks"] = str(write_raw_profile("latency_telegram-cold", raw))
-    result["stored"] = bot_store(folder / "bench.db")
+        result["profile"]["raw_stacks"] = str(write_raw_profile(
+            "latency_telegram-cold" + ("-postgres" if pg else ""), raw))
+    result["stored"] = bot_store(db)
     return result
 
 
@@ -226,12 +245,14 @@ async def measure_cold_echo(folder: Path, people: list[int], profile: bool
 
 
 async def measure_bot(folder: Path, people: list[int], warm_up: list[int], messages: int,
-                      profile: bool) -> dict[str, Any]:
-    await seed(folder / "bench.db", people + warm_up, [])
+                      profile: bool, pg: Any = None, pg_name: str = "") -> dict[str, Any]:
+    db = bot_database(folder, pg, pg_name)
+    await seed(db, people + warm_up, [])  # type: ignore[arg-type]
     async with TelegramTestServer(token=TG_TOKEN) as server:
         port = free_port()
-        bot = Process(BOT_COMMAND, bot_env(folder, port, telegram_origin=server.origin),
-                      folder / "bot.log")
+        bot = Process(BOT_COMMAND, bot_env(folder, port, telegram_origin=server.origin,
+                                           db=str(db) if pg else None),
+                      folder / f"bot{'-pg' if pg else ''}.log")
         bot.start()
         try:
             await bot.wait_healthy(port)
@@ -241,11 +262,11 @@ async def measure_bot(folder: Path, people: list[int], warm_up: list[int], messa
                                     profile_to=raw)
             if raw:
                 result["profile"] = profile_summary(raw)
-                result["profile"]["raw_stacks"] = str(write_raw_profile("latency_telegram",
-                                                                        raw))
+                result["profile"]["raw_stacks"] = str(write_raw_profile(
+                    "latency_telegram" + ("-postgres" if pg else ""), raw))
         finally:
             bot.stop()
-    result["stored"] = bot_store(folder / "bench.db")
+    result["stored"] = bot_store(db)
     return result
 
 
@@ -285,24 +306,38 @@ def pooled(rounds: list[dict[str, Any]], starts: list[dict[str, Any]]) -> dict[s
     return side
 
 
-async def main(people_count: int, messages: int, rounds: int, profile: bool
-               ) -> dict[str, Any]:
+async def main(people_count: int, messages: int, rounds: int, profile: bool,
+               postgres: bool = False) -> dict[str, Any]:
     """Each round: the bot, then the echo, each on fresh servers (and the bot on a fresh
-    database); figures pool the rounds."""
+    database); figures pool the rounds. With `postgres`, the bot also runs on a fresh
+    PostgreSQL database (one throwaway server for the run) each time, before the SQLite
+    bot in odd rounds and after it in even ones."""
     people = telegram_ids(people_count)
     warm_up = telegram_ids(WARM_UP_PEOPLE, first=8_000_000)
     cold_people = telegram_ids(COLD_PEOPLE, first=6_000_000)
     bots, floors, bots_cold, floors_cold = [], [], [], []
-    for _ in range(rounds):
-        with tempfile.TemporaryDirectory(prefix="bench-latency-") as name:
-            folder = Path(name)
-            bots.append(await measure_bot(folder, people, warm_up, messages, profile))
-            floors.append(await measure_echo(folder, people, warm_up, messages, profile))
-        for _ in range(COLD_STARTS):
-            with tempfile.TemporaryDirectory(prefix="bench-latency-cold-") as name:
+    pg_bots: list[dict[str, Any]] = []
+    pg_cold: list[dict[str, Any]] = []
+    with postgres_server(postgres) as pg:
+        for number in range(rounds):
+            with tempfile.TemporaryDirectory(prefix="bench-latency-") as name:
                 folder = Path(name)
-                bots_cold.append(await measure_cold_bot(folder, cold_people, profile))
-                floors_cold.append(await measure_cold_echo(folder, cold_people, profile))
+                if pg and number % 2:
+                    pg_bots.append(await measure_bot(folder, people, warm_up, messages,
+                                                     profile, pg, f"tg{number}"))
+                bots.append(await measure_bot(folder, people, warm_up, messages, profile))
+                if pg and not number % 2:
+                    pg_bots.append(await measure_bot(folder, people, warm_up, messages,
+                                                     profile, pg, f"tg{number}"))
+                floors.append(await measure_echo(folder, people, warm_up, messages, profile))
+            for start in range(COLD_STARTS):
+                with tempfile.TemporaryDirectory(prefix="bench-latency-cold-") as name:
+                    folder = Path(name)
+                    bots_cold.append(await measure_cold_bot(folder, cold_people, profile))
+                    if pg:
+                        pg_cold.append(await measure_cold_bot(
+                            folder, cold_people, profile, pg, f"tgcold{number}_{start}"))
+                    floors_cold.append(await measure_cold_echo(folder, cold_people, profile))
     bot, floor = pooled(bots, bots_cold), pooled(floors, floors_cold)
     ratios = {phase: {"p50": round(bot[phase]["p50_ms"] / floor[phase]["p50_ms"], 2),
                       "p99": round(bot[phase]["p99_ms"] / floor[phase]["p99_ms"], 2)}
@@ -314,10 +349,20 @@ async def main(people_count: int, messages: int, rounds: int, profile: bool
                     "starts_per_side": rounds * COLD_STARTS,
                     "measured_from": "the reply to a message waiting at the server as the "
                                      "process starts"}
-    return {"date": date.today().isoformat(), "machine": machine(), "people": people_count,
-            "messages_per_person_and_phase": messages, "rounds": rounds, "profiled": profile,
-            "phases": phases, "bot": bot, "floor_echo": floor, "ratio": ratios,
-            "target_ratio": TARGET_RATIO}
+    result = {"date": date.today().isoformat(), "machine": machine(), "people": people_count,
+              "messages_per_person_and_phase": messages, "rounds": rounds, "profiled": profile,
+              "phases": phases, "bot": bot, "floor_echo": floor, "ratio": ratios,
+              "target_ratio": TARGET_RATIO}
+    if pg_bots:
+        on_pg = result["bot_postgres"] = pooled(pg_bots, pg_cold)
+        result["postgres_vs_sqlite"] = {
+            phase: {"throughput": round(on_pg[phase][RATE] / bot[phase][RATE], 3),
+                    "p50": round(on_pg[phase]["p50_ms"] / bot[phase]["p50_ms"], 2),
+                    "p99": round(on_pg[phase]["p99_ms"] / bot[phase]["p99_ms"], 2)}
+            for phase in ALL_PHASES}
+        result["postgres_vs_sqlite"]["targets"] = {"throughput_at_least": PG_THROUGHPUT,
+                                                   "p99_at_most": PG_P99}
+    return result
 
 
 def report(result: dict[str, Any]) -> str:
@@ -327,8 +372,11 @@ def report(result: dict[str, Any]) -> str:
              f"round(s), long polling (ms from push_update to the first sendMessage)",
              f"  {'phase':<13}{'':<11}{'count':>6}{'p50':>8}{'p90':>8}{'p99':>8}{'max':>8}"
              f"{'msg/s':>8}{'CPU ms/msg':>11}{'CPU busy':>9}{'stalled':>8}"]
+    on_pg = result.get("bot_postgres")
+    sides = [(n, s) for n, s in (("bot", bot), ("bot on PG", on_pg), ("echo floor", floor))
+             if s]
     for phase in ALL_PHASES:
-        for name, side in (("bot", bot), ("echo floor", floor)):
+        for name, side in sides:
             row = side[phase]
             lines.append(
                 f"  {phase:<13}{name:<11}{row['count']:>6}{row['p50_ms']:>8.1f}"
@@ -340,8 +388,16 @@ def report(result: dict[str, Any]) -> str:
             f"{key} {ratio[key]:.2f} {'OK' if ratio[key] <= result['target_ratio'] else 'MISSED'}"
             for key in ("p50", "p99"))
         lines.append(f"  {phase:<13}bot / floor: {verdict}   (target ≤ {result['target_ratio']})")
+        if on_pg:
+            vs = result["postgres_vs_sqlite"][phase]
+            enough = "OK" if vs["throughput"] >= PG_THROUGHPUT else "MISSED"
+            lines.append(
+                f"  {phase:<13}PostgreSQL / SQLite: throughput {vs['throughput']:.2f}"
+                f"{'' if phase == 'paced' else f' (≥ {PG_THROUGHPUT} {enough})'}"
+                f", p50 {vs['p50']:.2f}, p99 {vs['p99']:.2f}"
+                f" (≤ {PG_P99} {'OK' if vs['p99'] <= PG_P99 else 'MISSED'})")
     for phase, each_is in (("back_to_back", "rounds"), (COLD, "starts")):
-        for name, side in (("bot", bot), ("echo floor", floor)):
+        for name, side in sides:
             if len(side[phase]["rounds"]) < 2:
                 continue
             each = ", ".join(f"{r[RATE]:.0f} msg/s p50 {r['p50_ms']:.0f} p99 "
@@ -354,6 +410,9 @@ def report(result: dict[str, Any]) -> str:
                  + ", ".join(f"{s:.2f}" for s in bot[COLD]["first_answer_seconds"])
                  + " s, echo " + ", ".join(f"{s:.2f}" for s in floor[COLD]["first_answer_seconds"])
                  + f" s; bot stored (last start): {bot[COLD].get('stored')}")
+    if on_pg:
+        lines.append(f"  replies lost / doubled on PostgreSQL: {on_pg['replies_lost']} /"
+                     f" {on_pg['replies_doubled']}; stored (last round): {on_pg['stored']}")
     lines.append(f"  replies lost / doubled: bot {bot['replies_lost']} / {bot['replies_doubled']},"
                  f" echo {floor['replies_lost']} / {floor['replies_doubled']};"
                  f" bot stored (last round): {bot['stored']}")
