@@ -5,8 +5,10 @@ why: `--by`, default the login name, and `--reason`).
 
 What erasure does is storage/erasure.py's; here: the listing, the confirmation, the files
 (photos the person sent, their copies of their data in media/exports/), then the database
-compacted (VACUUM, WAL emptied) so the erased bytes are nowhere in its files, and a last
-search of every table for the name and the platform ids, whose result is printed."""
+compacted (storage/erasure.compact: on SQLite VACUUM and the WAL emptied, on PostgreSQL
+VACUUM FULL of the tables it touched) so the erased bytes are nowhere in its files, and a
+last search of every text column of every table for the name and the platform ids, whose
+result is printed."""
 
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ async def erase(settings: Settings, person_id: int, *, yes: bool, reason: str | 
                                       titles=name_titles())
             unused = await erasure.erase(conn, plan, now=now, by=who, reason=reason)
         removed = _delete_files(settings.media_dir, unused, person_id)
-        emptied = await db.compact()
+        emptied = await erasure.compact(db, plan)
         async with db.read() as conn:
             left = await erasure.leftovers(conn, [*plan.terms, *plan.platform_ids])
     out(f"erased person {person_id}: {len(plan.identities)} identities, {removed} files"

@@ -21,12 +21,18 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from storage import audit, privacy
+from storage import audit, catalogue, privacy
 from storage.connection import Connection
+from storage.db import Database, is_server_database
 from storage.timestamps import to_db
 
+if TYPE_CHECKING:
+    from storage.engine_postgres import PostgresDatabase
+
 MIN_NAME_PART = 3
+ESCAPE = "ESCAPE '\\'"  # LIKE's escape character, the backslash (`_like`), on both engines
 # Tables whose text is not about people, or that are handled one by one below.
 NOT_SWEPT = frozenset({"people", "identities", "areas", "schedules", "line_rich_menus",
                        "processed_updates"})
@@ -81,15 +87,12 @@ def _like(term: str) -> str:
 
 
 async def tables(conn: Connection) -> list[str]:
-    """Every table of the schema (SQLite's catalogue)."""
-    rows = await conn.execute_fetchall(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'"
-        " ORDER BY name")
-    return [r[0] for r in rows]
+    """Every table of the schema (the engine's catalogue: storage/catalogue.py)."""
+    return await catalogue.tables(conn)
 
 
 async def columns(conn: Connection, table: str) -> list[str]:
-    return [d[0] for d in conn.raw.execute(f"SELECT * FROM {table} LIMIT 0").description]
+    return await catalogue.columns(conn, table)
 
 
 async def _count(conn: Connection, sql: str, params: tuple[object, ...]) -> int:
@@ -120,7 +123,7 @@ async def plan(conn: Connection, person_id: int, *, replacement_for: dict[str, s
     for table in await tables(conn):
         if table in NOT_SWEPT:
             continue
-        for column in await columns(conn, table):
+        for column in await catalogue.text_columns(conn, table):
             changed = await _matching(conn, table, column, result.terms)
             if changed:
                 result.texts[f"{table}.{column}"] = changed
@@ -146,8 +149,8 @@ async def plan(conn: Connection, person_id: int, *, replacement_for: dict[str, s
 async def _matching(conn: Connection, table: str, column: str, terms: list[str]) -> int:
     if not terms:
         return 0
-    where = " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for _ in terms)
-    return await _count(conn, f"SELECT COUNT(*) FROM {table} WHERE {where}",
+    where = " OR ".join(f'"{column}" LIKE ? {ESCAPE}' for _ in terms)
+    return await _count(conn, f'SELECT COUNT(*) FROM "{table}" WHERE {where}',
                         tuple(_like(t) for t in terms))
 
 
@@ -164,7 +167,7 @@ async def _stored_updates(conn: Connection, platform_ids: list[str]) -> list[int
     found: list[int] = []
     for platform_id in platform_ids:
         rows = await conn.execute_fetchall(
-            "SELECT id FROM inbox WHERE person_key LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\'",
+            f"SELECT id FROM inbox WHERE person_key LIKE ? {ESCAPE} OR body LIKE ? {ESCAPE}",
             (_like(platform_id), _like(platform_id)))
         found += [r[0] for r in rows]
     return list(dict.fromkeys(found))
@@ -221,8 +224,8 @@ async def erase(conn: Connection, erasure: ErasurePlan, *, now: datetime, by: st
         table, column = table_column.split(".")
         for term in erasure.terms:
             await conn.execute(
-                f"UPDATE {table} SET {column} = REPLACE({column}, ?, ?)"
-                f" WHERE {column} LIKE ? ESCAPE '\\'",
+                f'UPDATE "{table}" SET "{column}" = REPLACE("{column}", ?, ?)'
+                f' WHERE "{column}" LIKE ? {ESCAPE}',
                 (term, erasure.replacement, _like(term)))
     chats = [(channel, chat) for _, channel, _, chat in erasure.identities]
     await conn.execute(*_outbox_filter(person_id, chats, "DELETE"))
@@ -256,8 +259,32 @@ async def leftovers(conn: Connection, needles: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     needles = [n for n in needles if n]
     for table in await tables(conn):
-        for column in await columns(conn, table):
+        for column in await catalogue.text_columns(conn, table):
             count = await _matching(conn, table, column, needles)
             if count:
                 found[f"{table}.{column}"] = count
     return found
+
+
+# What erase() writes to besides the free texts (`ErasurePlan.texts`).
+WRITTEN: tuple[str, ...] = ("people", "identities", "role_grants", "reminder_pauses",
+                            "web_sessions", "sign_in_links", "outbox", "inbox",
+                            "notice_acceptances", "erasure_requests", "audit_log",
+                            *(t for t, _ in privacy.IDENTITY_COLUMNS),
+                            *privacy.PHOTO_REFERENCES)
+
+
+def touched_tables(erasure: ErasurePlan) -> list[str]:
+    """The tables `erase` changed rows of (whose files hold the erased values until they
+    are compacted)."""
+    return sorted({*WRITTEN, *(where.split(".")[0] for where in erasure.texts)})
+
+
+async def compact(db: Database | PostgresDatabase, erasure: ErasurePlan) -> bool:
+    """After `erase` has committed: the erased values out of the database's files. SQLite:
+    VACUUM of the whole file and the WAL emptied (False when a reader of another connection
+    kept it from being emptied; it is at the next checkpoint). PostgreSQL: VACUUM FULL of
+    the tables the erasure touched (storage/engine_postgres.py)."""
+    if is_server_database(db.path):
+        return await db.compact(touched_tables(erasure))  # type: ignore[call-arg]
+    return await db.compact()

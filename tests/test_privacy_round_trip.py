@@ -2,8 +2,9 @@
 and the console: a person joins (the notice), reports with a photo, asks for their data
 (a JSON file and an Excel workbook arrive), asks for erasure in the chat, and an
 administrator erases them with `cercap-bot people erase`: afterwards their name and
-platform ids are nowhere in the database file, its WAL or the media folder, and every
-summary number is what it was."""
+platform ids are nowhere in the database (SQLite: the bytes of its file and WAL;
+PostgreSQL: every column of every row of every table, read back as text through SQL) or
+the media folder, and every summary number is what it was. Each test runs on both engines."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 from openpyxl import load_workbook
 
@@ -36,21 +38,19 @@ from tests.servers.telegram_api import TelegramTestServer
 from tests.test_line_channel import Person as LinePerson
 from tests.test_telegram_channel import Person, issue_code, settings_for
 
-pytestmark = pytest.mark.sqlite_only  # the database file's bytes are searched
-
 NAME = "บุญเรือน ทดลองลบ"
 TG_USER = 7431958206
 LINE_USER = "U" + "5e" * 16
 AREAS = ("35010102", "350101", "3501", "35")
 
 
-async def summaries(db_path: Path) -> list[Any]:
+async def summaries(db_path: Path | str) -> list[Any]:
     async with Database(db_path) as db, db.read() as conn:
         return [await compute_summary(conn, code, Period(date(2020, 1, 1), date(2030, 12, 31)),
                                       date(2030, 12, 31)) for code in AREAS]
 
 
-async def person_of(db_path: Path, channel: str, user: str) -> int:
+async def person_of(db_path: Path | str, channel: str, user: str) -> int:
     async with Database(db_path) as db, db.read() as conn, conn.execute(
             "SELECT person_id FROM identities WHERE channel = ? AND platform_user_id = ?",
             (channel, user)) as cur:
@@ -59,19 +59,71 @@ async def person_of(db_path: Path, channel: str, user: str) -> int:
     return int(row[0])
 
 
-def files_bytes(db_path: Path, media: Path) -> dict[str, bytes]:
-    found = {p.name: p.read_bytes() for p in (db_path, Path(f"{db_path}-wal"))
-             if p.exists()}
+def pg(request: pytest.FixtureRequest) -> Any:
+    """The throwaway PostgreSQL server when the test runs on it, else None."""
+    if request.getfixturevalue("db_engine") != "postgres":
+        return None
+    return request.getfixturevalue("pg_server")
+
+
+def files_bytes(db_path: Path | str, media: Path) -> dict[str, bytes]:
+    """The media folder's files (with their names), and on SQLite the database's file and
+    WAL, byte for byte."""
+    found: dict[str, bytes] = {}
+    if isinstance(db_path, Path):
+        found = {p.name: p.read_bytes() for p in (db_path, Path(f"{db_path}-wal"))
+                 if p.exists()}
     for path in media.rglob("*"):
         if path.is_file():
             found[str(path)] = path.read_bytes() + str(path).encode()
     return found
 
 
-def assert_nowhere(db_path: Path, media: Path, *needles: str) -> None:
-    for where, content in files_bytes(db_path, media).items():
+async def rows_holding(db_path: Path | str, needle: str) -> dict[str, int]:
+    """PostgreSQL: the tables with a row any of whose columns (whatever its type), read as
+    text, holds `needle`; asked of the server's catalogue here, not storage's."""
+    found: dict[str, int] = {}
+    async with Database(db_path) as db, db.read() as conn:
+        names = [r[0] for r in await conn.execute_fetchall(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+            " current_schema() AND table_type = 'BASE TABLE'")]
+        assert {"people", "identities", "problems", "outbox", "audit_log"} <= set(names)
+        for name in names:
+            rows = await conn.execute_fetchall(
+                f'SELECT COUNT(*) FROM "{name}" AS r WHERE strpos(CAST(r AS text), ?) > 0',
+                (needle,))
+            if rows[0][0]:
+                found[name] = int(rows[0][0])
+    return found
+
+
+def server_files(db_path: str, server: Any) -> dict[str, bytes]:
+    """PostgreSQL: the files of the test's database in the server's data folder, after a
+    CHECKPOINT (every page written out): the rows erasure's compact rewrote and the files
+    it dropped (truncated at once, unlinked after the checkpoint)."""
+    name = db_path.rsplit("/", 1)[1]
+    with psycopg.connect(server.admin_url, autocommit=True) as admin:
+        oid = admin.execute("SELECT oid FROM pg_database WHERE datname = %s",
+                            (name,)).fetchone()[0]
+        admin.execute("CHECKPOINT")
+    folder = server.folder / "data" / "base" / str(oid)
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+async def assert_nowhere(db_path: Path | str, media: Path, *needles: str,
+                         server: Any = None) -> None:
+    """SQLite: nowhere in the database's file, its WAL or the media folder. PostgreSQL: in
+    no row of any table, nowhere in the media folder, and (given the server) in none of
+    the database's files."""
+    found = files_bytes(db_path, media)
+    if server is not None and not isinstance(db_path, Path):
+        found |= server_files(db_path, server)
+    for where, content in found.items():
         for needle in needles:
             assert needle.encode("utf-8") not in content, (needle, where)
+    if not isinstance(db_path, Path):
+        for needle in needles:
+            assert await rows_holding(db_path, needle) == {}, needle
 
 
 def check_copy(document: dict[str, Any], user: str, reported: bool = True) -> None:
@@ -106,7 +158,7 @@ async def report_with_photo(person: Person, tg: TelegramTestServer) -> None:
 
 async def test_telegram_copy_then_request_then_cli_erasure(
         seeded_db_path: Path, tg: TelegramTestServer, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     media = tmp_path / "media"
     settings = settings_for(seeded_db_path, tg, media,
                             telegram_webhook_url="https://bot.example.org/telegram/webhook",
@@ -160,7 +212,8 @@ async def test_telegram_copy_then_request_then_cli_erasure(
                 " problems 1") in listing
         assert "still found" not in listing
 
-        assert_nowhere(seeded_db_path, media, NAME, *NAME.split(), str(TG_USER), "photo-erase-1")
+        await assert_nowhere(seeded_db_path, media, NAME, *NAME.split(), str(TG_USER),
+                             "photo-erase-1", server=pg(request))
     assert await summaries(seeded_db_path) == before
     async with Database(seeded_db_path) as db, db.read() as conn:
         async with conn.execute("SELECT description, photo_ref FROM problems WHERE"
@@ -211,7 +264,8 @@ async def test_without_yes_the_terminal_asks_and_no_means_nothing_changes(
 
 
 async def test_line_copy_by_signed_link_then_erasure(
-        seeded_db_path: Path, line: LineTestServer, tmp_path: Path) -> None:
+        seeded_db_path: Path, line: LineTestServer, tmp_path: Path,
+        request: pytest.FixtureRequest) -> None:
     media = tmp_path / "media"
     settings = line_settings(seeded_db_path, line, media, public_url="https://bot.example.org")
     async with Service(settings) as service:
@@ -241,12 +295,13 @@ async def test_line_copy_by_signed_link_then_erasure(
     person_id = await person_of(seeded_db_path, "line", LINE_USER)
     assert await erase(settings, person_id, yes=True, reason="asked by phone", by="admin",
                        out=lambda _: None) == 0
-    assert_nowhere(seeded_db_path, media, NAME, *NAME.split(), LINE_USER)
+    await assert_nowhere(seeded_db_path, media, NAME, *NAME.split(), LINE_USER,
+                         server=pg(request))
     assert await summaries(seeded_db_path) == before
 
 
 async def test_console_copy_and_erasure_of_a_demo_person(
-        console: Harness) -> None:
+        console: Harness, request: pytest.FixtureRequest) -> None:
     db, media = console.db, console.media_dir
     sender = OutboxSender(db, [console.screen], console.clock, prepare=chained(
         MyDataExporter(db, media, console.clock).prepare,
@@ -267,7 +322,7 @@ async def test_console_copy_and_erasure_of_a_demo_person(
     check_workbook_rows = load_workbook(media / shown[1])
     assert "people" in check_workbook_rows.sheetnames
     person_id = document["person_id"]
-    path = Path(db.path)
+    path = db.path  # the file, or on PostgreSQL the URL
     before = await summaries(path)
     settings = Settings(db_path=path, media_dir=media, telegram_token=None,
                         telegram_bot_username=None, log_level="INFO")
@@ -276,4 +331,4 @@ async def test_console_copy_and_erasure_of_a_demo_person(
     assert await summaries(path) == before
     assert not list((media / "exports").glob(f"my-data-{person_id}-*"))
     # "ใจดี" is also a tambon's name (330503): the areas are not about people and stay.
-    assert_nowhere(path, media, name, "สมศรี")
+    await assert_nowhere(path, media, name, "สมศรี", server=pg(request))
