@@ -4,8 +4,9 @@ housekeeping deletes once its retention passes.
 
 Where a person's data lives is listed once, in `PERSON_COLUMNS` (the tables with a column
 pointing at people) and `IDENTITY_COLUMNS` (the tables hanging on a chat identity):
-tests/test_privacy_export.py checks that every such column of the schema is listed, so a
-table added later cannot be left out of anyone's copy.
+tests/test_privacy_retention.py checks, on both engines, that every such column of the
+schema (its foreign keys, storage/catalogue.py) is listed, so a table added later cannot
+be left out of anyone's copy.
 """
 
 from __future__ import annotations
