@@ -275,9 +275,11 @@ WRITTEN: tuple[str, ...] = ("people", "identities", "role_grants", "reminder_pau
 
 
 def touched_tables(erasure: ErasurePlan) -> list[str]:
-    """The tables `erase` changed rows of (whose files hold the erased values until they
-    are compacted)."""
-    return sorted({*WRITTEN, *(where.split(".")[0] for where in erasure.texts)})
+    """The tables whose files may hold the erased values until they are compacted: those
+    `erase` changed rows of, and every table pointing at people (an earlier version of a
+    row about the person, corrected before, is still in its file until vacuumed)."""
+    return sorted({*WRITTEN, *(t for t, _ in privacy.PERSON_COLUMNS),
+                   *(where.split(".")[0] for where in erasure.texts)})
 
 
 async def compact(db: Database | PostgresDatabase, erasure: ErasurePlan) -> bool:
