@@ -20,9 +20,14 @@ and Python, with the queries run in the calling thread (DirectConnection), both 
 interleaved in random order, medians over 40 rounds; SQLite's instruction count and the
 time through aiosqlite are reported beside it.
 
-    python -m bench.summaries [--regenerate] [--no-scaling] [--runs 5]
+    python -m bench.summaries [--regenerate] [--no-scaling] [--runs 5] [--postgres]
 
 Prints a table and writes bench/results/summaries.json.
+
+--postgres: the same levels on PostgreSQL: the cached 1x file is copied into a fresh
+database of a throwaway server (tests/pg_server.py) with `cercap-bot db copy`'s code
+(storage/copy.py), ANALYZEd, and timed through the PostgreSQL engine as the bot runs them
+(no scaling check); writes bench/results/summaries-postgres.json.
 """
 
 from __future__ import annotations
@@ -575,6 +580,34 @@ async def scaling(small: Database, large: Database, tambons: list[str], rounds: 
         "aiosqlite_ratio": round(ratio(timed_aiosqlite, tambons), 3)}
 
 
+async def main_postgres(regenerate: bool, runs: int) -> dict[str, Any]:
+    """The levels on PostgreSQL: the 1x file copied into a throwaway server."""
+    from bench.common import fresh_database, postgres_server
+    from storage.copy import copy_database
+
+    meta = await ensure_dataset(1, regenerate)
+    result: dict[str, Any] = {
+        "date": date.today().isoformat(), "today": TODAY.isoformat(), "engine": "postgresql",
+        "period": [PERIOD.start.isoformat(), PERIOD.end.isoformat()],
+        "cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "dataset": meta}
+    with postgres_server(True) as server:
+        url = fresh_database(server, "summaries")
+        started = time.perf_counter()
+        print(f"copying {data_file(1).name} into PostgreSQL (storage/copy.py)", flush=True)
+        await copy_database(data_file(1), url,
+                            lambda table, n: print(f"  {table}: {n:,} rows", flush=True))
+        import psycopg
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ANALYZE")
+        result["copied_in_seconds"] = round(time.perf_counter() - started)
+        print(f"copied and analyzed in {result['copied_in_seconds']} s; timing", flush=True)
+        async with Database(url) as db:
+            result["levels"] = await time_levels(db, meta["bench_tambons"], runs)
+    return result
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 async def main(regenerate: bool, with_scaling: bool, runs: int) -> dict[str, Any]:
@@ -641,8 +674,14 @@ if __name__ == "__main__":
     parser.add_argument("--no-scaling", action="store_true",
                         help="skip the 10x file and the scaling check")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per area")
+    parser.add_argument("--postgres", action="store_true",
+                        help="time the levels on a throwaway PostgreSQL holding the 1x file")
     args = parser.parse_args()
-    outcome = asyncio.run(main(args.regenerate, not args.no_scaling, args.runs))
+    if args.postgres:
+        outcome = asyncio.run(main_postgres(args.regenerate, args.runs))
+    else:
+        outcome = asyncio.run(main(args.regenerate, not args.no_scaling, args.runs))
     print(report(outcome))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "summaries.json").write_text(json.dumps(outcome, indent=2) + "\n")
+    name = "summaries-postgres.json" if args.postgres else "summaries.json"
+    (RESULTS_DIR / name).write_text(json.dumps(outcome, indent=2) + "\n")
