@@ -270,6 +270,9 @@ class PgConnection:
         self._statements: dict[tuple[str, bool], Statement] = {}
         self.total_changes = 0
         self.row_factory: Any = None  # accepted and ignored: rows always work by name
+        # BEGIN not sent yet: it goes with the transaction's first statement, in one
+        # round trip (a pipeline), instead of a round trip of its own.
+        self.begin_pending = False
 
     @classmethod
     async def open(cls, url: str) -> PgConnection:
@@ -307,14 +310,21 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
-        return self.raw.info.transaction_status != TransactionStatus.IDLE
+        return self.begin_pending or \
+            self.raw.info.transaction_status != TransactionStatus.IDLE
 
     async def _run(self, cursor: PgCursor) -> None:
         statement = self._statement(cursor._sql)
         # A cursor per statement: two coroutines may use the connection at once (a read
         # beside a transaction's statements); psycopg queues them, each keeps its rows.
         cur = self.raw.cursor()
-        await cur.execute(statement.text, cursor._params or ())  # type: ignore[arg-type]
+        if self.begin_pending:
+            self.begin_pending = False
+            async with self.raw.pipeline():  # BEGIN and the statement: one round trip
+                await self.raw.execute("BEGIN")
+                await cur.execute(statement.text, cursor._params or ())  # type: ignore[arg-type]
+        else:
+            await cur.execute(statement.text, cursor._params or ())  # type: ignore[arg-type]
         rows = await cur.fetchall() if cur.description is not None else []
         cursor.rowcount = cur.rowcount
         if cur.rowcount > 0 and (cur.statusmessage or "").startswith(_CHANGES):
@@ -339,6 +349,9 @@ class PgConnection:
         rows = list(rows)
         statement = self._statement(sql, many=True)
         cursor = PgCursor(self, sql, ())
+        if rows and self.begin_pending:
+            self.begin_pending = False
+            await self.raw.execute("BEGIN")
         if rows:
             cur = self.raw.cursor()
             await cur.executemany(statement.text, rows)  # type: ignore[arg-type]
@@ -409,23 +422,28 @@ class PostgresDatabase:
     async def transaction(self) -> AsyncIterator[PgConnection]:
         async with self._lock:
             conn = await self._connected()
-            await conn.execute("BEGIN")
+            conn.begin_pending = True  # sent with the first statement
             try:
                 yield conn
             except BaseException:
-                if not (conn.raw.closed or conn.raw.broken):
+                if conn.begin_pending:  # nothing was sent
+                    conn.begin_pending = False
+                elif not (conn.raw.closed or conn.raw.broken):
                     await conn.execute("ROLLBACK")
                 raise
             else:
-                await conn.execute("COMMIT")
+                if conn.begin_pending:  # an empty transaction: nothing to commit
+                    conn.begin_pending = False
+                else:
+                    await conn.execute("COMMIT")
 
     async def writable(self, timeout: float = 1.0) -> bool:
         import asyncio
         import logging
 
         try:
-            async with asyncio.timeout(timeout), self.transaction():
-                pass
+            async with asyncio.timeout(timeout), self.transaction() as conn:
+                await conn.execute("SELECT 1")  # an empty transaction sends nothing
         except (TimeoutError, psycopg.Error) as exc:
             logging.getLogger(__name__).warning("database not writable: %s", exc)
             return False
