@@ -5,29 +5,42 @@ a PostgreSQL database, so a deployment grows without starting over.
   held for the whole copy, so none starts meanwhile either).
 - The file is first brought to this program's schema version (as the bot's start would),
   the PostgreSQL database too (created tables, storage/migrations/postgres.py).
-- Every table of the file, in one transaction: COPY into a temporary table of the same
-  shape, then INSERT … ON CONFLICT (primary key) DO UPDATE into the real one, so a rerun
-  writes the same rows again (idempotent) and a row changed since the last copy is
-  updated. Foreign keys are checked at the end of each table's statement, so row order
-  within a table (areas under areas) does not matter; tables go parents first.
+- Every table of the file, in one transaction, through the COPY protocol: straight into a
+  table that is empty; into a temporary table of the same shape, then one
+  INSERT … SELECT … ON CONFLICT (primary key) DO UPDATE, into one that is not, so a rerun
+  writes the same rows again (idempotent) and a row changed since the last copy is updated.
+  The file is read in a worker thread while the previous batch goes to the server.
+- Triggers do not fire row by row: `SET LOCAL session_replication_role = replica` when the
+  user may (a superuser, or one granted SET on it), which also skips the per-row foreign
+  key checks; these are then checked once per foreign key, one anti-join each (a missing
+  parent rolls everything back). A user who may not has the tables' own triggers disabled
+  inside the transaction instead (ALTER TABLE … DISABLE TRIGGER, enabled again before the
+  commit; the foreign keys then are checked row by row as usual).
+- What the triggers maintain, `area_versions` (storage/area_versions.py), is copied as the
+  file has it; a province whose version on PostgreSQL was already at least the file's gets
+  one more than that, so a page cached from the old rows is not served again.
 - Identity sequences are set past the largest id copied, so new rows get new ids.
 - Counts checked: each table holds as many rows on both sides, or the copy is rolled back.
+- Each copied table is ANALYZEd after the commit (the planner's statistics).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from storage.db import Database
 from storage.instance_lock import instance_lock
 
 PG_ONLY_TABLES = frozenset({"schema_migrations"})
-# Written by triggers as the other tables' rows go in (storage/area_versions.py): emptied
-# and copied last, so it ends as the file has it.
+# Written by triggers as the other tables' rows go in (storage/area_versions.py): copied
+# last, as the file has it (see the module's docstring).
 COPY_LAST = ("area_versions",)
+BATCH = 10_000  # rows read from the file at a time
 
 
 class CopyError(RuntimeError):
@@ -37,6 +50,7 @@ class CopyError(RuntimeError):
 @dataclass(frozen=True)
 class CopyResult:
     counts: dict[str, int]  # rows per table, equal on both sides
+    triggers: str = "replica"  # how per-row triggers were kept quiet: "replica" or "disabled"
 
 
 def _tables_parents_first(source: sqlite3.Connection) -> list[str]:
@@ -58,37 +72,123 @@ def _columns(source: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in source.execute(f'PRAGMA table_info("{table}")')]
 
 
-async def _copy_table(cur: object, source: sqlite3.Connection, table: str,
-                      columns: list[str]) -> None:
-    quoted = ", ".join(f'"{c}"' for c in columns)
-    await cur.execute(  # type: ignore[attr-defined]
-        f'CREATE TEMPORARY TABLE "copy_{table}" (LIKE "{table}") ON COMMIT DROP')
-    rows = source.execute(f'SELECT {quoted} FROM "{table}"')
-    async with cur.copy(f'COPY "copy_{table}" ({quoted}) FROM STDIN') as copy:  # type: ignore[attr-defined]
-        while batch := rows.fetchmany(5000):
-            for row in batch:
-                await copy.write_row(row)
-    await cur.execute(  # type: ignore[attr-defined]
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def _stream(cur: Any, source: sqlite3.Connection, table: str, into: str,
+                  columns: list[str]) -> None:
+    """The file's rows of `table` COPYed into `into`; the next batch is read from the file in
+    a thread while the current one is written."""
+    quoted = ", ".join(_q(c) for c in columns)
+    rows = source.execute(f"SELECT {quoted} FROM {_q(table)}")
+    async with cur.copy(f"COPY {_q(into)} ({quoted}) FROM STDIN") as copy:
+        batch = rows.fetchmany(BATCH)
+        while batch:
+            following = asyncio.ensure_future(asyncio.to_thread(rows.fetchmany, BATCH))
+            try:
+                for row in batch:
+                    await copy.write_row(row)
+            finally:
+                batch = await following
+
+
+async def _primary_key(cur: Any, table: str) -> list[str]:
+    await cur.execute(
         "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid"
         " AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s::regclass AND i.indisprimary",
-        (f'"{table}"',))
-    key = [r[0] for r in await cur.fetchall()]  # type: ignore[attr-defined]
-    if not key:
-        raise CopyError(f"table {table} has no primary key on PostgreSQL: cannot copy it again")
-    others = [c for c in columns if c not in key]
-    update = (" DO UPDATE SET " + ", ".join(f'"{c}" = excluded."{c}"' for c in others)
-              if others else " DO NOTHING")
-    await cur.execute(  # type: ignore[attr-defined]
-        f'INSERT INTO "{table}" ({quoted}) SELECT {quoted} FROM "copy_{table}"'
-        f' ON CONFLICT ({", ".join(chr(34) + k + chr(34) for k in key)}){update}')
+        (_q(table),))
+    return [r[0] for r in await cur.fetchall()]
+
+
+async def _copy_table(cur: Any, source: sqlite3.Connection, table: str,
+                      columns: list[str]) -> None:
+    quoted = ", ".join(_q(c) for c in columns)
+    await cur.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(table)})")
+    if not (await cur.fetchone())[0]:
+        await _stream(cur, source, table, table, columns)  # empty: straight in
+    else:
+        key = await _primary_key(cur, table)
+        if not key:
+            raise CopyError(f"table {table} has no primary key on PostgreSQL: cannot copy it"
+                            " again")
+        staging = f"copy_{table}"
+        await cur.execute(
+            f"CREATE TEMPORARY TABLE {_q(staging)} (LIKE {_q(table)}) ON COMMIT DROP")
+        await _stream(cur, source, table, staging, columns)
+        others = [c for c in columns if c not in key]
+        update = (" DO UPDATE SET " + ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in others)
+                  if others else " DO NOTHING")
+        await cur.execute(
+            f"INSERT INTO {_q(table)} ({quoted}) SELECT {quoted} FROM {_q(staging)}"
+            f" ON CONFLICT ({', '.join(_q(k) for k in key)}){update}")
     if "id" in columns:
-        await cur.execute(  # type: ignore[attr-defined]
-            "SELECT pg_get_serial_sequence(%s, 'id')", (f'"{table}"',))
-        sequence = (await cur.fetchone())[0]  # type: ignore[attr-defined]
+        await cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (_q(table),))
+        sequence = (await cur.fetchone())[0]
         if sequence:
-            await cur.execute(  # type: ignore[attr-defined]
-                f'SELECT setval(%s, GREATEST((SELECT max(id) FROM "{table}"), 1),'
-                f' (SELECT max(id) FROM "{table}") IS NOT NULL)', (sequence,))
+            await cur.execute(
+                f"SELECT setval(%s, GREATEST((SELECT max(id) FROM {_q(table)}), 1),"
+                f" (SELECT max(id) FROM {_q(table)}) IS NOT NULL)", (sequence,))
+
+
+async def _quiet_triggers(target: Any, cur: Any, tables: list[str]) -> tuple[str, list[str]]:
+    """Per-row triggers off for this transaction: ("replica", []) or ("disabled", the
+    ALTER TABLE statements that enable them again)."""
+    import psycopg
+
+    try:
+        async with target.transaction():  # a savepoint: a refusal leaves the rest intact
+            await cur.execute("SET LOCAL session_replication_role = replica")
+        return "replica", []
+    except psycopg.errors.InsufficientPrivilege:
+        pass
+    await cur.execute(
+        "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND c.relnamespace ="
+        " current_schema()::regnamespace AND c.relname = ANY(%s) ORDER BY 1, 2", (tables,))
+    enable = []
+    for table, trigger in await cur.fetchall():
+        await cur.execute(f"ALTER TABLE {_q(table)} DISABLE TRIGGER {_q(trigger)}")
+        enable.append(f"ALTER TABLE {_q(table)} ENABLE TRIGGER {_q(trigger)}")
+    return "disabled", enable
+
+
+async def _check_foreign_keys(cur: Any, tables: list[str]) -> None:
+    """Every foreign key of the copied tables, one anti-join each (replica mode skipped the
+    per-row checks)."""
+    await cur.execute(
+        "SELECT c.conname, c.conrelid::regclass::text, c.confrelid::regclass::text,"
+        " ARRAY(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)"
+        "  JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),"
+        " ARRAY(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)"
+        "  JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)"
+        " FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid WHERE c.contype = 'f'"
+        " AND t.relnamespace = current_schema()::regnamespace AND t.relname = ANY(%s)"
+        " ORDER BY 1", (tables,))
+    for name, child, parent, columns, referenced in await cur.fetchall():
+        present = " AND ".join(f"c.{_q(col)} IS NOT NULL" for col in columns)
+        match = " AND ".join(f"p.{_q(r)} = c.{_q(col)}"
+                             for col, r in zip(columns, referenced, strict=True))
+        await cur.execute(f"SELECT count(*) FROM {child} c WHERE {present} AND NOT EXISTS"
+                          f" (SELECT 1 FROM {parent} p WHERE {match})")
+        missing = (await cur.fetchone())[0]
+        if missing:
+            raise CopyError(f"table {child}: {missing} rows refer to rows of {parent} that"
+                            f" do not exist ({name}); nothing was copied")
+
+
+async def _versions_kept_moving(cur: Any) -> None:
+    """area_versions as the file has it, except that a province never goes back: one past
+    what PostgreSQL had where that was not below the file's."""
+    await cur.execute("CREATE TEMPORARY TABLE copy_old_versions ON COMMIT DROP AS"
+                      " SELECT province_code, version FROM area_versions")
+    await cur.execute("DELETE FROM area_versions")
+
+
+async def _versions_after(cur: Any) -> None:
+    await cur.execute(
+        "UPDATE area_versions a SET version = o.version + 1 FROM copy_old_versions o"
+        " WHERE o.province_code = a.province_code AND o.version >= a.version")
 
 
 async def copy_database(sqlite_path: Path, url: str,
@@ -103,31 +203,42 @@ async def copy_database(sqlite_path: Path, url: str,
             pass  # the file at this program's schema version
         async with Database(url):
             pass  # the PostgreSQL schema at the same version
-        source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+        source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True,
+                                 check_same_thread=False)  # batches read in a worker thread
         try:
-            tables = _tables_parents_first(source)
+            tables = [t for t in _tables_parents_first(source) if t not in PG_ONLY_TABLES]
             counts: dict[str, int] = {}
             async with await psycopg.AsyncConnection.connect(url) as target:
                 async with target.cursor() as cur:
                     await cur.execute("SET TIME ZONE 'UTC'")
+                    await cur.execute("SET DateStyle = 'ISO, YMD'")
+                    mode, enable = await _quiet_triggers(target, cur, tables)
                     for table in tables:
-                        if table in PG_ONLY_TABLES:
-                            continue
-                        if table in COPY_LAST:
-                            await cur.execute(f'DELETE FROM "{table}"')
+                        if table == "area_versions":
+                            await _versions_kept_moving(cur)
                         await _copy_table(cur, source, table, _columns(source, table))
-                        expected = source.execute(f'SELECT count(*) FROM "{table}"').fetchone()
-                        await cur.execute(f'SELECT count(*) FROM "{table}"')
-                        found = (await cur.fetchone())[0]  # type: ignore[index]
-                        if found != expected[0]:
+                        if table == "area_versions":
+                            await _versions_after(cur)
+                        expected = source.execute(
+                            f"SELECT count(*) FROM {_q(table)}").fetchone()[0]
+                        await cur.execute(f"SELECT count(*) FROM {_q(table)}")
+                        found = (await cur.fetchone())[0]
+                        if found != expected:
                             raise CopyError(
-                                f"table {table}: {expected[0]} rows in {sqlite_path}, {found}"
+                                f"table {table}: {expected} rows in {sqlite_path}, {found}"
                                 " in PostgreSQL (rows there that the file does not have?);"
                                 " nothing was copied")
                         counts[table] = int(found)
                         if progress:
                             progress(table, counts[table])
+                    if mode == "replica":
+                        await _check_foreign_keys(cur, tables)
+                    for statement in enable:
+                        await cur.execute(statement)
                 await target.commit()
+                await target.set_autocommit(True)
+                for table in tables:
+                    await target.execute(f"ANALYZE {_q(table)}")
         finally:
             source.close()
-    return CopyResult(counts)
+    return CopyResult(counts, mode)

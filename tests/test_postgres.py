@@ -16,7 +16,7 @@ import pytest
 from bot import demo
 from bot.cli import main as cli_main
 from handlers.clock import FixedClock
-from storage.copy import copy_database
+from storage.copy import CopyError, copy_database
 from storage.db import Database
 from storage.engine_postgres import PgConnection, translate
 from storage.instance_lock import InstanceLock, InstanceLocked
@@ -181,7 +181,16 @@ async def test_db_copy_round_trip(db_path: Path, pg_url: str, clock: FixedClock,
         s.execute("INSERT INTO people (display_name, language, created_at) VALUES"
                   " ('ใหม่', 'th', '2025-01-11T03:00:00.000000+00:00')")
     again = await copy_database(db_path, pg_url)
+    assert result.triggers == again.triggers == "replica"  # the tests' user is a superuser
     assert again.counts["people"] == result.counts["people"] + 1
+    # The provinces' data versions never go back: one past what PostgreSQL had.
+    with sqlite3.connect(db_path) as s:
+        in_file = dict(s.execute("SELECT province_code, version FROM area_versions"))
+    with psycopg.connect(pg_url) as p:
+        on_pg = dict(p.execute("SELECT province_code, version FROM area_versions"))
+        assert p.execute("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"
+                         " AND tgenabled <> 'O'").fetchone()[0] == 0
+    assert in_file and on_pg == {code: v + 1 for code, v in in_file.items()}
     assert {k: v for k, v in again.counts.items() if k != "people"} == \
         {k: v for k, v in result.counts.items() if k != "people"}
     # New rows on PostgreSQL get ids past the copied ones.
@@ -212,3 +221,51 @@ def test_db_copy_command(db_path: Path, pg_url: str, tmp_path: Path,
     out = capsys.readouterr().out
     assert "areas: " in out and "counts checked" in out
     assert cli_main(["db", "copy", "--from", str(source), "--to", str(tmp_path / "x.db")]) == 2
+
+
+@pytest.mark.sqlite_only
+async def test_db_copy_checks_foreign_keys(db_path: Path, pg_url: str) -> None:
+    """Replica mode skips the per-row foreign key checks: they are done once per key, and a
+    row whose parent is missing rolls the whole copy back."""
+    async with Database(db_path):
+        pass
+    with sqlite3.connect(db_path) as s:
+        s.execute("PRAGMA foreign_keys = OFF")
+        s.execute("INSERT INTO people (display_name, language, created_at) VALUES"
+                  " ('ก', 'th', '2025-01-11T03:00:00.000000+00:00')")
+        s.execute("INSERT INTO role_grants (person_id, role, area_code, granted_at) VALUES"
+                  " (1, 'viewer', '99999999', '2025-01-11T03:00:00.000000+00:00')")
+    with pytest.raises(CopyError, match="role_grants"):
+        await copy_database(db_path, pg_url)
+    with psycopg.connect(pg_url) as p:
+        assert p.execute("SELECT count(*) FROM people").fetchone()[0] == 0
+
+
+@pytest.mark.sqlite_only
+async def test_db_copy_as_an_ordinary_user(db_path: Path, pg_server: object,
+                                           clock: FixedClock) -> None:
+    """A user who may not set session_replication_role: the tables' triggers are disabled
+    inside the transaction and enabled again; the rows are the same."""
+    async with Database(db_path) as db, db.transaction() as conn:
+        await demo.seed(conn, clock.now())
+    admin_url = pg_server.admin_url  # type: ignore[attr-defined]
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS copy_owner_db")
+        admin.execute("DROP ROLE IF EXISTS copier")
+        admin.execute("CREATE ROLE copier LOGIN")
+        admin.execute("CREATE DATABASE copy_owner_db OWNER copier TEMPLATE template0")
+    url = admin_url.replace("postgres@", "copier@").rsplit("/", 1)[0] + "/copy_owner_db"
+    try:
+        result = await copy_database(db_path, url)
+        assert result.triggers == "disabled"
+        for table in result.counts:
+            left, right = _rows(table, db_path, url)
+            assert left == right, table
+        with psycopg.connect(url) as p:
+            enabled = p.execute("SELECT count(*), count(*) FILTER (WHERE tgenabled = 'O')"
+                                " FROM pg_trigger WHERE NOT tgisinternal").fetchone()
+        assert enabled[0] > 0 and enabled[0] == enabled[1]
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute("DROP DATABASE IF EXISTS copy_owner_db WITH (FORCE)")
+            admin.execute("DROP ROLE IF EXISTS copier")
