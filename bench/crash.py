@@ -92,7 +92,7 @@ def several(args: argparse.Namespace) -> int:
             ("stored updates left unhandled", report.inbox_left),
             ("replies never delivered", report.pending_outbox),
             ("deliveries failed", report.failed_outbox),
-            ("Telegram messages sent twice", report.sent_twice),
+            ("Telegram messages sent twice (a leader killed mid-send)", report.sent_twice),
             ("chats with messages out of order", report.out_of_order),
             ("answers never answered (stuck people)", report.stuck),
             ("webhooks delivered again (no 200: instance died)", report.redelivered),
