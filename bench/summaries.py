@@ -26,7 +26,8 @@ Prints a table and writes bench/results/summaries.json.
 
 --postgres: the same levels on PostgreSQL: the cached 1x file is copied into a fresh
 database of a throwaway server (tests/pg_server.py) with `cercap-bot db copy`'s code
-(storage/copy.py), ANALYZEd, and timed through the PostgreSQL engine as the bot runs them
+(storage/copy.py, which ANALYZEs what it copied; its time and rows/s are reported), and
+timed through the PostgreSQL engine as the bot runs them
 (no scaling check); writes bench/results/summaries-postgres.json.
 """
 
@@ -580,10 +581,11 @@ async def scaling(small: Database, large: Database, tambons: list[str], rounds: 
         "aiosqlite_ratio": round(ratio(timed_aiosqlite, tambons), 3)}
 
 
-async def main_postgres(regenerate: bool, runs: int) -> dict[str, Any]:
-    """The levels on PostgreSQL: the 1x file copied into a throwaway server."""
+async def main_postgres(regenerate: bool, runs: int, pg_url: str | None = None,
+                        copy: bool = True) -> dict[str, Any]:
+    """The levels on PostgreSQL: the 1x file copied into a throwaway server (or into the
+    database at `pg_url`; `copy` False: time what that database already holds)."""
     from bench.common import fresh_database, postgres_server
-    from storage.copy import copy_database
 
     meta = await ensure_dataset(1, regenerate)
     result: dict[str, Any] = {
@@ -591,21 +593,40 @@ async def main_postgres(regenerate: bool, runs: int) -> dict[str, Any]:
         "period": [PERIOD.start.isoformat(), PERIOD.end.isoformat()],
         "cpus": os.cpu_count(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "dataset": meta}
-    with postgres_server(True) as server:
-        url = fresh_database(server, "summaries")
-        started = time.perf_counter()
-        print(f"copying {data_file(1).name} into PostgreSQL (storage/copy.py)", flush=True)
-        await copy_database(data_file(1), url,
-                            lambda table, n: print(f"  {table}: {n:,} rows", flush=True))
-        import psycopg
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("ANALYZE")
-        result["copied_in_seconds"] = round(time.perf_counter() - started)
-        print(f"copied and analyzed in {result['copied_in_seconds']} s; timing", flush=True)
+    with postgres_server(pg_url is None) as server:
+        url = pg_url or fresh_database(server, "summaries")
+        if copy:
+            await copy_into(url, result)
         async with Database(url) as db:
             result["levels"] = await time_levels(db, meta["bench_tambons"], runs)
     return result
+
+
+async def copy_into(url: str, result: dict[str, Any]) -> None:
+    """The 1x file into `url` with `cercap-bot db copy`'s code; its figures into `result`."""
+    from storage.copy import copy_database
+
+    started = time.perf_counter()
+    print(f"copying {data_file(1).name} into PostgreSQL (storage/copy.py)", flush=True)
+    tables: dict[str, Any] = {}
+    last = [started]
+
+    def copied(table: str, n: int) -> None:
+        now = time.perf_counter()
+        tables[table] = {"rows": n, "seconds": round(now - last[0], 2)}
+        last[0] = now
+        print(f"  {table}: {n:,} rows ({now - started:.0f} s)", flush=True)
+
+    copy = await copy_database(data_file(1), url, copied)
+    seconds = time.perf_counter() - started  # with the checks, the commit and ANALYZE
+    rows = sum(copy.counts.values())
+    result["copy"] = {"seconds": round(seconds, 1), "rows": rows,
+                      "rows_per_second": round(rows / seconds),
+                      "triggers": copy.triggers, "tables": tables,
+                      "file_bytes": data_file(1).stat().st_size}
+    result["copied_in_seconds"] = round(seconds)
+    print(f"copied {rows:,} rows in {seconds:.0f} s ({rows / seconds:,.0f} rows/s, counts"
+          " checked, foreign keys checked, ANALYZEd); timing", flush=True)
 
 
 # --- the report ---------------------------------------------------------------------------------
@@ -650,6 +671,10 @@ def report(result: dict[str, Any]) -> str:
         lines.append(f"  {level:<10} {row['median_seconds'] * 1000:>8.1f}ms"
                      f" {row['max_seconds'] * 1000:>8.1f}ms   "
                      f"{'-' if target is None else f'≤ {target * 1000:g} ms':<9} {verdict}")
+    copied = result.get("copy")
+    if copied:
+        lines.append(f"  copied {copied['rows']:,} rows in {copied['seconds']:.0f} s"
+                     f" ({copied['rows_per_second']:,} rows/s; triggers {copied['triggers']})")
     scale = result.get("scaling")
     if scale:
         big = result["dataset_10x"]["counts"]
@@ -676,9 +701,14 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=5, help="timed runs per area")
     parser.add_argument("--postgres", action="store_true",
                         help="time the levels on a throwaway PostgreSQL holding the 1x file")
+    parser.add_argument("--pg-url", metavar="POSTGRESQL_URL",
+                        help="with --postgres: copy into (and time) this database instead")
+    parser.add_argument("--no-copy", action="store_true",
+                        help="with --pg-url: time what the database already holds")
     args = parser.parse_args()
     if args.postgres:
-        outcome = asyncio.run(main_postgres(args.regenerate, args.runs))
+        outcome = asyncio.run(main_postgres(args.regenerate, args.runs, args.pg_url,
+                                            not args.no_copy))
     else:
         outcome = asyncio.run(main(args.regenerate, not args.no_scaling, args.runs))
     print(report(outcome))

@@ -21,7 +21,10 @@ a PostgreSQL database, so a deployment grows without starting over.
   one more than that, so a page cached from the old rows is not served again.
 - Identity sequences are set past the largest id copied, so new rows get new ids.
 - Counts checked: each table holds as many rows on both sides, or the copy is rolled back.
-- Each copied table is ANALYZEd after the commit (the planner's statistics).
+- After the commit each copied table is VACUUMed and ANALYZEd: the planner's statistics,
+  and the visibility map that index-only scans need (measured: the nation's summary took
+  7.2 s right after a nationwide copy while autovacuum was still going through the new
+  rows, 1.4 s after).
 """
 
 from __future__ import annotations
@@ -237,8 +240,8 @@ async def copy_database(sqlite_path: Path, url: str,
                         await cur.execute(statement)
                 await target.commit()
                 await target.set_autocommit(True)
-                for table in tables:
-                    await target.execute(f"ANALYZE {_q(table)}")
+                await target.execute(  # not in a transaction: VACUUM cannot be
+                    "VACUUM (ANALYZE) " + ", ".join(_q(t) for t in tables))
         finally:
             source.close()
     return CopyResult(counts, mode)

@@ -190,6 +190,10 @@ async def test_db_copy_round_trip(db_path: Path, pg_url: str, clock: FixedClock,
         on_pg = dict(p.execute("SELECT province_code, version FROM area_versions"))
         assert p.execute("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"
                          " AND tgenabled <> 'O'").fetchone()[0] == 0
+        # VACUUMed and ANALYZEd after the commit (statistics, the visibility map).
+        assert p.execute("SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'areas'"
+                         " AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL"
+                         ).fetchone()[0] == 1
     assert in_file and on_pg == {code: v + 1 for code, v in in_file.items()}
     assert {k: v for k, v in again.counts.items() if k != "people"} == \
         {k: v for k, v in result.counts.items() if k != "people"}
