@@ -6,10 +6,12 @@ a PostgreSQL database, so a deployment grows without starting over.
 - The file is first brought to this program's schema version (as the bot's start would),
   the PostgreSQL database too (created tables, storage/migrations/postgres.py).
 - Every table of the file, in one transaction, through the COPY protocol: straight into a
-  table that is empty; into a temporary table of the same shape, then one
-  INSERT … SELECT … ON CONFLICT (primary key) DO UPDATE, into one that is not, so a rerun
-  writes the same rows again (idempotent) and a row changed since the last copy is updated.
-  The file is read in a worker thread while the previous batch goes to the server.
+  table that is empty (TRUNCATEd first, so that COPY FREEZE writes the rows frozen and marks
+  their pages all-visible: index-only scans work from the start); into a temporary table
+  of the same shape, then one INSERT … SELECT … ON CONFLICT (primary key) DO UPDATE, into
+  one that is not, so a rerun writes the same rows again (idempotent) and a row changed
+  since the last copy is updated. The file is read in a worker thread while the previous
+  batch goes to the server.
 - Triggers do not fire row by row: `SET LOCAL session_replication_role = replica` when the
   user may (a superuser, or one granted SET on it), which also skips the per-row foreign
   key checks; these are then checked once per foreign key, one anti-join each (a missing
@@ -21,10 +23,11 @@ a PostgreSQL database, so a deployment grows without starting over.
   one more than that, so a page cached from the old rows is not served again.
 - Identity sequences are set past the largest id copied, so new rows get new ids.
 - Counts checked: each table holds as many rows on both sides, or the copy is rolled back.
-- After the commit each copied table is VACUUMed and ANALYZEd: the planner's statistics,
-  and the visibility map that index-only scans need (measured: the nation's summary took
-  7.2 s right after a nationwide copy while autovacuum was still going through the new
-  rows, 1.4 s after).
+- After the commit each copied table is VACUUMed and ANALYZEd: the planner's statistics, and
+  the visibility map of rows upserted into a table that was not empty. (Measured on the
+  nationwide file: without FREEZE the nation's summary took 6-7 s after the copy, the
+  visibility map being set only as far as VACUUM got before autovacuum's work on the same
+  tables got in its way, and 1.4 s once autovacuum had been through everything.)
 """
 
 from __future__ import annotations
@@ -80,12 +83,13 @@ def _q(name: str) -> str:
 
 
 async def _stream(cur: Any, source: sqlite3.Connection, table: str, into: str,
-                  columns: list[str]) -> None:
+                  columns: list[str], freeze: bool = False) -> None:
     """The file's rows of `table` COPYed into `into`; the next batch is read from the file in
     a thread while the current one is written."""
     quoted = ", ".join(_q(c) for c in columns)
     rows = source.execute(f"SELECT {quoted} FROM {_q(table)}")
-    async with cur.copy(f"COPY {_q(into)} ({quoted}) FROM STDIN") as copy:
+    options = " (FREEZE)" if freeze else ""
+    async with cur.copy(f"COPY {_q(into)} ({quoted}) FROM STDIN{options}") as copy:
         batch = rows.fetchmany(BATCH)
         while batch:
             following = asyncio.ensure_future(asyncio.to_thread(rows.fetchmany, BATCH))
@@ -104,9 +108,40 @@ async def _primary_key(cur: Any, table: str) -> list[str]:
     return [r[0] for r in await cur.fetchall()]
 
 
+async def _truncate_empty(cur: Any, tables: list[str]) -> set[str]:
+    """The tables that are empty on PostgreSQL, TRUNCATEd in this transaction so that COPY
+    FREEZE may fill them: rows written frozen and their pages marked all-visible in the
+    visibility map, which index-only scans need (otherwise the first VACUUM, racing
+    autovacuum, decides how fast the summaries are). Only a set that every table referring
+    to one of them (foreign keys) belongs to can be truncated."""
+    empty = set()
+    for table in tables:
+        await cur.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(table)})")
+        if not (await cur.fetchone())[0]:
+            empty.add(table)
+    await cur.execute(
+        "SELECT p.relname, c.relname FROM pg_constraint k JOIN pg_class p ON p.oid ="
+        " k.confrelid JOIN pg_class c ON c.oid = k.conrelid WHERE k.contype = 'f'"
+        " AND p.relnamespace = current_schema()::regnamespace")
+    referrers: dict[str, set[str]] = {}
+    for parent, child in await cur.fetchall():
+        referrers.setdefault(parent, set()).add(child)
+    while True:
+        keep = {t for t in empty if referrers.get(t, set()) <= empty}
+        if keep == empty:
+            break
+        empty = keep
+    if empty:
+        await cur.execute("TRUNCATE " + ", ".join(_q(t) for t in sorted(empty)))
+    return empty
+
+
 async def _copy_table(cur: Any, source: sqlite3.Connection, table: str,
-                      columns: list[str]) -> None:
+                      columns: list[str], truncated: bool) -> None:
     quoted = ", ".join(_q(c) for c in columns)
+    if truncated:
+        await _stream(cur, source, table, table, columns, freeze=True)
+        return await _move_sequence(cur, table, columns)
     await cur.execute(f"SELECT EXISTS (SELECT 1 FROM {_q(table)})")
     if not (await cur.fetchone())[0]:
         await _stream(cur, source, table, table, columns)  # empty: straight in
@@ -125,6 +160,10 @@ async def _copy_table(cur: Any, source: sqlite3.Connection, table: str,
         await cur.execute(
             f"INSERT INTO {_q(table)} ({quoted}) SELECT {quoted} FROM {_q(staging)}"
             f" ON CONFLICT ({', '.join(_q(k) for k in key)}){update}")
+    await _move_sequence(cur, table, columns)
+
+
+async def _move_sequence(cur: Any, table: str, columns: list[str]) -> None:
     if "id" in columns:
         await cur.execute("SELECT pg_get_serial_sequence(%s, 'id')", (_q(table),))
         sequence = (await cur.fetchone())[0]
@@ -216,10 +255,12 @@ async def copy_database(sqlite_path: Path, url: str,
                     await cur.execute("SET TIME ZONE 'UTC'")
                     await cur.execute("SET DateStyle = 'ISO, YMD'")
                     mode, enable = await _quiet_triggers(target, cur, tables)
+                    truncated = await _truncate_empty(cur, tables)
                     for table in tables:
                         if table == "area_versions":
                             await _versions_kept_moving(cur)
-                        await _copy_table(cur, source, table, _columns(source, table))
+                        await _copy_table(cur, source, table, _columns(source, table),
+                                          table in truncated)
                         if table == "area_versions":
                             await _versions_after(cur)
                         expected = source.execute(
