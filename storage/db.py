@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -38,6 +40,9 @@ INLINE_BUSY_TIMEOUT_MS = 20
 # event loop for milliseconds): a separate connection does, in aiosqlite's thread.
 CHECKPOINT_EVERY_COMMITS = 100
 TRANSACTIONS_PER_COMMIT = 16  # at most, in one group commit
+# Commits closer together than this mean a queue: then transactions are grouped. A lone
+# transaction (people pausing between messages) commits at once, without the wait.
+GROUP_WINDOW_SECONDS = 0.002
 
 
 def db_target(text: str | Path) -> Path | str:
@@ -111,6 +116,8 @@ class Database:
         self._commits = 0
         self._lock = asyncio.Lock()
         self._commit_soon = False  # a COMMIT of the open transactions is scheduled
+        self.group_window = GROUP_WINDOW_SECONDS
+        self._last_commit = -math.inf  # time.monotonic() of the last COMMIT
         # Transactions done in the open SQLite transaction, waiting for its COMMIT.
         self._open: list[asyncio.Future[None]] | None = None
 
@@ -155,9 +162,10 @@ class Database:
         """One write transaction: all of it commits or none of it does, and it returns once
         it is committed.
 
-        Transactions that end in the same turn of the event loop share one COMMIT (a group
-        commit: a commit writes every page it changed to the WAL, and transactions of
-        different people change the same pages). Each runs in its own savepoint inside one
+        Under load (commits less than `group_window` apart), transactions that end in the
+        same turn of the event loop share one COMMIT (a group commit: a commit writes every
+        page it changed to the WAL, and transactions of different people change the same
+        pages); otherwise a transaction commits at once. Each runs in its own savepoint inside one
         SQLite transaction, so a failing one rolls back only itself; the COMMIT runs once the
         loop has run everything else that was ready (or at the `TRANSACTIONS_PER_COMMIT`th),
         and nobody returns before it. A read commits what is open first, so nothing outside
@@ -182,7 +190,8 @@ class Database:
             self._open.append(committed)
         finally:
             if self._open is not None:
-                if len(self._open) >= TRANSACTIONS_PER_COMMIT:
+                queue = time.monotonic() - self._last_commit < self.group_window
+                if not queue or len(self._open) >= TRANSACTIONS_PER_COMMIT:
                     self._commit_open()
                 elif not self._commit_soon:
                     self._commit_soon = True
@@ -194,6 +203,7 @@ class Database:
     def _commit_open(self) -> None:
         """COMMIT the open SQLite transaction; tell each transaction in it how it went."""
         waiting, self._open = self._open or [], None
+        self._last_commit = time.monotonic()
         try:
             self.conn.execute("COMMIT")
         except BaseException as exc:
