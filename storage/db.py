@@ -175,17 +175,26 @@ class Database:
         committed: asyncio.Future[None] | None = None
         try:
             conn = self.conn
-            if self._open is None:
+            # The first of a group is alone in the SQLite transaction while it runs (the
+            # others join after it, the lock held meanwhile): it needs no savepoint.
+            first = self._open is None
+            if first:
                 await _begin(conn)
                 self._open = []
-            conn.execute("SAVEPOINT one")
+            else:
+                conn.execute("SAVEPOINT one")
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK TO one")
-                conn.execute("RELEASE one")
+                if first:
+                    conn.execute("ROLLBACK")
+                    self._open = None
+                else:
+                    conn.execute("ROLLBACK TO one")
+                    conn.execute("RELEASE one")
                 raise
-            conn.execute("RELEASE one")
+            if not first:
+                conn.execute("RELEASE one")
             committed = asyncio.get_running_loop().create_future()
             self._open.append(committed)
         finally:
