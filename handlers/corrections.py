@@ -158,7 +158,7 @@ async def correctable_request(turn: Turn, request_id: int | None
                               ) -> support_requests.SupportRequest | None:
     """The returned request, when this person may correct it now; None, having said why."""
     from handlers.flows.review_inbox import permitted
-    from handlers.flows.support_status import status_param
+    from handlers.support_wording import status_param
 
     if not areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
         turn.say("support.not_allowed")
@@ -233,7 +233,7 @@ def diff_lines(reader: Any, before: list[str], after: list[str]) -> list[str]:
 async def request_changes(conn: Connection, reader: Any, old: dict[str, Any],
                           new: dict[str, Any]) -> list[str]:
     """What the village changed in a request, field by field, as `reader` reads it."""
-    from handlers.flows.support_status import request_field_lines
+    from handlers.support_wording import request_field_lines
 
     return diff_lines(reader, await request_field_lines(conn, reader, old),
                       await request_field_lines(conn, reader, new))

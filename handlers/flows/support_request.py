@@ -16,10 +16,10 @@ from typing import Any
 from handlers import area_names, corrections
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
 from handlers.flows.review_inbox import Reader
-from handlers.flows.support_status import baht, status_param
 from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import amount_step, confirm_step, text_step
+from handlers.support_wording import baht, status_param
 from handlers.turn import Answer, Bilingual, Invalid, Localized, Turn
 from storage import areas, audit, plans, support_requests, tambon_settings
 from storage.plans import PlanItem

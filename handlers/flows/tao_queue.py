@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from handlers import area_names, corrections
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
-from handlers.flows.support_status import baht, item_title, status_param, tao_note_text
 from handlers.opening import open_action
 from handlers.permissions import Action, Role, areas_with_role, permitted
 from handlers.steps import amount_step, confirm_step, text_step
+from handlers.support_wording import baht, item_title, status_param, tao_note_text
 from handlers.turn import NAV_PREFIX, Answer, Invalid, Localized, Turn
 from locales import category_label, format_date
 from storage import areas, audit, plans, problems, support_requests

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from handlers import area_names
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
-from handlers.flows.support_status import baht
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import amount_step, confirm_step
+from handlers.support_wording import baht
 from handlers.turn import Answer, Invalid, Turn
 from storage import areas, audit, tambon_settings
 
