@@ -17,6 +17,7 @@ Not signed in: 401 with how to sign in; another area's URL (or an unknown one): 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -171,6 +172,23 @@ async def _area_page(request: web.Request, page: str
     return viewer, lineage, _lang(request, viewer)
 
 
+AreaHandler = Callable[[web.Request, Viewer, list[Area], str], Awaitable[web.StreamResponse]]
+
+
+def area_page(page: str) -> Callable[[AreaHandler], Callable[[web.Request],
+                                                              Awaitable[web.StreamResponse]]]:
+    """A page of one area: the handler gets the viewer, the area's lineage and the
+    language, or the request is refused (401, 403) before it runs."""
+    def wrap(handler: AreaHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def run(request: web.Request) -> web.StreamResponse:
+            found = await _area_page(request, page)
+            if isinstance(found, web.Response):
+                return found
+            return await handler(request, *found)
+        return run
+    return wrap
+
+
 def _when(moment: datetime | str | None, lang: str) -> str:
     if moment is None:
         return t(lang, "signed_in.never")
@@ -201,11 +219,9 @@ def _photo_url(site: Site, ref: str | None) -> str | None:
     return links.url(ref) if ref and links is not None else None
 
 
-async def review_page(request: web.Request) -> web.Response:
-    found = await _area_page(request, "review")
-    if isinstance(found, web.Response):
-        return found
-    viewer, lineage, lang = found
+@area_page("review")
+async def review_page(request: web.Request, viewer: Viewer, lineage: list[Area],
+                      lang: str) -> web.Response:
     site = site_of(request)
     code = lineage[0].code
     rows = []
@@ -247,11 +263,9 @@ def _summary_text(entity: str, row: dict[str, Any], lang: str) -> str:
     return flat if len(flat) <= TEXT_SHOWN else flat[:TEXT_SHOWN - 1] + "…"
 
 
-async def submissions_page(request: web.Request) -> web.Response:
-    found = await _area_page(request, "submissions")
-    if isinstance(found, web.Response):
-        return found
-    viewer, lineage, lang = found
+@area_page("submissions")
+async def submissions_page(request: web.Request, viewer: Viewer, lineage: list[Area],
+                           lang: str) -> web.Response:
     site = site_of(request)
     rows = []
     async with site.db.read() as conn:
@@ -275,11 +289,9 @@ async def submissions_page(request: web.Request) -> web.Response:
                  {**_context(viewer, lineage, lang, "submissions"), "rows": rows})
 
 
-async def villages_page(request: web.Request) -> web.Response:
-    found = await _area_page(request, "villages")
-    if isinstance(found, web.Response):
-        return found
-    viewer, lineage, lang = found
+@area_page("villages")
+async def villages_page(request: web.Request, viewer: Viewer, lineage: list[Area],
+                        lang: str) -> web.Response:
     site = site_of(request)
     async with site.db.read() as conn:
         villages, total = await sign_in.village_activity(conn, lineage[0].code, VILLAGES_LIMIT)
@@ -293,11 +305,9 @@ async def villages_page(request: web.Request) -> web.Response:
                  {**_context(viewer, lineage, lang, "villages"), "rows": rows, "total": total})
 
 
-async def support_page(request: web.Request) -> web.Response:
-    found = await _area_page(request, "support")
-    if isinstance(found, web.Response):
-        return found
-    viewer, lineage, lang = found
+@area_page("support")
+async def support_page(request: web.Request, viewer: Viewer, lineage: list[Area],
+                       lang: str) -> web.Response:
     site = site_of(request)
     now = site.clock.now()
     rows = []
@@ -333,20 +343,16 @@ def _export_days(request: web.Request) -> int:
     return int(raw) if raw in {str(d) for d in EXPORT_DAYS} else 90
 
 
-async def exports_page(request: web.Request) -> web.Response:
-    found = await _area_page(request, "exports")
-    if isinstance(found, web.Response):
-        return found
-    viewer, lineage, lang = found
+@area_page("exports")
+async def exports_page(request: web.Request, viewer: Viewer, lineage: list[Area],
+                       lang: str) -> web.Response:
     return _page(request, "signed_in/exports.html",
                  {**_context(viewer, lineage, lang, "exports"), "choices": EXPORT_DAYS})
 
 
-async def export_file(request: web.Request) -> web.StreamResponse:
-    found = await _area_page(request, "exports")
-    if isinstance(found, web.Response):
-        return found
-    _, lineage, lang = found
+@area_page("exports")
+async def export_file(request: web.Request, _: Viewer, lineage: list[Area],
+                      lang: str) -> web.StreamResponse:
     fmt = request.match_info["format"]
     site = site_of(request)
     today = local_date(site.clock.now())
