@@ -247,13 +247,7 @@ async def run(kills: int, folder: Path, telegram_people: int = 3, line_people: i
         finally:
             running = False
             await asyncio.gather(*actors, return_exceptions=True)
-        # After the last restart, everyone finishes one more report.
-        for person in persons:
-            before = set(person.confirmed)
-            for _ in range(40):
-                await person.step()
-                if person.confirmed - before:
-                    break
+        await finish_one_more_report(persons)
         await _drained(db_path)
         bot.stop()
         telegram_acked = [f"{TG_TOKEN.split(':')[0]}:{i}" for i in tg.confirmed_ids]
@@ -279,6 +273,16 @@ async def run(kills: int, folder: Path, telegram_people: int = 3, line_people: i
         report.failed_outbox = conn.execute(
             "SELECT COUNT(*) FROM outbox WHERE status = 'failed'").fetchone()[0]
     return report
+
+
+async def finish_one_more_report(persons: list[Person]) -> None:
+    """After the last restart, everyone finishes one more report."""
+    for person in persons:
+        before = set(person.confirmed)
+        for _ in range(40):
+            await person.step()
+            if person.confirmed - before:
+                break
 
 
 async def _drained(db_path: Path, timeout: float = 30) -> None:

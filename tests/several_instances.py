@@ -185,12 +185,7 @@ async def run(kills: int, folder: Path, db_url: str, instances: int = 3,
             finally:
                 running = False
                 await asyncio.gather(*actors, return_exceptions=True)
-            for person in persons:
-                before = set(person.confirmed)
-                for _ in range(40):
-                    await person.step()
-                    if person.confirmed - before:
-                        break
+            await crash_suite.finish_one_more_report(persons)
             await _drained(db_url)
             for bot in bots:
                 bot.stop()
