@@ -5,7 +5,7 @@ confirmation screen with the stored values, every field editable, in a correctio
 that updates the stored row instead of adding one. Saved, the submission becomes its next
 version, waiting for review again; the version before is kept whole in the audit log
 (action `<entity>.correct`, its fields in `detail`), and the reviewer sees what changed,
-field by field (review_inbox.changes_since).
+field by field (handlers/submissions.py `changes_since`).
 
 Lessons learned are corrected the same way. A support request the TAO or the district
 returned is corrected in its own flow too (`open_request_correction`): saved onto the same
@@ -20,6 +20,15 @@ from typing import Any
 from handlers.clock import local_date
 from handlers.opening import open_action
 from handlers.permissions import Action, Role, areas_with_role
+from handlers.submissions import (
+    Reader,
+    change_lines,
+    full_reference,
+    parse_id,
+    permitted,
+    ref,
+    verdict_label,
+)
 from handlers.turn import Bilingual, Invalid, Localized, Turn
 from storage import audit, reviews, support_requests
 from storage.connection import Connection
@@ -37,7 +46,6 @@ IGNORED = ("updated_at",)  # moves with every write: not a change the village ma
 
 async def correctable(turn: Turn, entity: str, entity_id: int | None) -> dict[str, Any] | None:
     """The stored submission, when this person may correct it now; None, having said why."""
-    from handlers.flows.review_inbox import permitted, verdict_label
 
     if not areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
         turn.say("review.answer_not_allowed")
@@ -61,7 +69,6 @@ async def open_correction(turn: Turn, entity: str, raw_id: str
     """`open:correct:<entity>:<id>`: the flow and the step to start at (its confirmation
     screen), with the stored values loaded; None when it cannot be corrected."""
     from handlers.flows import forum, lessons, plan, problem_report, progress
-    from handlers.flows.review_inbox import parse_id
 
     if entity == REQUEST:
         return await open_request_correction(turn, parse_id(raw_id))
@@ -90,7 +97,6 @@ def correcting(turn: Turn, entity: str) -> int | None:
 
 async def heading(turn: Turn) -> str:
     """The line above the confirmation screen: what is being corrected, and why."""
-    from handlers.flows.review_inbox import ref
 
     mark = turn.data.get(MARK)
     if isinstance(mark, dict) and mark.get("entity") == REQUEST:
@@ -122,7 +128,6 @@ async def resubmit(turn: Turn, entity: str, old: dict[str, Any]) -> None:
     """After the flow wrote the corrected fields: the next version, waiting for review;
     the version before kept in the audit log; the core team told, with a button that
     opens it; the village told whom it reached."""
-    from handlers.flows.review_inbox import Reader, change_lines, full_reference, ref
 
     assert turn.person is not None
     entity_id = int(old["id"])
@@ -157,7 +162,6 @@ async def resubmit(turn: Turn, entity: str, old: dict[str, Any]) -> None:
 async def correctable_request(turn: Turn, request_id: int | None
                               ) -> support_requests.SupportRequest | None:
     """The returned request, when this person may correct it now; None, having said why."""
-    from handlers.flows.review_inbox import permitted
     from handlers.support_wording import status_param
 
     if not areas_with_role(turn.grants, Role.VILLAGE_COMMITTEE):
@@ -204,7 +208,6 @@ async def still_correctable_request(turn: Turn) -> dict[str, Any] | None:
 
 async def _request_heading(turn: Turn, mark: dict[str, Any]) -> str:
     """Above the request's confirmation screen: who returned it, and why."""
-    from handlers.flows.review_inbox import ref
 
     request_id = int(mark["id"])
     returned = [e for e in await support_requests.history(turn.conn, request_id)

@@ -44,7 +44,7 @@ async def open_item(turn: Turn, action: str) -> tuple[str, str | None] | None:
     """The flow to start and its first step, with the item's data already in the
     conversation (step None: the flow from its own start); None when it cannot be opened,
     having told the person why."""
-    from handlers import corrections
+    from handlers import corrections, support_desk
     from handlers.flows import FLOWS, progress, review_answer, review_inbox, tao_queue
     from handlers.flows.district_queue import DISTRICT_DESK
 
@@ -59,7 +59,7 @@ async def open_item(turn: Turn, action: str) -> tuple[str, str | None] | None:
     if what == "decide" and len(parts) == 2:
         desks = {desk.name: desk for desk in (tao_queue.TAO_DESK, DISTRICT_DESK)}
         if parts[0] in desks:
-            step = await tao_queue.open_request(turn, desks[parts[0]], parts[1])
+            step = await support_desk.open_request(turn, desks[parts[0]], parts[1])
             return (parts[0], step) if step else None
     if what == "answer" and len(parts) == 1:
         step = await review_answer.open_review(turn, parts[0])

@@ -37,6 +37,8 @@ Options = Callable[[Turn], Awaitable[list[tuple[str, str]]]]
 Summary = Callable[[Turn], Awaitable[str]]
 Save = Callable[[Turn], Awaitable[str]]
 Check = Callable[[Turn, Any], None]
+Route = Callable[[Turn], Awaitable[str]]  # the step to ask next, from the answers so far
+Hook = Callable[[Turn, dict[str, Any]], None]
 
 SKIP = "skip"
 DONE = "done"
@@ -422,3 +424,56 @@ def explained(turn: Turn, given: Answer, bad: Invalid) -> Invalid:
     if numbered:
         return Invalid("input.use_buttons_numbered", typed=typed, count=count)
     return Invalid("input.use_buttons_typed", typed=typed)
+
+
+# --- steps around steps: routing by the answers so far, variants, confirming -------------
+
+def routed(step: Step, route: Route, after: Hook | None = None) -> Step:
+    """`step`, going on to wherever `route` says once answered: the first question still
+    unanswered (which ones are needed depends on earlier answers), else the confirmation
+    screen. So an edit from the confirmation screen that makes another answer necessary
+    (an approach that needs a partner, a start after the end) asks that one too. `after`
+    sees the data as it was before the answer, to drop answers that no longer fit."""
+
+    async def answer(turn: Turn, given: Answer) -> str:
+        before = dict(turn.data)
+        result = await step.answer(turn, given)
+        if result == turn.convo.step:  # the same question again (a tick in a multi-select)
+            return result
+        if after:
+            after(turn, before)
+        return await route(turn)
+
+    return Step(step.ask, answer, step.help_key)
+
+
+def variant_step(pick: Callable[[Turn], Awaitable[Step]]) -> Step:
+    """A step that is one of several, chosen from the data when asked and answered (a
+    confirmation screen whose edit buttons depend on the answers)."""
+
+    async def ask(turn: Turn) -> None:
+        await (await pick(turn)).ask(turn)
+
+    async def answer(turn: Turn, given: Answer) -> str:
+        return await (await pick(turn)).answer(turn, given)
+
+    return Step(ask, answer)
+
+
+def complete_first(route: Route, questions: dict[str, Step], confirm: Step) -> Step:
+    """A confirmation screen that first asks any answer still missing: "back" from a
+    question an edit made necessary (a partner, a new end date) returns here without it."""
+
+    async def ask(turn: Turn) -> None:
+        missing = await route(turn)
+        if missing in questions:
+            turn.convo.step = missing  # the question is asked in this screen's place
+            await questions[missing].ask(turn)
+            return
+        await confirm.ask(turn)
+
+    async def answer(turn: Turn, given: Answer) -> str:
+        missing = await route(turn)
+        return missing if missing in questions else await confirm.answer(turn, given)
+
+    return Step(ask, answer)

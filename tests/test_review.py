@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from handlers.flows.review_answer import FLOW as ANSWER_FLOW
 from handlers.flows.review_inbox import FLOW as INBOX_FLOW
-from handlers.flows.review_inbox import is_blank_or_skip
 from handlers.messages import Incoming, Location
+from handlers.submissions import is_blank_or_skip
 from storage import areas, people, plans, reviews
 from storage.db import Database
 from storage.people import Grant

@@ -5,8 +5,8 @@ The TAO of the tambon and the village are told."""
 from __future__ import annotations
 
 from handlers.flow import MenuEntry
-from handlers.flows.tao_queue import FUND_FULL, FUND_PARTIAL, RETURN, Desk, desk_flow
 from handlers.permissions import Action, Role
+from handlers.support_desk import FUND_FULL, FUND_PARTIAL, RETURN, Desk, desk_flow
 from storage import support_requests
 from storage.support_requests import DISTRICT
 

@@ -9,146 +9,49 @@ can be added at once.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 
 from handlers import area_names, corrections
-from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step
-from handlers.opening import open_action
-from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
+from handlers.permissions import Action, PermissionDenied, Role, areas_with_role
 from handlers.steps import (
     FUTURE,
+    Hook,
     amount_step,
     ask_committee_village,
     choice_step,
     chosen_committee_village,
+    complete_first,
     confirm_step,
     date_step,
     multi_select_step,
+    routed,
     text_step,
+    variant_step,
 )
 from handlers.thai_input import format_baht
-from handlers.turn import Answer, Bilingual, DateText, Delivery, Invalid, Localized, Turn, render
+from handlers.turn import Answer, Bilingual, DateText, Invalid, Turn, render
+from handlers.village_plan import (
+    PARTNERED,
+    VILLAGE,
+    allowed_village,
+    approach_text,
+    baht,
+    item_line,
+    tell_core_team,
+)
 from locales import category_label, format_date
 from storage import audit, conversations, plans, problems, reviews
 from storage.plans import APPROACHES, Plan, PlanItem
 
-# The village is kept under an underscore key: the home screen holds nothing the person
-# typed, so leaving it keeps no draft.
-VILLAGE = "_village"
 ROUTE = "__route__"  # "ask whatever is still missing": see `routed`
-PARTNERED = ("cooperation", "external_support")
 TITLE_MAX = 200
 TEXT_MAX = 200
 REASON_MAX = 500
 PROBLEM_CHOICES = 20
 ITEM_CHOICE_TITLE = 40
 
-Route = Callable[[Turn], Awaitable[str]]
-Hook = Callable[[Turn, dict[str, Any]], None]
-
-
-# --- building blocks shared with the progress flow ---------------------------------------------
-
-def routed(step: Step, route: Route, after: Hook | None = None) -> Step:
-    """`step`, going on to wherever `route` says once answered: the first question still
-    unanswered (which ones are needed depends on earlier answers), else the confirmation
-    screen. So an edit from the confirmation screen that makes another answer necessary
-    (an approach that needs a partner, a start after the end) asks that one too. `after`
-    sees the data as it was before the answer, to drop answers that no longer fit."""
-
-    async def answer(turn: Turn, given: Answer) -> str:
-        before = dict(turn.data)
-        result = await step.answer(turn, given)
-        if result == turn.convo.step:  # the same question again (a tick in a multi-select)
-            return result
-        if after:
-            after(turn, before)
-        return await route(turn)
-
-    return Step(step.ask, answer, step.help_key)
-
-
-def variant_step(pick: Callable[[Turn], Awaitable[Step]]) -> Step:
-    """A step that is one of several, chosen from the data when asked and answered (a
-    confirmation screen whose edit buttons depend on the answers)."""
-
-    async def ask(turn: Turn) -> None:
-        await (await pick(turn)).ask(turn)
-
-    async def answer(turn: Turn, given: Answer) -> str:
-        return await (await pick(turn)).answer(turn, given)
-
-    return Step(ask, answer)
-
-
-def complete_first(route: Route, questions: dict[str, Step], confirm: Step) -> Step:
-    """A confirmation screen that first asks any answer still missing: "back" from a
-    question an edit made necessary (a partner, a new end date) returns here without it."""
-
-    async def ask(turn: Turn) -> None:
-        missing = await route(turn)
-        if missing in questions:
-            turn.convo.step = missing  # the question is asked in this screen's place
-            await questions[missing].ask(turn)
-            return
-        await confirm.ask(turn)
-
-    async def answer(turn: Turn, given: Answer) -> str:
-        missing = await route(turn)
-        return missing if missing in questions else await confirm.answer(turn, given)
-
-    return Step(ask, answer)
-
-
-async def allowed_village(turn: Turn, action: Action) -> str | None:
-    """The conversation's village, if the person may still do `action` there."""
-    village = turn.data.get(VILLAGE)
-    if not isinstance(village, str):
-        return None
-    try:
-        await check(turn.conn, turn.grants, action, village)
-    except PermissionDenied:
-        return None
-    return village
-
-
-def approach_text(approach: str, partner: str) -> Localized:
-    """'self-reliance', 'cooperation with <partner>', 'support from <partner>'."""
-    if approach in PARTNERED and partner:
-        return Localized(f"plan.approach_with.{approach}", {"partner": partner})
-    return Localized(f"plan.approach.{approach}")
-
-
-def baht(amount: int) -> Localized:
-    return Localized("plan.baht", {"amount": format_baht(amount)})
-
-
-def item_line(turn: Turn, item: PlanItem) -> str:
-    overdue = item.is_overdue(local_date(turn.now))
-    return turn.t("plan.item_line", id=item.id, title=item.title,
-                  approach=approach_text(item.approach, item.partner),
-                  status=Localized(f"plan.status.{item.status}"), percent=item.percent,
-                  end=DateText(item.end_on), overdue=turn.t("plan.overdue") if overdue else "")
-
-
-async def tell_core_team(turn: Turn, village: str, key: str, *, kind: str, entity_id: int,
-                         review: bool = False, more_actions: list[tuple[str, str]] | None = None,
-                         **params: Any) -> Delivery:
-    """Tell the core team of the village's tambon, each in their own language, with a
-    button that opens the submission for review when `review`; returns whom it reached
-    (a submission nobody could receive is written to the audit log)."""
-    assert turn.person is not None
-    params.update(village=await area_names.bilingual_title(turn.conn, village, depth=2),
-                  reporter=turn.person.display_name)
-    actions = [("open.button.review", open_action("review", kind, entity_id))] if review else []
-    actions += more_actions or []
-    reach = await turn.notify_holders(Role.CORE_TEAM, village[:6], key, actions=actions,
-                                      **params)
-    return await turn.delivery([reach], village_code=village, kind=kind, entity_id=entity_id,
-                               event=key)
 
 
 def _date(iso: str) -> DateText:

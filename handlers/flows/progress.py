@@ -12,27 +12,27 @@ from typing import Any
 
 from handlers import corrections
 from handlers.flow import END, Flow, MenuEntry, Step
-from handlers.flows.plan import (
-    VILLAGE,
-    allowed_village,
-    approach_text,
-    complete_first,
-    routed,
-    tell_core_team,
-    variant_step,
-)
-from handlers.flows.success_story import propose_action
 from handlers.permissions import Action, Role, areas_with_role
 from handlers.steps import (
     ask_committee_village,
     choice_step,
     chosen_committee_village,
+    complete_first,
     confirm_step,
     number_step,
     photo_step,
+    routed,
     text_step,
+    variant_step,
 )
 from handlers.turn import Answer, Delivery, Invalid, Localized, Turn
+from handlers.village_plan import (
+    VILLAGE,
+    allowed_village,
+    approach_text,
+    propose_action,
+    tell_core_team,
+)
 from locales import LANGUAGES, catalog
 from storage import audit, plans
 from storage.plans import OUTCOMES, PlanItem

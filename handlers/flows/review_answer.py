@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from handlers.clock import local_date
 from handlers.flow import END, Flow, MenuEntry, Step, start_over_at
-from handlers.flows.review_inbox import (
+from handlers.permissions import Action, Role, areas_with_role
+from handlers.steps import confirm_step, text_step
+from handlers.submissions import (
     full_reference,
     is_blank_or_skip,
     parse_id,
@@ -16,8 +18,6 @@ from handlers.flows.review_inbox import (
     thread_lines,
     verdict_label,
 )
-from handlers.permissions import Action, Role, areas_with_role
-from handlers.steps import confirm_step, text_step
 from handlers.turn import Answer, Invalid, Localized, Turn, render
 from locales import format_date
 from storage import audit, reviews

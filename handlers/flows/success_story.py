@@ -350,11 +350,3 @@ async def open_story(turn: Turn, what: str, raw_id: str) -> tuple[str, str | Non
         return None
     turn.data["story_id"] = story.id
     return VILLAGE_FLOW.name, what
-
-
-def propose_action(item: PlanItem) -> list[tuple[str, str]]:
-    """The 🏆 button on the core team's notification of a confirmed outcome (none for an
-    outcome that did not solve the problem)."""
-    if item.outcome_solved not in stories.PROPOSABLE_OUTCOMES:
-        return []
-    return [("stories.button.propose", open_action("story", "propose", item.id))]

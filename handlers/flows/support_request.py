@@ -15,10 +15,10 @@ from typing import Any
 
 from handlers import area_names, corrections
 from handlers.flow import END, Flow, MenuEntry, Step, proceed
-from handlers.flows.review_inbox import Reader
 from handlers.opening import open_action
 from handlers.permissions import Action, PermissionDenied, Role, areas_with_role, check
 from handlers.steps import amount_step, confirm_step, text_step
+from handlers.submissions import Reader
 from handlers.support_wording import baht, status_param
 from handlers.turn import Answer, Bilingual, Invalid, Localized, Turn
 from storage import areas, audit, plans, support_requests, tambon_settings
