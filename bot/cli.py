@@ -31,6 +31,7 @@ from storage import areas, backup
 from storage.copy import CopyError
 from storage.db import Database, database_errors
 from storage.instance_lock import InstanceLocked, instance_lock, is_file_database
+from storage.migrations import SchemaTooNew
 
 log = logging.getLogger("cercap")
 
@@ -345,7 +346,7 @@ def _error(text: object) -> int:
 
 
 OPERATOR_ERRORS = (ValueError, PermissionDenied, backup.BackupError, StartupError,
-                   InstanceLocked, CopyError)
+                   InstanceLocked, CopyError, SchemaTooNew)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,22 +16,47 @@ Column types, by the SQLite type and the column's name (the schema's own convent
 - `WITHOUT ROWID` dropped; `INSERT OR IGNORE` → `ON CONFLICT DO NOTHING`.
 
 Each migration runs in its own transaction with its version row, under a transaction-level
-advisory lock, so instances starting together apply each migration once.
+advisory lock, so instances starting together apply each migration once (the second waits
+for the lock, then finds the row and skips). Instances of the previous version go on
+serving meanwhile (README: Upgrading one instance at a time), so a migration's locks are
+kept short. What each kind of statement takes on the tables it touches:
+- CREATE TABLE: nothing on existing tables, except SHARE ROW EXCLUSIVE on a table it
+  REFERENCES (that table's writes wait for the commit, a moment);
+- ALTER TABLE … ADD COLUMN, nullable or with a constant default: ACCESS EXCLUSIVE, held a
+  moment (no rewrite since PostgreSQL 11), but waiting for it queues every later reader and
+  writer of the table behind it: so `lock_timeout` (LOCK_TIMEOUT) bounds the wait, and the
+  migration is rolled back and tried again (LOCK_RETRIES) rather than stall the others;
+- CREATE INDEX: SHARE for the whole build (reads go on; the table's writes wait until the
+  build ends). CONCURRENTLY cannot run in a transaction: not used (a big table's index in a
+  later release needs its own step outside the migration);
+- CREATE TRIGGER: SHARE ROW EXCLUSIVE; INSERT/UPDATE of rows: ROW EXCLUSIVE and row locks;
+- DROP or RENAME: ACCESS EXCLUSIVE, and breaking anyway (compatibility.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from importlib.resources import files
 from typing import Any
 
-from storage.migrations import LATEST_VERSION, Migration, _statements, apply_from
-from storage.timestamps import to_db
+import psycopg
+
+from storage.migrations import (
+    Migration,
+    _statements,
+    apply_from,
+    compatibility,
+    known,
+    latest_version,
+)
 
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x63657263  # "cerc": pg_advisory_xact_lock key of migrations
+LOCK_TIMEOUT = "1s"  # the longest a migration's statement waits for a table's lock
+LOCK_RETRIES = 60  # then the migration is tried again, after a pause growing to 2 s
 
 _COLUMN = re.compile(
     r"^(?P<lead>\s*(?:ALTER\s+TABLE\s+\w+\s+ADD\s+COLUMN\s+)?)(?P<name>[A-Za-z_]\w*)"
@@ -107,12 +132,26 @@ async def schema_version(conn: Any) -> int:
 
 
 async def _apply(conn: Any, migration: Migration) -> bool:
-    """Apply one migration unless another instance did meanwhile; True when applied."""
-    from datetime import UTC, datetime
+    """Apply one migration unless another instance did meanwhile; True when applied. A
+    table lock not had within LOCK_TIMEOUT (a long read of an old instance) rolls it back;
+    it is tried again after a pause, LOCK_RETRIES times."""
+    for attempt in range(1, LOCK_RETRIES + 1):
+        try:
+            return await _apply_once(conn, migration)
+        except psycopg.errors.LockNotAvailable:
+            if attempt == LOCK_RETRIES:
+                raise
+            log.warning("migration %d waited %s for a table's lock: trying again",
+                        migration.version, LOCK_TIMEOUT)
+            await asyncio.sleep(min(2.0, 0.1 * attempt))
+    raise AssertionError("unreachable")
 
+
+async def _apply_once(conn: Any, migration: Migration) -> bool:
     await conn.execute("BEGIN")
     try:
         await conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         async with conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?",
                                 (migration.version,)) as cur:
             if await cur.fetchone():
@@ -123,9 +162,7 @@ async def _apply(conn: Any, migration: Migration) -> bool:
         await conn.refresh_id_tables()
         if migration.run:
             await migration.run(conn)
-        await conn.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-            (migration.version, migration.name, to_db(datetime.now(UTC))))
+        await compatibility.record(conn, migration, known())
     except BaseException:
         await conn.execute("ROLLBACK")
         raise
@@ -165,9 +202,13 @@ async def _sqlite_aggregates(conn: Any) -> None:
     await conn.execute("COMMIT")
 
 
-async def migrate(conn: Any, target: int = LATEST_VERSION) -> int:
-    """Bring the database up to `target`; returns the version it ends at."""
+async def migrate(conn: Any, target: int | None = None) -> int:
+    """Bring the database up to `target` (the newest); returns the version it ends at. A
+    database newer than this program is served or refused (apply_from), its aggregates
+    left as the newer version made them."""
     current = await schema_version(conn)
+    if current > latest_version():
+        return await apply_from(conn, current, target, _apply)
     await _sqlite_aggregates(conn)
     current = await apply_from(conn, current, target, _apply)
     await conn.refresh_id_tables()
