@@ -164,6 +164,10 @@ _OR_IGNORE = re.compile(r"^(\s*INSERT)\s+OR\s+IGNORE\b", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _ON_CONFLICT = re.compile(r"\bON\s+CONFLICT\b", re.I)
 _CHANGES = ("INSERT", "UPDATE", "DELETE")
+# A result that is every column of a table (`SELECT *`, `t.*`, `RETURNING *`) is never
+# prepared: once another instance's migration adds a column, a prepared one fails with
+# "cached plan must not change result type" (tests/test_rolling_upgrades.py).
+_WHOLE_ROW = re.compile(r"(?:\bSELECT|,)\s*(?:[A-Za-z_]\w*\.)?\*(?!\w)|\bRETURNING\s+\*", re.I)
 _SPECIAL = {
     "PRAGMA data_version": "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint",
 }
@@ -192,11 +196,12 @@ def _placeholders(sql: str) -> str:
 
 
 class Statement:
-    __slots__ = ("returns_id", "text")
+    __slots__ = ("prepare", "returns_id", "text")
 
     def __init__(self, text: str, returns_id: bool) -> None:
         self.text = text
         self.returns_id = returns_id
+        self.prepare = False if _WHOLE_ROW.search(text) else None  # None: psycopg's way
 
 
 def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statement:
@@ -322,9 +327,11 @@ class PgConnection:
             self.begin_pending = False
             async with self.raw.pipeline():  # BEGIN and the statement: one round trip
                 await self.raw.execute("BEGIN")
-                await cur.execute(statement.text, cursor._params or ())  # type: ignore[arg-type]
+                await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
+                                  prepare=statement.prepare)
         else:
-            await cur.execute(statement.text, cursor._params or ())  # type: ignore[arg-type]
+            await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
+                              prepare=statement.prepare)
         rows = await cur.fetchall() if cur.description is not None else []
         cursor.rowcount = cur.rowcount
         if cur.rowcount > 0 and (cur.statusmessage or "").startswith(_CHANGES):
