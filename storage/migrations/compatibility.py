@@ -87,13 +87,17 @@ async def check_served(conn: Any, current: int, latest: int) -> None:
     except sqlite3.OperationalError:  # a SQLite file migrated before 23: no record
         rows = []
     newer = {int(r[0]): (str(r[1]), r[2]) for r in rows}
-    head = (f"database is at schema version {current}, newer than this program ({latest}),")
-    todo = (f"upgrade this instance to the release the others run (schema version {current})"
-            f" ({UPGRADE_HELP})")
+    head = f"database is at schema version {current}, newer than this program ({latest}),"
+
+    def todo(needed: int) -> str:
+        return (f"upgrade this instance to a release of schema version {needed} or newer"
+                f" (the database's is {current}; {UPGRADE_HELP})")
+
     if current not in newer or any(s is None for _, s in newer.values()):
         raise SchemaTooNew(f"{head} and it does not record which versions can still serve"
-                           f" it: {todo}")
+                           f" it: {todo(current)}")
+    needed = max(int(s) for _, s in newer.values())
     for version, (name, serves) in newer.items():
         if int(serves) > latest:
             raise SchemaTooNew(f"{head} and its migration {version} ({name}) is breaking"
-                               f" for this version (it needs {int(serves)} or newer): {todo}")
+                               f" for this version: {todo(needed)}")
