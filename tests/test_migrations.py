@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiosqlite
+import pytest
 
 from storage.db import Database
-from storage.migrations import LATEST_VERSION, migrate, schema_version
+from storage.migrations import LATEST_VERSION, MIGRATIONS, migrate, schema_version
+from storage.migrations.compatibility import RECORDED_FROM, serves_from
 
 
 async def _schema(path: Path) -> list[tuple[str, str]]:
@@ -63,3 +65,40 @@ async def test_every_province_belongs_to_a_learning_network(tmp_path: Path) -> N
             "SELECT p.code FROM areas p LEFT JOIN areas n ON n.code = p.parent_code"
             " WHERE p.level = 'province' AND (n.level IS NOT 'network')") as cur:
         assert await cur.fetchall() == []
+
+
+@pytest.mark.parametrize("start", [0, *sorted(m.version for m in MIGRATIONS)[:-1]])
+async def test_every_older_file_is_upgraded(tmp_path: Path, start: int) -> None:
+    """SQLite from every older version (PostgreSQL: tests/test_postgres.py)."""
+    path = tmp_path / f"at-{start}.db"
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        assert await migrate(conn, target=start) == start
+        assert await schema_version(conn) == start
+        assert await migrate(conn) == LATEST_VERSION
+        assert await migrate(conn) == LATEST_VERSION  # again: nothing to do
+    fresh = tmp_path / "fresh.db"
+    async with Database(fresh):
+        pass
+    assert await _schema(path) == await _schema(fresh)
+
+
+async def test_each_migration_from_23_records_which_versions_serve_it(
+        db_path: Path) -> None:
+    """Both engines: schema_migrations holds, for every migration from 23, the oldest code
+    version that can serve the database (the last breaking migration at or before it)."""
+    async with Database(db_path) as db, db.read() as conn:
+        rows = await conn.execute_fetchall(
+            "SELECT version, serves_from FROM schema_migrations WHERE version >= ?"
+            " ORDER BY version", (RECORDED_FROM,))
+    assert [(int(v), int(s)) for v, s in rows] == [
+        (m.version, serves_from(m.version, MIGRATIONS))
+        for m in sorted(MIGRATIONS, key=lambda m: m.version) if m.version >= RECORDED_FROM]
+    assert rows and all(0 < int(s) <= int(v) for v, s in rows)
+
+
+def test_an_undeclared_migration_is_breaking() -> None:
+    from storage.migrations import Migration
+
+    assert Migration(99, "says nothing").expand_only is False
+    assert serves_from(99, (*MIGRATIONS, Migration(99, "says nothing"))) == 99
+    assert serves_from(LATEST_VERSION, MIGRATIONS) >= 11  # 11 changed what a review means
