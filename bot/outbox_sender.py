@@ -7,18 +7,33 @@ timeout); an exception that escapes a sender or `prepare` is tried again only wh
 one that can pass (`is_transient`: timeouts, network and connection errors, an HTTP 429 or
 5xx, a locked database). Anything else (a rendering bug, a payload the code cannot turn
 into a message) gives the same error every time: the row fails at once, with the reason
-in `last_error`, instead of being tried MAX_ATTEMPTS times over several minutes."""
+in `last_error`, instead of being tried MAX_ATTEMPTS times over several minutes.
+
+Several instances on one PostgreSQL (`share`): every instance runs this sender on the
+shared outbox. Rows are claimed before they are sent (storage.outbox.SharedOutbox: the
+locking story), a chat's at a time, so each chat is served by one sender at a time, in
+order; the rows an engine hands over in memory are claimed too (the claims of one turn of
+the loop in one statement). Each outcome is recorded on its own, one short autocommit
+statement as soon as its response arrives (no group commit waiting for other chats): a
+sender killed mid-send leaves at most its sends in flight (CHATS_IN_FLIGHT, one per chat)
+in doubt, and those are sent again by whichever sender claims them next (Telegram has no
+idempotency key: a lost answer is worse than a doubled one). What the pace holds back
+waits in place while the lease lasts (PACE_HOLD_SECONDS), otherwise it is given back.
+The overall pace is shared by the live senders (bot/pacing.py, counted every
+COUNT_SECONDS). SQLite (one process): none of this; rows are read and recorded as before."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import random
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
@@ -27,7 +42,10 @@ from handlers.clock import Clock, SystemClock
 from storage import outbox, people
 from storage.connection import Connection
 from storage.db import Database
-from storage.outbox import Chat, OutboxMessage
+from storage.outbox import Chat, Claimed, OutboxMessage, SharedOutbox
+
+if TYPE_CHECKING:
+    from storage.claims import PgClaims
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +57,11 @@ CHATS_IN_FLIGHT = 16  # chats served at once; one chat's messages always go one 
 # notified of 200 reports) usually sends one before its pace holds it back.
 CHAT_PAGE = 10
 STOP_GRACE_SECONDS = 5.0
+# The shared outbox (several instances):
+LEASE_MARGIN_SECONDS = 12.0  # no send starts this close to its lease's end (a 10 s timeout)
+PACE_HOLD_SECONDS = 5.0  # a claimed row paced for longer is given back, not held
+COUNT_SECONDS = 1.0  # how often the live senders are counted (the overall pace's share)
+CONTENDED_RETRY_SECONDS = (0.02, 0.1)  # a chat another claim held part of: again, soon
 
 
 @dataclass(frozen=True)
@@ -162,6 +185,21 @@ class OutboxSender:
         self._more_due = False  # a round stopped at its limit: go again at once
         # Told of each outcome once it is recorded; bot/metrics.py counts.
         self.on_outcome: Callable[[list[OutboxMessage], SendOutcome], None] | None = None
+        # The shared outbox (several instances on PostgreSQL; `share`), None on SQLite.
+        self.shared: SharedOutbox | None = None
+        self.claims: PgClaims | None = None
+        self.tell_others: Callable[[], None] | None = None  # rows queued: a NOTIFY hint
+        self._leases: dict[int, tuple[float, int]] = {}  # row id: (send before, generation)
+        self._to_claim: dict[str, dict[str, asyncio.Future[list[OutboxMessage]]]] = {}
+        self._claiming: asyncio.Task[None] | None = None
+        # A rolling upgrade: the leader is an older version, which sends the whole outbox
+        # without claims. This sender then sends nothing (and hints it instead).
+        self.paused = False
+
+    def share(self, shared: SharedOutbox, claims: PgClaims,
+              tell_others: Callable[[], None] | None = None) -> None:
+        """Send the outbox shared with other instances (see the module's docstring)."""
+        self.shared, self.claims, self.tell_others = shared, claims, tell_others
 
     def add_sender(self, sender: ChannelSender) -> None:
         self.senders[sender.channel] = sender
@@ -172,8 +210,13 @@ class OutboxSender:
         reply does not wait for a round); otherwise the next round finds them. `ready`
         holds, for some of the chats, every message they have waiting: those are sent as
         they are, without reading them back."""
+        if self.paused and self.tell_others is not None:
+            self.tell_others()  # the older leader LISTENs: it sends
+            return
         if chats is None or not self._running:
             self._wake.set()
+            if chats is None and self.tell_others is not None:
+                self.tell_others()  # reminders, announcements: every sender helps
             return
         for chat in chats:
             if chat[0] not in self.senders:
@@ -181,7 +224,12 @@ class OutboxSender:
             elif chat in self._busy:
                 self._again.add(chat)
             else:
-                self._start(chat, ready.get(chat) if ready else None)
+                # Shared: rows are claimed before they are sent, never taken as handed over.
+                self._start(chat, ready.get(chat) if ready and self.shared is None else None)
+
+    def wake_from_elsewhere(self) -> None:
+        """Another instance queued rows (its NOTIFY): a round, and no hint back."""
+        self._wake.set()
 
     def _start(self, chat: Chat, due: list[OutboxMessage] | None) -> asyncio.Task[int]:
         self._busy.add(chat)
@@ -196,6 +244,8 @@ class OutboxSender:
         concurrently, each chat's messages in order; a chat already being served gets
         its new messages from the task serving it."""
         sent = 0
+        if self.paused:
+            return 0
         async with self._round:
             self._paced_until = None
             self._more_due = False
@@ -206,23 +256,34 @@ class OutboxSender:
                 held = pacer.overall_wait() if pacer is not None else 0.0
                 if held > 0:
                     self._paced_for(held)
-                async with self.db.read() as conn:
-                    due = await outbox.due(conn, name, self.clock.now(), limit, chat_id,
-                                           outbox.LIVE_REPLY if held > 0 else outbox.BULK)
+                most = outbox.LIVE_REPLY if held > 0 else outbox.BULK
                 by_chat: dict[Chat, list[OutboxMessage]] = {}
-                for message in due:
-                    by_chat.setdefault((name, message.chat_id), []).append(message)
-                if len(due) == limit and len(by_chat) > 1:
-                    # The last chat's rows may be cut at the limit (a reply and the menu
-                    # share one LINE reply token): it goes whole in the next round.
-                    by_chat.pop((name, due[-1].chat_id))
-                self._more_due = self._more_due or len(due) == limit
+                if self.shared is not None:
+                    claimed = await self._claim(name, CHATS_IN_FLIGHT,
+                                                [chat_id] if chat_id else None, most)
+                    by_chat = {(name, c): rows for c, rows in claimed.rows.items()}
+                    full = len(by_chat) == CHATS_IN_FLIGHT
+                else:
+                    async with self.db.read() as conn:
+                        due = await outbox.due(conn, name, self.clock.now(), limit, chat_id,
+                                               most)
+                    for message in due:
+                        by_chat.setdefault((name, message.chat_id), []).append(message)
+                    if len(due) == limit and len(by_chat) > 1:
+                        # The last chat's rows may be cut at the limit (a reply and the menu
+                        # share one LINE reply token): it goes whole in the next round.
+                        by_chat.pop((name, due[-1].chat_id))
+                    full = len(due) == limit
                 started = []
                 for chat, messages in by_chat.items():
                     if chat in self._busy:
                         self._again.add(chat)
                     else:
                         started.append(self._start(chat, messages))
+                # Shared: chats of ours already being served are claimed again (ours):
+                # only new ones mean more may wait.
+                self._more_due = self._more_due or (full and (
+                    self.shared is None or len(started) == len(by_chat)))
                 sent += sum(await asyncio.gather(*started))
         return sent
 
@@ -236,12 +297,17 @@ class OutboxSender:
                 while True:
                     self._again.discard(chat)
                     if due is None:
-                        async with self.db.read() as conn:
-                            due = await outbox.due(conn, channel, self.clock.now(),
-                                                   CHAT_PAGE, chat_id)
+                        if self.shared is not None:
+                            due = await self._claim_chat(chat)
+                        else:
+                            async with self.db.read() as conn:
+                                due = await outbox.due(conn, channel, self.clock.now(),
+                                                       CHAT_PAGE, chat_id)
                         more = len(due) == CHAT_PAGE
-                    count, finished = await self._send_in_order(sender, due)
+                    count, finished, rest = await self._send_in_order(sender, due)
                     sent += count
+                    if self.shared is not None and rest:
+                        await self._release(rest)
                     if not finished or not (more or chat in self._again):
                         return sent
                     due = None
@@ -253,18 +319,31 @@ class OutboxSender:
             self._busy.discard(chat)
 
     async def _send_in_order(self, sender: ChannelSender, messages: list[OutboxMessage]
-                             ) -> tuple[int, bool]:
-        """(how many were sent, whether all of them were)."""
+                             ) -> tuple[int, bool, list[OutboxMessage]]:
+        """(how many were sent, whether all of them were, those not tried: shared, they
+        are still leased to this sender)."""
         sent = 0
-        for batch in _batches(sender, messages):
+        batches = _batches(sender, messages)
+        for i, batch in enumerate(batches):
+            rest = [m for b in batches[i:] for m in b]
             wait = self._pacing_wait(sender, batch[0])
+            while wait > 0 and self.shared is not None and wait <= PACE_HOLD_SECONDS:
+                await asyncio.sleep(wait)  # held in place: the chat stays ours meanwhile
+                wait = self._pacing_wait(sender, batch[0])
             if wait > 0:
                 self._paced_for(wait)
                 if not self._round.locked():
                     # Started by a commit, not a round: the loop must learn when to come
                     # back. (Within a round it does anyway; waking it then would spin.)
                     self._wake.set()
-                return sent, False
+                return sent, False, rest
+            if self.shared is not None and not self._leased(batch):
+                # The lease is about to end or is gone (the claim connection broke):
+                # another sender may take these rows; none is started here.
+                for message in rest:
+                    self._leases.pop(message.id, None)
+                self._wake.set()
+                return sent, False, []
             outcome = await self._send(batch)
             await self._record(batch, outcome)
             if self.on_outcome is not None:
@@ -272,9 +351,9 @@ class OutboxSender:
             if isinstance(outcome, Failed):
                 continue  # never to be sent: the chat's later messages need not wait for it
             if not isinstance(outcome, Sent):
-                return sent, False  # later messages of this chat wait, to keep the order
+                return sent, False, rest[len(batch):]  # later ones wait, to keep the order
             sent += len(batch)
-        return sent, True
+        return sent, True, []
 
     def _paced_for(self, seconds: float) -> None:
         """Something must wait this long for its pace: the loop comes back by then."""
@@ -309,7 +388,11 @@ class OutboxSender:
 
     async def _record(self, batch: list[OutboxMessage], outcome: SendOutcome) -> None:
         """Record what became of a send; returns once it is committed. Sends that finish
-        together (16 chats in flight) are recorded in one transaction: a group commit."""
+        together (16 chats in flight) are recorded in one transaction: a group commit.
+        Shared: at once, on its own (see the module's docstring)."""
+        if self.shared is not None:
+            await self._record_shared(batch, outcome)
+            return
         recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._outcomes.append((batch, outcome, recorded))
         if self._recording is None or self._recording.done():
@@ -354,12 +437,137 @@ class OutboxSender:
                 await people.set_identity_active(conn, message.channel, message.chat_id,
                                                  False)
 
+    # ---- the shared outbox ------------------------------------------------------------
+
+    async def _claim(self, channel: str, chats: int, chat_ids: list[str] | None,
+                     most_priority: int) -> Claimed:
+        """Lease what is due (storage.outbox.SharedOutbox.claim) and note each row's lease
+        by this process's clock, counted from before the claim went out."""
+        assert self.shared is not None and self.claims is not None
+        generation = self.claims.generation
+        send_before = time.monotonic() + outbox.LEASE_SECONDS - LEASE_MARGIN_SECONDS
+        claimed = await self.shared.claim(channel, self.clock.now(), chats=chats,
+                                          page=CHAT_PAGE, chat_ids=chat_ids,
+                                          most_priority=most_priority)
+        for rows in claimed.rows.values():
+            for message in rows:
+                self._leases[message.id] = (send_before, generation)
+        sender = self.senders.get(channel)
+        pacer: Pacer | None = getattr(sender, "pacer", None)
+        if pacer is not None:
+            paced: PacedSender = sender  # type: ignore[assignment]
+            for chat_id, ago in claimed.last_sent_ago.items():
+                pacer.sent_ago(chat_id, ago, is_group=paced.is_group_chat(chat_id))
+        if claimed.contended:
+            asyncio.get_running_loop().call_later(random.uniform(*CONTENDED_RETRY_SECONDS),
+                                                  self._wake.set)
+        return claimed
+
+    async def _claim_chat(self, chat: Chat) -> list[OutboxMessage]:
+        """One chat's due rows, claimed together with the other chats asking in the same
+        turn of the loop (and those asking while a claim is under way): one statement."""
+        future: asyncio.Future[list[OutboxMessage]] = \
+            asyncio.get_running_loop().create_future()
+        self._to_claim.setdefault(chat[0], {})[chat[1]] = future
+        if self._claiming is None or self._claiming.done():
+            self._claiming = asyncio.create_task(self._claim_waiting())
+        return await future
+
+    async def _claim_waiting(self) -> None:
+        await asyncio.sleep(0)  # the other chats handed over in this turn join
+        while self._to_claim:
+            waiting, self._to_claim = self._to_claim, {}
+            for channel, futures in waiting.items():
+                try:
+                    claimed = await self._claim(channel, len(futures), list(futures),
+                                                outbox.BULK)
+                except Exception as exc:
+                    for future in futures.values():
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for chat_id, future in futures.items():
+                    if not future.done():
+                        future.set_result(claimed.rows.get(chat_id, []))
+
+    def _leased(self, batch: list[OutboxMessage]) -> bool:
+        assert self.claims is not None
+        now = time.monotonic()
+        for message in batch:
+            lease = self._leases.get(message.id)
+            if lease is None or lease[0] <= now or lease[1] != self.claims.generation:
+                log.warning("outbox message %d: its lease ends; left to be claimed again",
+                            message.id)
+                return False
+        return True
+
+    async def _release(self, messages: list[OutboxMessage]) -> None:
+        assert self.shared is not None
+        for message in messages:
+            self._leases.pop(message.id, None)
+        await self.shared.release([m.id for m in messages])
+
+    async def _record_shared(self, batch: list[OutboxMessage], outcome: SendOutcome) -> None:
+        assert self.shared is not None
+        now = self.clock.now()
+        ids = [m.id for m in batch]
+        for message in batch:
+            self._leases.pop(message.id, None)
+        match outcome:
+            case Sent():
+                await self.shared.record(ids, status="sent", error=None, retry_at=None,
+                                         now=now)
+            case Blocked():
+                async with self.db.transaction() as conn:
+                    for message in batch:
+                        await self._record_one(conn, message, outcome, now)
+                await self.shared.release(ids)
+            case _:
+                for message in batch:
+                    if isinstance(outcome, Retry) and message.attempts + 1 < MAX_ATTEMPTS:
+                        delay = outcome.after_seconds if outcome.after_seconds is not None \
+                            else backoff_seconds(message.attempts)
+                        await self.shared.record([message.id], status=None,
+                                                 error=outcome.error, now=now,
+                                                 retry_at=now + timedelta(seconds=delay))
+                    else:
+                        log.error("outbox message %d failed for good: %s", message.id,
+                                  outcome.error)
+                        await self.shared.record([message.id], status="failed",
+                                                 error=outcome.error, retry_at=None, now=now)
+
+    async def _count_senders(self) -> None:
+        """The overall pace's share: the live senders, counted every COUNT_SECONDS."""
+        assert self.claims is not None
+        first = True
+        while True:
+            try:
+                n, old_leader = await self.claims.live_senders()
+            except Exception as exc:
+                log.warning("outbox: could not count the senders (pace kept): %s", exc)
+            else:
+                if old_leader != self.paused:
+                    log.warning("outbox: %s", "an older version leads and sends alone:"
+                                " sending paused" if old_leader else "sending again")
+                    self.paused = old_leader
+                    self._wake.set()
+                for sender in self.senders.values():
+                    pacer: Pacer | None = getattr(sender, "pacer", None)
+                    if pacer is not None and (first or n != pacer.senders_now):
+                        pacer.senders(n, starting=1.5 * COUNT_SECONDS if first and n > 1 else 0.0)
+                first = False
+            await asyncio.sleep(COUNT_SECONDS)
+
     async def run(self) -> None:
         """Deliver forever: at once when woken, otherwise when the next retry falls due."""
         self._running = True
+        counting = asyncio.create_task(self._count_senders(), name="outbox-senders") \
+            if self.shared is not None else None
         try:
             await self._run()
         finally:
+            if counting is not None:
+                counting.cancel()
             self._running = False
             if self._tasks:
                 # Sends under way finish and are recorded: one cut off after the platform

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 PERSON_LOCKS = 0x63706572  # "cper": advisory lock class of per-person claims
 LEADER_LOCKS = 0x636C6472  # "cldr": advisory lock class of the leader lease
+SENDER_LOCKS = 0x63736E64  # "csnd": one per live outbox sender (storage.outbox.SharedOutbox)
 OUTBOX_CHANNEL = "cercap_outbox"  # NOTIFY: a new outbox row (a hint; polling is the truth)
 CHECK_TIMEOUT_SECONDS = 2.0
 # A host that vanished without closing its sockets: the server drops its session (and so
@@ -56,6 +58,7 @@ class LocalClaims:
 
     shared = False
     generation = 0
+    sender_key = 0
 
     async def open(self) -> LocalClaims:
         return self
@@ -87,6 +90,8 @@ class PgClaims:
     def __init__(self, url: str) -> None:
         self.url = url
         self.generation = 0
+        self.sender_key = 0  # this session's outbox sender lock (SENDER_LOCKS, key)
+        self.sender = False  # whether this instance runs an outbox sender
         self._conn: Any = None
         self._lock = asyncio.Lock()
 
@@ -102,9 +107,56 @@ class PgClaims:
             application_name=f"cercap-claims-{os.getpid()}", **KEEPALIVE)
         for statement in SERVER_KEEPALIVE:
             await conn.execute(statement)
+        if self.sender:
+            await self._take_sender_lock(conn)
         self._conn = conn
         self.generation += 1
         return conn
+
+    async def _take_sender_lock(self, conn: Any) -> None:
+        """A key of our own for this session: outbox rows leased under it are free for the
+        others as soon as this session ends (a new connection gets a new key, so rows
+        leased before a break are in doubt, never silently ours again)."""
+        while True:
+            key = secrets.randbelow(2**31 - 1) + 1
+            cur = await conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                                     (SENDER_LOCKS, key))
+            row = await cur.fetchone()
+            if row and row[0]:
+                self.sender_key = key
+                return
+
+    async def become_sender(self) -> None:
+        """This instance sends the outbox from now on: its lock is taken (and retaken on
+        every new claim connection)."""
+        self.sender = True
+        async with self._lock:
+            if self._conn is not None and not self._conn.closed:
+                await self._take_sender_lock(self._conn)
+
+    async def live_senders(self) -> tuple[int, bool]:
+        """(how many outbox senders run now, this one included (their locks); whether the
+        leader is an older version that sends alone: its session holds no sender lock)."""
+        import psycopg
+
+        async with self._lock:
+            conn = self._conn
+            if conn is None or conn.closed or conn.broken:
+                conn = await self._connect()
+            try:
+                cur = await conn.execute(
+                    "SELECT count(*) FILTER (WHERE l.classid = %s),"
+                    " COALESCE(bool_or(l.classid = %s AND l.objid = 0 AND NOT EXISTS ("
+                    "  SELECT 1 FROM pg_locks s WHERE s.pid = l.pid"
+                    "  AND s.locktype = 'advisory' AND s.classid = %s AND s.granted)), false)"
+                    " FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 2"
+                    " AND l.granted", (SENDER_LOCKS, LEADER_LOCKS, SENDER_LOCKS))
+                row = await cur.fetchone()
+            except psycopg.OperationalError:
+                await conn.close()
+                self._conn = None
+                raise
+        return (int(row[0]), bool(row[1])) if row else (0, False)
 
     async def close(self) -> None:
         if self._conn is not None:

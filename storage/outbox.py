@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from storage.claims import SENDER_LOCKS
 from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
 
@@ -32,6 +34,9 @@ class OutboxMessage:
     attempts: int
     created_at: datetime
     batch: str | None = None  # "reminder:<kind>", "broadcast:<id>" (bot/metrics.py counts)
+    # Claimed from a sender whose lease ended without an outcome (it died, or its lease
+    # lapsed): it may have been sent already (SharedOutbox; a LINE reply judges by it).
+    in_doubt: bool = False
 
 
 async def enqueue(conn: Connection, *, channel: str, chat_id: str,
@@ -232,3 +237,213 @@ async def prune_sent(conn: Connection, before: datetime, limit: int) -> int:
         f"DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE {_PRUNABLE_SENT}"
         " ORDER BY sent_at LIMIT ?) RETURNING id", (to_db(before), limit))
     return len(rows)
+
+
+# ---- the shared outbox: several instances on one PostgreSQL --------------------------------
+
+LEASE_SECONDS = 30.0  # a claimed row's lease; a send (10 s timeout) fits with room to spare
+CLAIM_SCAN = 200  # due rows looked at per claim, to pick the chats
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """What one claim took: rows by chat (each chat's in sending order), when each chat was
+    last sent to (seconds ago, by the sender clocks; None: never or long ago), and whether
+    a chat was left out because another claim held part of it at that instant."""
+
+    rows: dict[str, list[OutboxMessage]]
+    last_sent_ago: dict[str, float]
+    contended: bool
+
+
+class SharedOutbox:
+    """The outbox shared by several instances on one PostgreSQL: every instance sends, each
+    row claimed first. The locking story, in full:
+
+    Who may send a row. Each sender holds a session advisory lock (class
+    storage.claims.SENDER_LOCKS, its own random key) on its claim connection while it runs;
+    `leased_by` is that key, `lease_until` the lease's end by the server's clock. A row is
+    *free* for sender S when nobody leases it (NULL), S leases it, the lease ended, or the
+    leasing sender is dead: its lock is not in pg_locks (the server drops a killed
+    process's session, and so its lock, as soon as its socket closes; a host that vanished,
+    after the TCP keepalives, ~11 s). So a killed instance's rows are free again within
+    about a second, and `lease_until` (LEASE_SECONDS) is the backstop for a sender that is
+    alive but stuck: a sender never starts a send whose lease ends within LEASE_MARGIN by
+    its own monotonic clock (counted from before its claim went out), nor after its claim
+    connection broke (its lock is gone then: `claims.generation` moved).
+
+    Claims are per chat: a sender takes a chat's due rows only when it holds *every*
+    pending row of that chat, so one chat is served by one sender at a time, in order.
+    One statement (`claim`, autocommit: its own transaction):
+    1. `due`: the first CLAIM_SCAN due rows that look free, most urgent then oldest first;
+       `chats`: their chats, at most `chats` of them;
+    2. `free`: every pending row of those chats that is free, locked FOR UPDATE SKIP LOCKED
+       (a row another claim or an outcome being recorded has locked right now is skipped,
+       not waited for). READ COMMITTED re-reads a row that changed after the statement's
+       snapshot before locking it and checks it again: a row another sender leased (or
+       sent) meanwhile is not free, whatever the snapshot said;
+    3. `whole`: the chats whose pending rows (as the snapshot counts them) are all in
+       `free`. A chat of which any pending row is leased by a live sender, or was skipped,
+       or changed under us, is left for later (`contended`: the sender tries again soon).
+       Rows queued after the snapshot are not counted and not taken: they are free, and
+       no other sender can take them either while we lease rows of that chat (step 3
+       fails for it);
+    4. of the whole chats, the rows due now that no earlier, as urgent, row waiting for a
+       retry holds back (the order rule of `due`, read from `free`, the latest versions),
+       at most `page` per chat, get `leased_by` = us and a fresh `lease_until`.
+    RETURNING tells, per row, whether it is `in_doubt` (it was leased by another sender,
+    which ended without recording an outcome: it may have been sent), and when its chat
+    was last sent to (per-chat pacing across senders, bot/pacing.py).
+
+    Why two senders can never interleave one chat: to send any row of chat C a sender
+    must have leased it in a claim that saw all of C's pending rows free and locked. Two
+    concurrent claims of C lock C's rows; each skips what the other holds, so at most one
+    of them (usually neither: both try again soon) finds C whole. After a claim commits,
+    C's leased rows are not free for anyone else until the holder records each outcome
+    (which clears its lease) or releases what it will not send now (`release`), or dies.
+    Outcomes are recorded one by one as each response arrives (`record`, one short
+    autocommit statement), so the window in which a sender's death leaves a sent row
+    pending is one round trip per send in flight (Telegram then sends it again: it has no
+    idempotency key; a LINE push carries X-Line-Retry-Key; a LINE reply decides by
+    `in_doubt`, bot/line_channel.py).
+
+    Everything here runs on a connection of its own (autocommit), not the writer: claims
+    and outcomes never wait behind a handling transaction. SQLite (one process) never
+    gets here: its sender reads `due` and records as before (bot/outbox_sender.py).
+    """
+
+    def __init__(self, url: str, sender_key: Callable[[], int]) -> None:
+        self.url = url
+        self.sender_key = sender_key  # the key of our lock now (a new one per connection)
+        self._conn: Any = None
+
+    async def open(self) -> SharedOutbox:
+        await self._connected()
+        return self
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _connected(self) -> Any:
+        from storage.engine_postgres import PgConnection
+
+        conn = self._conn
+        if conn is None or conn.raw.closed or conn.raw.broken:
+            self._conn = conn = await PgConnection.open(self.url)
+        return conn
+
+    async def _rows(self, sql: str, params: dict[str, Any]) -> list[Row]:
+        conn = await self._connected()
+        return await conn.execute_fetchall(sql, params)
+
+    async def claim(self, channel: str, now: datetime, *, chats: int, page: int,
+                    chat_ids: list[str] | None = None, most_priority: int = BULK
+                    ) -> Claimed:
+        """Lease the due rows of up to `chats` whole chats (see the class's docstring)."""
+        me = self.sender_key()
+        rows = await self._rows(_CLAIM.format(
+            chat_filter=" AND o.chat_id IN (SELECT json_array_elements_text(CAST(:ids AS json)))"
+            if chat_ids is not None else ""),
+            {"channel": channel, "now": to_db(now), "most_priority": most_priority,
+             "me": me, "scan": CLAIM_SCAN, "chats": chats, "page": page,
+             "lease": LEASE_SECONDS,
+             **({"ids": json.dumps(chat_ids)} if chat_ids is not None else {})})
+        claimed: dict[str, list[OutboxMessage]] = {}
+        ago: dict[str, float] = {}
+        whole, wanted = (int(rows[0]["whole"]), int(rows[0]["wanted"])) if rows else (0, 0)
+        taken = [r for r in rows if r["id"] is not None]
+        for r in sorted(taken, key=lambda r: (r["priority"], r["id"])):
+            message = OutboxMessage(r["id"], r["channel"], r["chat_id"], r["person_id"],
+                                    r["priority"], json.loads(r["payload"]), r["reply_token"],
+                                    r["retry_key"], r["attempts"], from_db(r["created_at"]),
+                                    r["batch"], bool(r["in_doubt"]))
+            claimed.setdefault(message.chat_id, []).append(message)
+            if r["last_sent_at"] is not None:
+                ago[message.chat_id] = (now - from_db(r["last_sent_at"])).total_seconds()
+        return Claimed(claimed, ago, contended=whole < wanted)
+
+    async def record(self, message_ids: list[int], *, status: str | None,
+                     error: str | None, retry_at: datetime | None, now: datetime) -> None:
+        """One outcome, at once: sent (`status` 'sent'), failed ('failed'), or tried again
+        at `retry_at` (`status` None); the lease ends with it."""
+        marks = ",".join("?" * len(message_ids))
+        conn = await self._connected()
+        if status == "sent":
+            await conn.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+                f" last_error = NULL, leased_by = NULL, lease_until = NULL WHERE id IN ({marks})",
+                (to_db(now), *message_ids))
+        elif status == "failed":
+            await conn.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?,"
+                f" leased_by = NULL, lease_until = NULL WHERE id IN ({marks})",
+                ((error or "")[:500], *message_ids))
+        else:
+            await conn.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
+                f" leased_by = NULL, lease_until = NULL WHERE id IN ({marks})",
+                (to_db(retry_at or now), (error or "")[:500], *message_ids))
+
+    async def release(self, message_ids: list[int]) -> None:
+        """Give back rows claimed and not sent (their pace, a retry before them): any
+        sender may take their chat now. Rows another sender leases meanwhile stay its."""
+        if not message_ids:
+            return
+        marks = ",".join("?" * len(message_ids))
+        conn = await self._connected()
+        await conn.execute(
+            "UPDATE outbox SET leased_by = NULL, lease_until = NULL"
+            f" WHERE id IN ({marks}) AND leased_by = ?", (*message_ids, self.sender_key()))
+
+
+# A row that looks free to the sender :me (SharedOutbox's docstring); `live` are the keys
+# of the senders whose session holds their lock.
+_FREE = ("(o.leased_by IS NULL OR o.leased_by = :me OR o.lease_until < now()"
+         " OR o.leased_by NOT IN (SELECT sender FROM live))")
+
+_CLAIM = (
+    "WITH live AS MATERIALIZED ("
+    " SELECT objid::bigint AS sender FROM pg_locks WHERE locktype = 'advisory'"
+    f" AND classid = {SENDER_LOCKS} AND objsubid = 2 AND granted),"
+    " due AS ("
+    " SELECT o.chat_id, o.priority, o.id FROM outbox o WHERE o.status = 'pending'"
+    " AND o.channel = :channel AND o.next_attempt_at <= :now"
+    " AND o.priority <= :most_priority{chat_filter} AND " + _FREE +
+    " ORDER BY o.priority, o.id LIMIT :scan),"
+    " chats AS (SELECT chat_id FROM due GROUP BY chat_id"
+    " ORDER BY min(priority), min(id) LIMIT :chats),"
+    " free AS ("
+    " SELECT o.id, o.chat_id, o.priority, o.next_attempt_at, o.leased_by FROM outbox o"
+    " WHERE o.status = 'pending' AND o.channel = :channel"
+    " AND o.chat_id IN (SELECT chat_id FROM chats) AND " + _FREE +
+    " ORDER BY o.id FOR UPDATE OF o SKIP LOCKED),"
+    " whole AS ("
+    " SELECT c.chat_id FROM chats c"
+    " WHERE (SELECT count(*) FROM free f WHERE f.chat_id = c.chat_id)"
+    " = (SELECT count(*) FROM outbox p WHERE p.channel = :channel"
+    " AND p.chat_id = c.chat_id AND p.status = 'pending')),"
+    " taken AS ("
+    " SELECT f.id, f.leased_by, row_number() OVER (PARTITION BY f.chat_id"
+    " ORDER BY f.priority, f.id) AS n FROM free f"
+    " WHERE f.chat_id IN (SELECT chat_id FROM whole) AND f.next_attempt_at <= :now"
+    " AND f.priority <= :most_priority"
+    " AND NOT EXISTS (SELECT 1 FROM free e WHERE e.chat_id = f.chat_id AND e.id < f.id"
+    " AND e.priority <= f.priority AND e.next_attempt_at > :now)),"
+    " taken_rows AS ("
+    " UPDATE outbox u SET leased_by = :me,"
+    " lease_until = now() + make_interval(secs => :lease)"
+    " FROM taken t WHERE u.id = t.id AND t.n <= :page"
+    " RETURNING u.id, u.channel, u.chat_id, u.person_id, u.priority, u.payload,"
+    " u.reply_token, u.retry_key, u.attempts, u.created_at, u.batch,"
+    " (t.leased_by IS NOT NULL AND t.leased_by <> :me) AS in_doubt,"
+    " (SELECT s.sent_at FROM outbox s WHERE s.channel = u.channel"
+    " AND s.chat_id = u.chat_id AND s.status = 'sent' ORDER BY s.id DESC LIMIT 1)"
+    " AS last_sent_at)"
+    # One row at least, so that a claim that took nothing still tells why.
+    # (Columns named: a `r.*` would never be prepared, engine_postgres.)
+    " SELECT r.id, r.channel, r.chat_id, r.person_id, r.priority, r.payload, r.reply_token,"
+    " r.retry_key, r.attempts, r.created_at, r.batch, r.in_doubt, r.last_sent_at,"
+    " (SELECT count(*) FROM whole) AS whole, (SELECT count(*) FROM chats) AS wanted"
+    " FROM (SELECT 1) AS one LEFT JOIN taken_rows r ON TRUE")
