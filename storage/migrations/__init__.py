@@ -94,6 +94,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # A new table and triggers that keep it as old code writes the areas' rows.
     Migration(20, "per-province data versions (the web site's cache)", run=area_versions.create,
               expand_only=True),
+    # Two nullable columns old code never reads (while an old instance leads, the new ones
+    # leave the sending to it: bot/outbox_sender.py, paused).
+    Migration(22, "outbox leases: every instance sends", sql_file="0022_outbox_leases.sql",
+              expand_only=True),
     # A new table (SQLite) or a nullable column (PostgreSQL's schema_migrations).
     Migration(23, "which program versions can serve the database", run=compatibility.create_record,
               expand_only=True),
