@@ -52,6 +52,8 @@ EXPAND = (
 )
 RENAME = Migration(L + 3, "test: a column renamed", run=_sql(
     "ALTER TABLE upgrade_notes RENAME COLUMN note TO text"))
+CONTRACT = Migration(L + 3, "test: the old column dropped", run=_sql(
+    "ALTER TABLE upgrade_notes DROP COLUMN note"), serves_code_from=L + 2)
 UNDECLARED = Migration(L + 1, "test: says nothing", run=_sql(
     "CREATE TABLE upgrade_notes (id INTEGER PRIMARY KEY, note TEXT NOT NULL)"))
 
@@ -169,6 +171,21 @@ async def test_an_older_program_refuses_a_database_a_breaking_migration_moved_on
                                              match=f"schema version {top.version} or newer"):
             async with Database(db_path):
                 pass
+
+
+async def test_a_contract_step_serves_the_release_that_expanded_and_no_older(
+        db_path: Path) -> None:
+    """Expand/contract over two releases: release A (EXPAND, schema L + 2) stopped using
+    what release B's CONTRACT drops; A's instances serve B's database, older ones refuse."""
+    with program(*EXPAND, CONTRACT):
+        async with Database(db_path):
+            pass
+    with program(*EXPAND):  # release A starts on B's database and serves it
+        async with Database(db_path) as db, db.transaction() as conn:
+            await conn.execute("UPDATE problems SET upgrade_note = 'A' WHERE id = -1")
+    with pytest.raises(SchemaTooNew, match=f"schema version {L + 2} or newer"):
+        async with Database(db_path):
+            pass
 
 
 async def test_a_newer_migration_without_a_record_is_refused(db_path: Path) -> None:

@@ -38,6 +38,9 @@ class Migration:
     # (reads and writes, with instances of both versions serving at once). Not declared:
     # breaking (a dropped or renamed column or table, a changed meaning).
     expand_only: bool = False
+    # A breaking migration that is the contract step of an expand/contract pair: code from
+    # this schema version on (the release that stopped using what it drops) keeps working.
+    serves_code_from: int | None = None
 
 
 MIGRATIONS: tuple[Migration, ...] = (

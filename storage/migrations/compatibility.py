@@ -5,13 +5,15 @@ database it leaves (`Migration.expand_only`: only new tables, new columns that a
 or have a default, new indexes, new rows, new triggers that keep data the old code does not
 read) or not (breaking: a column or table dropped or renamed, a NOT NULL column without a
 default, a value whose meaning changed so that what the old code writes or reads is wrong).
-A migration that does not declare itself is breaking.
+A migration that does not declare itself is breaking. The contract step of an
+expand/contract pair (release A adds the new and stops using the old; release B drops the
+old) is breaking for code older than A only: it says so with `serves_code_from=A`.
 
 When a migration is applied, the oldest code schema version that can still serve the
-database is recorded with it: `schema_migrations.serves_from`, the last breaking migration
-at or before it. The table exists on both engines from migration 23 (on PostgreSQL it held
-the applied versions already and gains the column; on SQLite it is new, and
-`PRAGMA user_version` stays the file's version). Migrations before 23 have no
+database is recorded with it: `schema_migrations.serves_from`, the most any migration at
+or before it needs (`serves_from()`). The table exists on both engines from migration 23
+(on PostgreSQL it held the applied versions already and gains the column; on SQLite it is
+new, and `PRAGMA user_version` stays the file's version). Migrations before 23 have no
 `serves_from` (NULL, or no row on SQLite): a program older than 23 does not have this
 check anyway, it refuses any database newer than itself.
 
@@ -20,6 +22,8 @@ every applied migration newer than L records `serves_from <= L`; otherwise (or w
 newer migration has no record) it refuses with `SchemaTooNew`: one line, both versions,
 what to do. A program that is already running when the schema moves on does not look
 again: what it reads and writes keeps working because the newer migrations are expand-only.
+Nothing stops such a running program when a migration breaks it: before a breaking
+migration is applied, the instances it breaks must be stopped (README).
 """
 
 from __future__ import annotations
@@ -43,11 +47,21 @@ class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer program in a way this one cannot serve."""
 
 
+def needs_code_from(migration: Migration) -> int:
+    """The oldest code schema version that works on the database this migration leaves, as
+    far as this migration goes: any (0) when expand-only; for a contract step the release
+    it names (`serves_code_from`); else its own version."""
+    if migration.expand_only:
+        return 0
+    if migration.serves_code_from is not None:
+        return min(migration.serves_code_from, migration.version)
+    return migration.version
+
+
 def serves_from(version: int, migrations: Iterable[Migration]) -> int:
-    """The oldest code schema version that can serve a database at `version`: the last
-    breaking migration at or before it (0 before any)."""
-    return max((m.version for m in migrations if m.version <= version and not m.expand_only),
-               default=0)
+    """The oldest code schema version that can serve a database at `version`: the most
+    any migration at or before it needs (needs_code_from; 0 when none needs any)."""
+    return max((needs_code_from(m) for m in migrations if m.version <= version), default=0)
 
 
 async def create_record(conn: Any) -> None:
