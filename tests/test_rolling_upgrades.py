@@ -188,14 +188,18 @@ async def test_a_contract_step_serves_the_release_that_expanded_and_no_older(
             pass
 
 
-async def test_a_newer_migration_without_a_record_is_refused(db_path: Path) -> None:
+@pytest.mark.parametrize("table", ["kept", "dropped"])
+async def test_a_newer_migration_without_a_record_is_refused(db_path: Path, table: str
+                                                             ) -> None:
     """A database newer than this program that does not say who can serve it (written by a
-    program without the record, or by hand) is refused."""
+    program without the record, or by hand; a SQLite file without the table) is refused."""
     async with Database(db_path) as db, db.transaction() as conn:
         if isinstance(db_path, str):
             await conn.execute("INSERT INTO schema_migrations (version, name, applied_at)"
                                " VALUES (?, 'unknown', '2026-12-01T00:00:00+00:00')", (L + 1,))
         else:
+            if table == "dropped":
+                await conn.execute("DROP TABLE schema_migrations")
             await conn.execute(f"PRAGMA user_version = {L + 1}")
     with pytest.raises(SchemaTooNew, match="does not record which versions can still serve"):
         async with Database(db_path):
