@@ -83,7 +83,7 @@ def several(args: argparse.Namespace) -> int:
     confirmed = sum(len(c) for c in report.confirmed.values())
     stored = sum(len(s) for s in report.stored.values())
     rows = [("instances", report.instances), ("SIGKILLs", report.kills),
-            ("of them the leader (polling, sending)", report.leader_kills),
+            ("of them the leader (polling, reminders)", report.leader_kills),
             ("starts", report.starts), ("reports confirmed to people", confirmed),
             ("reports stored", stored),
             ("inputs acknowledged to the platform (200)", report.acknowledged),
@@ -92,7 +92,10 @@ def several(args: argparse.Namespace) -> int:
             ("stored updates left unhandled", report.inbox_left),
             ("replies never delivered", report.pending_outbox),
             ("deliveries failed", report.failed_outbox),
-            ("Telegram messages sent twice (a leader killed mid-send)", report.sent_twice),
+            ("Telegram messages sent twice (an instance killed mid-send)", report.sent_twice),
+            ("  the most one kill accounts for (bound: "
+             f"{several_instances.twice_per_kill_bound(report)})", report.most_twice_per_kill),
+            ("  with no kill in between", report.twice_without_kill),
             ("chats with messages out of order", report.out_of_order),
             ("answers never answered (stuck people)", report.stuck),
             ("webhooks delivered again (no 200: instance died)", report.redelivered),

@@ -331,3 +331,33 @@ async def test_senders_are_counted_and_an_older_leader_pauses_them(
         await b.kill()
         await a.db.close()
         await b.db.close()
+
+
+async def test_a_chat_taken_over_by_another_sender_keeps_its_pace(
+        pg_url: str, tg: TelegramTestServer, telegram_app: Application  # type: ignore[type-arg]
+        ) -> None:
+    """a sends a chat's first bulk message and gives the chat back (paced); b takes it at
+    once and still waits the chat's second (RETURNING last_sent_at, Pacer.sent_ago)."""
+    a = await _node("a", pg_url, TelegramSender(telegram_app, Path(".")))
+    b = await _node("b", pg_url, TelegramSender(telegram_app, Path(".")))
+    try:
+        async with a.db.transaction() as conn:
+            for n in range(2):
+                await outbox.enqueue(conn, channel="telegram", chat_id="9400",
+                                     person_id=None, priority=outbox.BULK,
+                                     payload=Reply(f"ประกาศ {n}").to_payload(),
+                                     now=SystemClock().now())
+        claimed = await a.shared.claim("telegram", SystemClock().now(), chats=16, page=10)
+        first, second = claimed.rows["9400"]
+        assert await a.sender.senders["telegram"].send(first) is not None
+        await a.shared.record([first.id], status="sent", error=None, retry_at=None,
+                              now=SystemClock().now())
+        await a.shared.release([second.id])
+        assert await b.sender.deliver_due() == 1
+        times = [c.at for c in tg.calls_to("sendMessage") if c.ok]
+        assert len(times) == 2 and times[1] - times[0] >= 0.95, times
+    finally:
+        await a.kill()
+        await b.kill()
+        await a.db.close()
+        await b.db.close()
