@@ -195,6 +195,7 @@ class OutboxSender:
         # A rolling upgrade: the leader is an older version, which sends the whole outbox
         # without claims. This sender then sends nothing (and hints it instead).
         self.paused = False
+        self._senders_seen = 0
 
     def share(self, shared: SharedOutbox, claims: PgClaims,
               tell_others: Callable[[], None] | None = None) -> None:
@@ -324,8 +325,11 @@ class OutboxSender:
         are still leased to this sender)."""
         sent = 0
         batches = _batches(sender, messages)
+
+        def rest(i: int) -> list[OutboxMessage]:
+            return [m for b in batches[i:] for m in b]
+
         for i, batch in enumerate(batches):
-            rest = [m for b in batches[i:] for m in b]
             wait = self._pacing_wait(sender, batch[0])
             while wait > 0 and self.shared is not None and wait <= PACE_HOLD_SECONDS:
                 await asyncio.sleep(wait)  # held in place: the chat stays ours meanwhile
@@ -336,11 +340,11 @@ class OutboxSender:
                     # Started by a commit, not a round: the loop must learn when to come
                     # back. (Within a round it does anyway; waking it then would spin.)
                     self._wake.set()
-                return sent, False, rest
+                return sent, False, rest(i)
             if self.shared is not None and not self._leased(batch):
                 # The lease is about to end or is gone (the claim connection broke):
                 # another sender may take these rows; none is started here.
-                for message in rest:
+                for message in rest(i):
                     self._leases.pop(message.id, None)
                 self._wake.set()
                 return sent, False, []
@@ -351,7 +355,7 @@ class OutboxSender:
             if isinstance(outcome, Failed):
                 continue  # never to be sent: the chat's later messages need not wait for it
             if not isinstance(outcome, Sent):
-                return sent, False, rest[len(batch):]  # later ones wait, to keep the order
+                return sent, False, rest(i + 1)  # later ones wait, to keep the order
             sent += len(batch)
         return sent, True, []
 
@@ -551,6 +555,9 @@ class OutboxSender:
                                 " sending paused" if old_leader else "sending again")
                     self.paused = old_leader
                     self._wake.set()
+                if not first and n < self._senders_seen:
+                    self._wake.set()  # one died: its rows are free now, a round takes them
+                self._senders_seen = n
                 for sender in self.senders.values():
                     pacer: Pacer | None = getattr(sender, "pacer", None)
                     if pacer is not None and (first or n != pacer.senders_now):

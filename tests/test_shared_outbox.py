@@ -35,7 +35,7 @@ from handlers.messages import Reply
 from storage import outbox
 from storage.claims import LEADER_LOCKS, PgClaims
 from storage.db import Database
-from storage.outbox import OutboxMessage, SharedOutbox
+from storage.outbox import Claimed, OutboxMessage, SharedOutbox
 from tests.conftest import LINE_TOKEN, TELEGRAM_TOKEN, _pg_database
 from tests.servers.line_api import LineTestServer
 from tests.servers.telegram_api import TelegramTestServer
@@ -148,9 +148,17 @@ async def test_a_chat_is_claimed_whole_by_one_sender_and_freed_when_it_dies(
         third = await b.shared.claim("telegram", now, chats=16, page=10)
         assert [m.id for m in third.rows["9001"]] == ids[2:]
         assert not any(m.in_doubt for m in third.rows["9001"])  # given back, not in doubt
-        # b dies holding them: free at once for a (its lock is gone), in doubt.
+        # b dies holding them: free for a as soon as b's session is gone (its lock with
+        # it; the server ends it right after the socket closes), in doubt.
         await b.kill()
-        fourth = await a.shared.claim("telegram", now, chats=16, page=10)
+        taken: list[list[OutboxMessage]] = []
+
+        async def a_takes_them() -> bool:
+            claimed = await a.shared.claim("telegram", now, chats=16, page=10)
+            taken[:] = [claimed.rows.get("9001", [])]
+            return bool(taken[0])
+        await _until(a_takes_them, timeout=2)
+        fourth = Claimed({"9001": taken[0]}, {}, contended=False)
         assert [m.id for m in fourth.rows["9001"]] == ids[2:]
         assert all(m.in_doubt for m in fourth.rows["9001"])
         # A lease that lapsed frees its rows though the sender lives on (stuck).
