@@ -20,6 +20,7 @@ What differs per engine lives here:
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Generator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -195,12 +196,21 @@ def _placeholders(sql: str) -> str:
     return _TOKENS.sub(swap, sql)
 
 
-class Statement:
-    __slots__ = ("prepare", "returns_id", "text")
+# Tables whose ids must commit in id order: the outbox (a chat's messages go in id order,
+# and a reply is handed to the sender when nothing with a smaller id waits for its chat).
+# A transaction's first INSERT into one takes ORDER_LOCK, held to its COMMIT or ROLLBACK
+# (PostgresDatabase's docstring says why).
+ORDERED_TABLES = frozenset({"outbox"})
+ORDER_LOCK = 0x636F7264  # "cord": pg_advisory_xact_lock key of the outbox's id order
 
-    def __init__(self, text: str, returns_id: bool) -> None:
+
+class Statement:
+    __slots__ = ("ordered", "prepare", "returns_id", "text")
+
+    def __init__(self, text: str, returns_id: bool, ordered: bool = False) -> None:
         self.text = text
         self.returns_id = returns_id
+        self.ordered = ordered
         self.prepare = False if _WHOLE_ROW.search(text) else None  # None: psycopg's way
 
 
@@ -222,7 +232,8 @@ def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statem
             and not _RETURNING.search(text):
         text += " RETURNING id"
         returns_id = True
-    return Statement(_placeholders(text), returns_id)
+    ordered = bool(insert) and insert.group(1).lower() in ORDERED_TABLES  # type: ignore[union-attr]
+    return Statement(_placeholders(text), returns_id, ordered)
 
 
 # ---- the connection -----------------------------------------------------------------------
@@ -261,6 +272,7 @@ class PgCursor:
         return rows
 
 
+_TAKE_ORDER_LOCK = f"SELECT pg_advisory_xact_lock({ORDER_LOCK})"
 PREPARE_AFTER = 5  # psycopg's default: statements run once or twice (migrations) are not
 PREPARED_MAX = 256  # the bot's distinct hot statements fit (psycopg drops the least used)
 
@@ -278,6 +290,7 @@ class PgConnection:
         # BEGIN not sent yet: it goes with the transaction's first statement, in one
         # round trip (a pipeline), instead of a round trip of its own.
         self.begin_pending = False
+        self.order_held = False  # this transaction holds ORDER_LOCK
 
     @classmethod
     async def open(cls, url: str) -> PgConnection:
@@ -318,15 +331,27 @@ class PgConnection:
         return self.begin_pending or \
             self.raw.info.transaction_status != TransactionStatus.IDLE
 
+    def _order_lock_due(self, statement: Statement) -> bool:
+        """Whether ORDER_LOCK goes before this statement (an INSERT into an ordered table,
+        in a transaction that does not hold it yet)."""
+        if not statement.ordered or self.order_held or not self.in_transaction:
+            return False
+        self.order_held = True
+        return True
+
     async def _run(self, cursor: PgCursor) -> None:
         statement = self._statement(cursor._sql)
         # A cursor per statement: two coroutines may use the connection at once (a read
         # beside a transaction's statements); psycopg queues them, each keeps its rows.
         cur = self.raw.cursor()
-        if self.begin_pending:
+        begin, lock = self.begin_pending, self._order_lock_due(statement)
+        if begin or lock:
             self.begin_pending = False
-            async with self.raw.pipeline():  # BEGIN and the statement: one round trip
-                await self.raw.execute("BEGIN")
+            async with self.raw.pipeline():  # BEGIN, the lock, the statement: one round trip
+                if begin:
+                    await self.raw.execute("BEGIN")
+                if lock:
+                    await self.raw.execute(_TAKE_ORDER_LOCK)
                 await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
                                   prepare=statement.prepare)
         else:
@@ -359,6 +384,8 @@ class PgConnection:
         if rows and self.begin_pending:
             self.begin_pending = False
             await self.raw.execute("BEGIN")
+        if rows and self._order_lock_due(statement):
+            await self.raw.execute(_TAKE_ORDER_LOCK)
         if rows:
             cur = self.raw.cursor()
             await cur.executemany(statement.text, rows)  # type: ignore[arg-type]
@@ -374,33 +401,92 @@ class PgConnection:
 
 # ---- the database -------------------------------------------------------------------------
 
-class PostgresDatabase:
-    """storage.db.Database's interface on PostgreSQL: one writer connection behind a lock
-    (as on SQLite, so the repositories see the same one-transaction-at-a-time world), and a
-    second connection for long reads (`reader()`)."""
+POOL_SIZE = 4  # connections for transactions and reads (bench.throughput_line --postgres)
+CLOSE_GRACE_SECONDS = 5.0  # close() waits this long for transactions under way
 
-    def __init__(self, url: str) -> None:
+
+class PostgresDatabase:
+    """storage.db.Database's interface on PostgreSQL: a small pool of connections
+    (`POOL_SIZE`), each transaction and each read on one of its own, so different people's
+    transactions run at once; and one more connection for long reads (`reader()`).
+
+    On SQLite one writer runs one transaction at a time. Here several do, and what the
+    code above relies on still holds:
+    - a transaction is all or nothing and returns once committed; `read()` sees what was
+      committed before it (autocommit, READ COMMITTED: each statement sees every commit
+      made before it started). A read of several statements may see a commit made between
+      two of them; so may any read while another instance writes (several instances on
+      one PostgreSQL already run transactions at once: the repositories serve that);
+    - one person's updates are handled one at a time (bot/intake.py: one task per person,
+      or the person's claim across instances), so one conversation never has two
+      transactions at once; two people's never block each other unless they write the
+      same rows (then the second waits for the first's COMMIT, as across instances);
+    - ids of outbox rows commit in id order (`ORDERED_TABLES`): a transaction's first
+      INSERT into the outbox takes ORDER_LOCK (a transaction-scoped advisory lock, sent in
+      the same round trip), held until its COMMIT, so transactions that queue messages
+      commit one after another from their first queued message on, across instances too.
+      What depends on it: a chat's messages are sent in id order, and the engine hands a
+      reply to the sender without reading it back when `outbox.pending_before` finds
+      nothing earlier pending for the chat (handlers/engine.py `_enqueue`,
+      bot/outbox_sender.py `wake(chats, ready)`). Without the lock a transaction B could
+      queue message 101 to a chat, find nothing pending before it, commit and send it,
+      while A, which queued 100 to the same chat (a notification) before B, had not
+      committed yet: 100 would then go after 101. With it, B's INSERT waits for A's
+      COMMIT, and B's `pending_before`, a later statement, sees 100. A transaction's
+      work before its first queued message (claiming the update, loading and saving the
+      conversation, the domain rows) still runs at once with the others; the engine
+      queues last. A transaction that holds the lock and then waits for a row another
+      transaction holds, while that one waits for the lock, is a deadlock: the server
+      ends one of them after deadlock_timeout (an error; intake tries the update again);
+    - `data_version()` is the server's next transaction id (any connection sees it);
+    - `compact()` runs VACUUM FULL on a pooled connection: each table's rewrite waits
+      for, and then holds up, the transactions using that table;
+    - migrations run in `open()` on the first connection, before any other is opened.
+    A connection that broke (a server restart, a failover) or was left inside a
+    transaction (a caller cancelled mid-statement) is closed instead of reused; the next
+    transaction gets a new one. `close()` waits up to CLOSE_GRACE_SECONDS for
+    transactions under way, then closes every connection."""
+
+    def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
         import asyncio
 
         self.url = url
         self.path = url  # what logs and messages show: the URL (its password left out)
-        self._conn: PgConnection | None = None
+        self.pool_size = pool_size
+        self._first: PgConnection | None = None  # migrations ran on it; `conn`
+        self._idle: list[PgConnection] = []
+        self._busy: set[PgConnection] = set()
+        self._slots = asyncio.Semaphore(pool_size)
+        self._released = asyncio.Event()  # a busy connection came back (close() waits)
         self._reader: PgConnection | None = None
-        self._lock = asyncio.Lock()
+        self._closing = False
 
     async def open(self) -> PostgresDatabase:
         from storage.migrations.postgres import migrate
 
-        self._conn = await PgConnection.open(self.url)
-        async with self._lock:
-            await migrate(self._conn)
+        self._closing = False
+        self._first = await PgConnection.open(self.url)
+        await migrate(self._first)
+        self._idle.append(self._first)
         return self
 
     async def close(self) -> None:
-        for conn in (self._reader, self._conn):
-            if conn is not None:
-                await conn.close()
-        self._reader = self._conn = None
+        import asyncio
+        import time
+
+        self._closing = True
+        deadline = time.monotonic() + CLOSE_GRACE_SECONDS
+        while self._busy and time.monotonic() < deadline:
+            self._released.clear()
+            try:
+                await asyncio.wait_for(self._released.wait(), deadline - time.monotonic())
+            except TimeoutError:
+                break
+        left = [*self._idle, *self._busy, *([self._reader] if self._reader else [])]
+        self._idle, self._busy = [], set()
+        self._reader = self._first = None
+        for conn in left:
+            await _close_quietly(conn)
 
     async def __aenter__(self) -> PostgresDatabase:
         return await self.open()
@@ -410,25 +496,54 @@ class PostgresDatabase:
 
     @property
     def conn(self) -> PgConnection:
-        if self._conn is None:
+        """The first connection (tests and tools: a statement outside any transaction)."""
+        if self._first is None:
             raise RuntimeError("database is not open")
-        return self._conn
+        return self._first
 
-    async def _connected(self) -> PgConnection:
-        """The writer, connected again if the server dropped it (a restart, a failover):
-        the next transaction goes on a new connection."""
-        conn = self.conn
-        if conn.raw.closed or conn.raw.broken:
-            import logging
-
-            logging.getLogger(__name__).warning("PostgreSQL connection lost: reconnecting")
-            self._conn = conn = await PgConnection.open(self.url)
+    async def _acquire(self) -> PgConnection:
+        if self._first is None or self._closing:
+            raise RuntimeError("database is not open")
+        await self._slots.acquire()
+        try:
+            while self._idle:
+                conn = self._idle.pop()
+                if not (conn.raw.closed or conn.raw.broken):
+                    break
+                await _close_quietly(conn)
+            else:
+                if self._first is None or self._closing:
+                    raise RuntimeError("database is not open")
+                conn = await PgConnection.open(self.url)
+        except BaseException:
+            self._slots.release()
+            raise
+        self._busy.add(conn)
         return conn
+
+    async def _release(self, conn: PgConnection) -> None:
+        self._busy.discard(conn)
+        reusable = not (conn.raw.closed or conn.raw.broken or conn.begin_pending
+                        or self._closing) and \
+            conn.raw.info.transaction_status == TransactionStatus.IDLE
+        conn.order_held = False
+        if reusable:
+            self._idle.append(conn)
+        else:
+            if not self._closing:
+                import logging
+
+                logging.getLogger(__name__).warning(
+                    "PostgreSQL connection dropped from the pool (broken or left in a"
+                    " transaction): the next one is new")
+            await _close_quietly(conn)
+        self._slots.release()
+        self._released.set()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PgConnection]:
-        async with self._lock:
-            conn = await self._connected()
+        conn = await self._acquire()
+        try:
             conn.begin_pending = True  # sent with the first statement
             try:
                 yield conn
@@ -443,6 +558,8 @@ class PostgresDatabase:
                     conn.begin_pending = False
                 else:
                     await conn.execute("COMMIT")
+        finally:
+            await self._release(conn)
 
     async def writable(self, timeout: float = 1.0) -> bool:
         import asyncio
@@ -460,14 +577,13 @@ class PostgresDatabase:
         """After an erasure: `tables` (every table of the schema when None) rewritten without
         the dead row versions that still hold the erased values — VACUUM FULL, which writes
         new files (indexes and TOAST rebuilt too) and drops the old ones — then ANALYZE, so
-        the planner's statistics come from what remains. VACUUM runs outside a transaction:
-        on the writer, between transactions (its lock held), each table locked (ACCESS
-        EXCLUSIVE) for as long as its rewrite. Needs the tables' owner (the user that
-        migrated). What it cannot reach: WAL segments until they are recycled, WAL archives,
-        replicas' WAL, and dumps (README, Personal data). True (nothing is left waiting, as
-        SQLite's WAL can be)."""
-        async with self._lock:
-            conn = await self._connected()
+        the planner's statistics come from what remains. VACUUM runs outside a transaction,
+        on a pooled connection, each table locked (ACCESS EXCLUSIVE) for as long as its
+        rewrite: transactions using it wait meanwhile. Needs the tables' owner (the user
+        that migrated). What it cannot reach: WAL segments until they are recycled, WAL
+        archives, replicas' WAL, and dumps (README, Personal data). True (nothing is left
+        waiting, as SQLite's WAL can be)."""
+        async with self.read() as conn:
             if tables is None:
                 rows = await conn.execute_fetchall(
                     "SELECT table_name FROM information_schema.tables WHERE table_schema ="
@@ -486,10 +602,19 @@ class PostgresDatabase:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[PgConnection]:
-        async with self._lock:
-            yield await self._connected()
+        """Reads outside a transaction, on a pooled connection: they see what was committed."""
+        conn = await self._acquire()
+        try:
+            yield conn
+        finally:
+            await self._release(conn)
 
     async def data_version(self) -> int:
-        async with self.conn.execute("PRAGMA data_version") as cur:
+        async with (await self.reader()).execute("PRAGMA data_version") as cur:
             row = await cur.fetchone()
         return int(row[0])
+
+
+async def _close_quietly(conn: PgConnection) -> None:
+    with contextlib.suppress(Exception):
+        await conn.close()
