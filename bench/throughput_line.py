@@ -33,6 +33,7 @@ table and writes bench/results/throughput_line.json.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from datetime import date
@@ -175,6 +176,8 @@ async def measure_bot(folder: Path, people: list[str], warm_up: list[str], event
     """The bot on the folder's SQLite file, or (pg: the throwaway server) on a fresh
     PostgreSQL database named pg_name."""
     db: Path | str = fresh_database(pg, pg_name) if pg else folder / "bench.db"
+    if pg and not os.environ.get("CERCAP_BENCH_PG_TCP"):
+        db = pg.socket_url(pg_name)  # the server on this machine: its Unix socket
     await seed(db, [], people + warm_up)  # type: ignore[arg-type]
     async with LineTestServer(channel_secret=LINE_SECRET, access_token=LINE_TOKEN) as server:
         port = free_port()

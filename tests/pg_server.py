@@ -67,6 +67,11 @@ class PgServer:
     def url(self, database: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
+    def socket_url(self, database: str) -> str:
+        """The same database through the server's Unix socket (in its data folder): what a
+        bot on the server's own machine uses (libpq's default when no host is given)."""
+        return f"postgresql://postgres@/{database}?host={self.folder / 'data'}&port={self.port}"
+
 
 def _as_server_user() -> dict[str, object]:
     if os.geteuid() != 0:

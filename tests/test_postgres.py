@@ -8,6 +8,7 @@ import asyncio
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -110,6 +111,9 @@ def test_translation() -> None:
     t = translate("INSERT INTO people (name) VALUES (?) RETURNING id", frozenset({"people"}))
     assert not t.returns_id and t.text.endswith("RETURNING id")
     assert not translate("INSERT INTO drafts (a) VALUES (?)", frozenset({"people"})).returns_id
+    assert translate("INSERT INTO outbox (a) VALUES (?)", frozenset()).ordered
+    assert not translate("INSERT INTO inbox (a) VALUES (?)", frozenset()).ordered
+    assert not translate("UPDATE outbox SET a = ?", frozenset()).ordered
 
 
 async def test_types_round_trip(database: Database, db_engine: str) -> None:
@@ -281,3 +285,175 @@ async def test_db_copy_as_an_ordinary_user(db_path: Path, pg_server: object,
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute("DROP DATABASE IF EXISTS copy_owner_db WITH (FORCE)")
             admin.execute("DROP ROLE IF EXISTS copier")
+
+
+# ---- the connection pool (storage/engine_postgres.py PostgresDatabase) -------------------
+
+async def _person(conn: PgConnection, name: str) -> int:
+    cur = await conn.execute("INSERT INTO people (display_name, language, created_at)"
+                             " VALUES (?, 'th', ?)", (name, "2025-01-10T03:00:00.000000+00:00"))
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+async def _waiting_for_lock(url: str, deadline: float = 10.0) -> None:
+    """Until a session of this database waits for a lock (polled, with a deadline)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as watcher:
+        while loop.time() < end:
+            cur = await watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE"
+                                        " datname = current_database() AND"
+                                        " wait_event_type = 'Lock'")
+            if (await cur.fetchone())[0]:  # type: ignore[index]
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("no session waited for a lock")
+
+
+async def test_pool_runs_two_peoples_transactions_at_once(pg_migrated: str) -> None:
+    """The second transaction runs and commits while the first is still open (one writer
+    would wait for the first: the first waits for the second here, so it would hang)."""
+    async with Database(pg_migrated) as db:
+        second_done = asyncio.Event()
+
+        async def first() -> None:
+            async with db.transaction() as conn:
+                await _person(conn, "first")
+                await asyncio.wait_for(second_done.wait(), 10)
+
+        async def second() -> None:
+            async with db.transaction() as conn:
+                await _person(conn, "second")
+            second_done.set()
+
+        await asyncio.gather(first(), second())
+        async with db.read() as conn:
+            rows = await conn.execute_fetchall(
+                "SELECT display_name FROM people WHERE display_name IN ('first', 'second')")
+        assert sorted(r[0] for r in rows) == ["first", "second"]
+
+
+async def test_pool_commits_outbox_rows_in_id_order(pg_migrated: str) -> None:
+    """A transaction queueing to a chat waits for one that queued before it to commit, and
+    then sees its row pending before its own (the engine's hand-over of replies relies on
+    it: handlers/engine.py `_enqueue`)."""
+    from storage import outbox
+
+    now = datetime(2025, 1, 10, 3, tzinfo=UTC)
+    async with Database(pg_migrated) as db:
+        commit_first = asyncio.Event()
+        first_id: list[int] = []
+
+        async def first() -> None:
+            async with db.transaction() as conn:
+                message = await outbox.enqueue_message(
+                    conn, channel="line", chat_id="U1", person_id=None,
+                    priority=outbox.NOTIFICATION, payload={"text": "a"}, now=now)
+                assert message is not None
+                first_id.append(message.id)
+                await asyncio.wait_for(commit_first.wait(), 10)
+
+        async def second() -> tuple[int, bool]:
+            while not first_id:
+                await asyncio.sleep(0.001)
+            async with db.transaction() as conn:
+                message = await outbox.enqueue_message(
+                    conn, channel="line", chat_id="U1", person_id=None,
+                    priority=outbox.LIVE_REPLY, payload={"text": "b"}, now=now)
+                assert message is not None
+                return message.id, await outbox.pending_before(conn, "line", "U1", message.id)
+
+        async def release_first() -> None:
+            await _waiting_for_lock(pg_migrated)  # the second's INSERT waits for the first
+            commit_first.set()
+
+        _, (second_id, earlier_pending), _ = await asyncio.gather(first(), second(),
+                                                                  release_first())
+        assert second_id > first_id[0] and earlier_pending
+
+
+async def test_pool_replaces_a_broken_connection(pg_migrated: str, pg_server: object) -> None:
+    async with Database(pg_migrated) as db:
+        async with db.read() as conn:
+            pid = (await conn.execute_fetchall("SELECT pg_backend_pid()"))[0][0]
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:  # type: ignore[attr-defined]
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):  # found out by its next statement
+            async with db.transaction() as conn:
+                await _person(conn, "lost")
+        async with db.transaction() as conn:  # on a new connection
+            await _person(conn, "kept")
+            new_pid = (await conn.execute_fetchall("SELECT pg_backend_pid()"))[0][0]
+        assert new_pid != pid
+        async with db.read() as conn:
+            names = [r[0] for r in await conn.execute_fetchall(
+                "SELECT display_name FROM people WHERE display_name IN ('lost', 'kept')")]
+        assert names == ["kept"]
+
+
+async def test_pool_after_a_cancelled_or_unfinished_transaction(pg_migrated: str) -> None:
+    """A transaction cancelled while its statement runs is rolled back (psycopg cancels
+    the statement, the pool sends ROLLBACK) and its connection comes back clean; one left
+    inside a transaction (a BEGIN sent by hand) is closed, not reused."""
+    async with Database(pg_migrated) as db:
+        async def stuck() -> None:
+            async with db.transaction() as conn:
+                await _person(conn, "cancelled")
+                await conn.execute("SELECT pg_sleep(30)")
+
+        task = asyncio.create_task(stuck())
+        await _sleeping(pg_migrated)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with db.transaction() as conn:
+            await _person(conn, "after")
+        async with db.read() as conn:
+            names = [r[0] for r in await conn.execute_fetchall(
+                "SELECT display_name FROM people WHERE display_name IN ('cancelled', 'after')")]
+            assert names == ["after"]
+            await conn.execute("BEGIN")
+            pid = (await conn.execute_fetchall("SELECT pg_backend_pid()"))[0][0]
+        for _ in range(db.pool_size + 1):  # every connection the pool has now
+            async with db.read() as conn:
+                assert (await conn.execute_fetchall("SELECT pg_backend_pid()"))[0][0] != pid
+
+
+async def _sleeping(url: str) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 10
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as watcher:
+        while loop.time() < end:
+            cur = await watcher.execute("SELECT count(*) FROM pg_stat_activity WHERE"
+                                        " query LIKE 'SELECT pg_sleep%%' AND state = 'active'")
+            if (await cur.fetchone())[0]:  # type: ignore[index]
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("the statement never started")
+
+
+async def test_pool_close_waits_for_work_in_flight(pg_migrated: str) -> None:
+    db = await Database(pg_migrated).open()
+    inside, finish = asyncio.Event(), asyncio.Event()
+
+    async def work() -> None:
+        async with db.transaction() as conn:
+            await _person(conn, "in flight")
+            inside.set()
+            await asyncio.wait_for(finish.wait(), 10)
+
+    task = asyncio.create_task(work())
+    await asyncio.wait_for(inside.wait(), 10)
+    closing = asyncio.create_task(db.close())
+    await asyncio.sleep(0)
+    assert not closing.done()  # waits for the transaction under way
+    with pytest.raises(RuntimeError):  # nothing new starts meanwhile
+        async with db.transaction():
+            pass
+    finish.set()
+    await task
+    await closing
+    with psycopg.connect(pg_migrated) as check:
+        assert check.execute("SELECT count(*) FROM people WHERE display_name = 'in flight'"
+                             ).fetchone()[0] == 1  # type: ignore[index]
