@@ -1,5 +1,6 @@
 """The leader: of several instances on one PostgreSQL, the one that does what must run once
-(Telegram long polling, the outbox sender, reminders, housekeeping).
+(Telegram long polling, reminders, housekeeping). The outbox is sent by every instance
+(storage.outbox.SharedOutbox), not by the leader alone.
 
 The lease is a session-level advisory lock on the instance's claim connection
 (storage/claims.py): the server grants it to one session at a time and releases it when
