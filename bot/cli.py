@@ -31,7 +31,7 @@ from storage import areas, backup
 from storage.copy import CopyError
 from storage.db import Database, database_errors
 from storage.instance_lock import InstanceLocked, instance_lock, is_file_database
-from storage.migrations import SchemaTooNew
+from storage.migrations import SchemaIncompatible
 
 log = logging.getLogger("cercap")
 
@@ -346,7 +346,7 @@ def _error(text: object) -> int:
 
 
 OPERATOR_ERRORS = (ValueError, PermissionDenied, backup.BackupError, StartupError,
-                   InstanceLocked, CopyError, SchemaTooNew)
+                   InstanceLocked, CopyError, SchemaIncompatible)
 
 
 def main(argv: list[str] | None = None) -> int:

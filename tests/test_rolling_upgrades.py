@@ -23,7 +23,7 @@ from storage import migrations as registry
 from storage.db import Database
 from storage.migrations import LATEST_VERSION, MIGRATIONS, Migration, SchemaTooNew
 from storage.migrations import postgres as pg_migrations
-from storage.migrations.compatibility import serves_from
+from storage.migrations.compatibility import OlderInstancesServing, serves_from
 from tests.conftest import Harness, _pg_database, eventually, scalar_at
 from tests.test_startup_errors import clean_env, run_bot
 
@@ -288,3 +288,29 @@ async def test_a_migration_waiting_for_a_lock_does_not_stall_the_old_instances(
     finally:
         for conn in (reader, writer, watcher):
             await conn.close()
+
+
+async def test_a_breaking_migration_waits_until_the_instances_it_breaks_are_gone(
+        pg_db: str) -> None:
+    """An old instance serving (its connection holds its version's serving lock): a newer
+    release with a breaking migration refuses to apply it, and applies it once the old
+    instance has stopped. An expand-only one is applied beside it."""
+    old = await Database(pg_db).open()
+    try:
+        with program(*EXPAND):
+            async with Database(pg_db):
+                pass  # expand-only: applied while the old instance serves
+        with program(*EXPAND, RENAME), pytest.raises(OlderInstancesServing) as refused:
+            await Database(pg_db).open()
+        said = str(refused.value)
+        assert f"migration {L + 3} (test: a column renamed) is breaking for schema version" \
+            f" {L + 2} and older" in said, said
+        assert f"1 of schema version {L}" in said and "stop them" in said, said
+        assert await _version(pg_db) == L + 2  # not applied
+    finally:
+        await old.close()
+    with program(*EXPAND, RENAME):
+        async with Database(pg_db):
+            pass
+    with psycopg.connect(pg_db) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (L + 3,)

@@ -23,6 +23,7 @@ from storage import area_versions
 from storage.connection import Connection
 from storage.migrations import compatibility
 from storage.migrations.areas_data import load_areas
+from storage.migrations.compatibility import SchemaIncompatible as SchemaIncompatible
 from storage.migrations.compatibility import SchemaTooNew as SchemaTooNew
 
 log = logging.getLogger(__name__)

@@ -43,8 +43,25 @@ RECORDED_FROM = 23  # the first migration that records serves_from (it creates t
 UPGRADE_HELP = "README: Upgrading one instance at a time"
 
 
-class SchemaTooNew(RuntimeError):
+class SchemaIncompatible(RuntimeError):
+    """This program and the database (or the instances serving it) do not go together:
+    one line for the operator (`cercap-bot` exits with status 2)."""
+
+
+class SchemaTooNew(SchemaIncompatible):
     """The database was migrated by a newer program in a way this one cannot serve."""
+
+
+class OlderInstancesServing(SchemaIncompatible):
+    """A breaking migration, not applied: instances of a version it breaks still serve."""
+
+    def __init__(self, migration: Migration, serving: list[tuple[int, int]]) -> None:
+        versions = ", ".join(f"{n} of schema version {v}" for v, n in serving)
+        super().__init__(
+            f"migration {migration.version} ({migration.name}) is breaking for schema"
+            f" version {needs_code_from(migration) - 1} and older, and instances still serve"
+            f" the database ({versions}): stop them, then start this release again"
+            f" ({UPGRADE_HELP})")
 
 
 def needs_code_from(migration: Migration) -> int:

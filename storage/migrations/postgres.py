@@ -55,6 +55,10 @@ from storage.migrations import (
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x63657263  # "cerc": pg_advisory_xact_lock key of migrations
+# A program that opened the database holds (SERVING_LOCKS, its code's schema version) as a
+# shared session lock on the connection that migrated, for as long as that connection
+# lives: a breaking migration is not applied while an instance it breaks holds one.
+SERVING_LOCKS = 0x63737276  # "csrv"
 LOCK_TIMEOUT = "1s"  # the longest a migration's statement waits for a table's lock
 LOCK_RETRIES = 60  # then the migration is tried again, after a pause growing to 2 s
 
@@ -116,9 +120,14 @@ def migration_sql(migration: Migration) -> list[str]:
 
 
 async def schema_version(conn: Any) -> int:
+    """The database's version; this session is marked as serving this program's version
+    first (SERVING_LOCKS), under the migration lock, so that a breaking migration either
+    sees it or was committed before this program reads the version."""
     await conn.execute("BEGIN")  # instances starting together: one creates the table
     try:
         await conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+        await conn.execute("SELECT pg_advisory_lock_shared(?, ?)",
+                           (SERVING_LOCKS, latest_version()))
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY,"
             " name text NOT NULL, applied_at timestamptz NOT NULL)")
@@ -157,6 +166,7 @@ async def _apply_once(conn: Any, migration: Migration) -> bool:
             if await cur.fetchone():
                 await conn.execute("COMMIT")
                 return False
+        await _refuse_while_broken_instances_serve(conn, migration)
         for statement in migration_sql(migration):
             await conn.execute(statement)
         await conn.refresh_id_tables()
@@ -202,13 +212,34 @@ async def _sqlite_aggregates(conn: Any) -> None:
     await conn.execute("COMMIT")
 
 
+async def _refuse_while_broken_instances_serve(conn: Any, migration: Migration) -> None:
+    """A breaking migration is not applied while an instance of a version it breaks holds
+    its serving lock (one that started before this check; one starting after it waits for
+    the migration lock, then reads the new version and refuses by itself)."""
+    needs = compatibility.needs_code_from(migration)
+    if not needs:
+        return
+    rows = await conn.execute_fetchall(
+        "SELECT objid, count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        " AND objsubid = 2 AND classid = ? AND objid < ? AND database ="
+        " (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " GROUP BY objid ORDER BY objid", (SERVING_LOCKS, needs))
+    if rows:
+        raise compatibility.OlderInstancesServing(migration, [(int(v), int(n)) for v, n in rows])
+
+
 async def migrate(conn: Any, target: int | None = None) -> int:
     """Bring the database up to `target` (the newest); returns the version it ends at. A
     database newer than this program is served or refused (apply_from), its aggregates
     left as the newer version made them."""
     current = await schema_version(conn)
     if current > latest_version():
-        return await apply_from(conn, current, target, _apply)
+        try:
+            return await apply_from(conn, current, target, _apply)
+        except compatibility.SchemaTooNew:
+            await conn.execute("SELECT pg_advisory_unlock_shared(?, ?)",
+                               (SERVING_LOCKS, latest_version()))
+            raise
     await _sqlite_aggregates(conn)
     current = await apply_from(conn, current, target, _apply)
     await conn.refresh_id_tables()
