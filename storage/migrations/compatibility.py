@@ -22,8 +22,9 @@ every applied migration newer than L records `serves_from <= L`; otherwise (or w
 newer migration has no record) it refuses with `SchemaTooNew`: one line, both versions,
 what to do. A program that is already running when the schema moves on does not look
 again: what it reads and writes keeps working because the newer migrations are expand-only.
-Nothing stops such a running program when a migration breaks it: before a breaking
-migration is applied, the instances it breaks must be stopped (README).
+Before a breaking migration is applied, the instances it breaks must be stopped (README);
+on PostgreSQL a breaking migration is not applied while one of them holds its serving lock
+(postgres.SERVING_LOCKS: OlderInstancesServing).
 """
 
 from __future__ import annotations
