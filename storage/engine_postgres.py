@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 from psycopg.adapt import Dumper, Loader
-from psycopg.pq import TransactionStatus
+from psycopg.pq import ExecStatus, TransactionStatus
 
 Parameters = Sequence[Any] | dict[str, Any]
 DatabaseError = psycopg.Error
@@ -150,11 +150,13 @@ def _row_class(names: tuple[str, ...]) -> type:
 
 
 def _row_factory(cursor: Any) -> Any:
-    description = cursor.description
-    if description is None:
+    """The row class of a result, named from the result's own fields (not through
+    `cursor.description`, whose Column objects cost more than the rest of a short row)."""
+    result = cursor.pgresult
+    if result is None or not result.nfields:
         return tuple
-    cls = _row_class(tuple(d.name for d in description))
-    return lambda values: cls(values)
+    return _row_class(tuple((result.fname(i) or b"").decode()
+                            for i in range(result.nfields)))
 
 
 # ---- statements ---------------------------------------------------------------------------
@@ -291,6 +293,9 @@ class PgConnection:
         # round trip (a pipeline), instead of a round trip of its own.
         self.begin_pending = False
         self.order_held = False  # this transaction holds ORDER_LOCK
+        # One cursor for every statement, on a connection one coroutine uses at a time
+        # (PostgresDatabase's pool); None: a new cursor per statement (`reader()`, shared).
+        self.cursor: psycopg.AsyncCursor[Any] | None = None
 
     @classmethod
     async def open(cls, url: str) -> PgConnection:
@@ -341,9 +346,9 @@ class PgConnection:
 
     async def _run(self, cursor: PgCursor) -> None:
         statement = self._statement(cursor._sql)
-        # A cursor per statement: two coroutines may use the connection at once (a read
-        # beside a transaction's statements); psycopg queues them, each keeps its rows.
-        cur = self.raw.cursor()
+        # A cursor per statement where two coroutines may use the connection at once
+        # (`reader()`): psycopg queues them, each keeps its rows.
+        cur = self.cursor or self.raw.cursor()
         begin, lock = self.begin_pending, self._order_lock_due(statement)
         if begin or lock:
             self.begin_pending = False
@@ -357,7 +362,9 @@ class PgConnection:
         else:
             await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
                               prepare=statement.prepare)
-        rows = await cur.fetchall() if cur.description is not None else []
+        result = cur.pgresult
+        rows = await cur.fetchall() if result is not None and \
+            result.status == ExecStatus.TUPLES_OK else []
         cursor.rowcount = cur.rowcount
         if cur.rowcount > 0 and (cur.statusmessage or "").startswith(_CHANGES):
             self.total_changes += cur.rowcount
@@ -467,6 +474,7 @@ class PostgresDatabase:
         self._closing = False
         self._first = await PgConnection.open(self.url)
         await migrate(self._first)
+        self._first.cursor = self._first.raw.cursor()
         self._idle.append(self._first)
         return self
 
@@ -515,6 +523,7 @@ class PostgresDatabase:
                 if self._first is None or self._closing:
                     raise RuntimeError("database is not open")
                 conn = await PgConnection.open(self.url)
+                conn.cursor = conn.raw.cursor()  # only this transaction or read uses it
         except BaseException:
             self._slots.release()
             raise
