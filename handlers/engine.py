@@ -203,13 +203,24 @@ class Engine:
 
     async def _turn(self, conn: Connection, incoming: Incoming | None,
                     now: datetime, identity: people.Identity | None = None) -> Turn:
+        known = None
         if identity is None:
             assert incoming is not None
-            identity = await people.ensure_identity(conn, incoming.channel, incoming.user_id,
-                                                    incoming.chat_id, now)
-        person = await people.person(conn, identity.person_id) if identity.person_id else None
-        grants = await people.grants_of(conn, person.id) if person else []
-        convo = await conversations.load(conn, identity.id)
+            # Nearly every update comes from someone known and reachable: one read.
+            known = await conversations.standing(conn, incoming.channel, incoming.user_id)
+            if known is None or not known.identity.active:
+                known = None
+                identity = await people.ensure_identity(conn, incoming.channel,
+                                                        incoming.user_id, incoming.chat_id, now)
+        if known is not None:
+            identity, person, grants, convo = (known.identity, known.person, known.grants,
+                                               known.convo)
+        else:
+            assert identity is not None
+            person = (await people.person(conn, identity.person_id) if identity.person_id
+                      else None)
+            grants = await people.grants_of(conn, person.id) if person else []
+            convo = await conversations.load(conn, identity.id)
         return Turn(conn=conn, now=now, incoming=incoming, identity=identity, person=person,
                     grants=grants, convo=convo, bot_username=self.settings.bot_username,
                     privacy=self.settings.privacy,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from storage.connection import Connection
+from storage.people import Grant, Identity, Person
 from storage.timestamps import from_db, to_db
 
 
@@ -41,6 +42,45 @@ async def load(conn: Connection, identity_id: int) -> Conversation:
         return Conversation(identity_id)
     return Conversation(identity_id, r["flow"], r["step"], json.loads(r["data"]),
                         json.loads(r["history"]), r["seq"], from_db(r["updated_at"]))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Who sent an update and where their conversation stands: what every update reads."""
+
+    identity: Identity
+    person: Person | None
+    grants: list[Grant]
+    convo: Conversation
+
+
+async def standing(conn: Connection, channel: str, platform_user_id: str) -> Standing | None:
+    """The identity of a platform user with its person, their role grants (in the order
+    granted) and the conversation, in one statement (a row per grant); None for someone
+    unknown, whose identity is to be created first (people.ensure_identity)."""
+    async with conn.execute(
+        "SELECT i.id, i.chat_id, i.person_id, i.active, p.id AS pid, p.display_name,"
+        " p.language, g.role, g.area_code, c.identity_id AS convo, c.flow, c.step, c.data,"
+        " c.history, c.seq, c.updated_at"
+        " FROM identities i LEFT JOIN people p ON p.id = i.person_id"
+        " LEFT JOIN conversations c ON c.identity_id = i.id"
+        " LEFT JOIN role_grants g ON g.person_id = p.id"
+        " WHERE i.channel = ? AND i.platform_user_id = ? ORDER BY g.id",
+        (channel, platform_user_id)
+    ) as cur:
+        rows = await cur.fetchall()
+    if not rows:
+        return None
+    r = rows[0]
+    identity = Identity(r["id"], channel, platform_user_id, r["chat_id"], r["person_id"],
+                        bool(r["active"]))
+    person = (Person(r["pid"], r["display_name"], r["language"])
+              if r["pid"] is not None else None)
+    grants = [Grant(g["role"], g["area_code"]) for g in rows if g["role"] is not None]
+    convo = (Conversation(identity.id) if r["convo"] is None else
+             Conversation(identity.id, r["flow"], r["step"], json.loads(r["data"]),
+                          json.loads(r["history"]), r["seq"], from_db(r["updated_at"])))
+    return Standing(identity, person, grants, convo)
 
 
 async def save(conn: Connection, convo: Conversation, now: datetime) -> None:
