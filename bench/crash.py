@@ -96,6 +96,7 @@ def several(args: argparse.Namespace) -> int:
             ("  the most one kill accounts for (bound: "
              f"{several_instances.twice_per_kill_bound(report)})", report.most_twice_per_kill),
             ("  with no kill in between", report.twice_without_kill),
+            ("LINE rows delivered twice (reply and push)", report.line_sent_twice),
             ("chats with messages out of order", report.out_of_order),
             ("answers never answered (stuck people)", report.stuck),
             ("webhooks delivered again (no 200: instance died)", report.redelivered),

@@ -67,6 +67,7 @@ class Report:
     pending_outbox: int = 0
     failed_outbox: int = 0
     sent_twice: int = 0  # a Telegram chat got a message again right after itself
+    line_sent_twice: int = 0  # a LINE row delivered by its reply and by a push
     twice_without_kill: int = 0  # ... with no kill between the two arrivals: a bug
     most_twice_per_kill: int = 0  # the most doubles one kill accounts for
     kill_times: list[float] = field(default_factory=list)  # time.monotonic() of each kill
@@ -201,19 +202,21 @@ async def run(kills: int, folder: Path, db_url: str, instances: int = 3,
             await _drained(db_url)
             for bot in bots:
                 bot.stop()
-        await _collect(report, db_url, persons, tg)
+        await _collect(report, db_url, persons, tg, line)
     report.seconds = time.monotonic() - started
     return report
 
 
 async def _collect(report: Report, url: str, persons: list[Person],
-                   tg: TelegramTestServer) -> None:
+                   tg: TelegramTestServer, line: LineTestServer) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         async def rows(sql: str, *params: Any) -> list[Any]:
             cur = await conn.execute(sql, params or None)
             return list(await cur.fetchall())
 
-        handled = [r[0] for r in await rows("SELECT update_id FROM processed_updates")]
+        handled = [r[0] for r in await rows(  # claimed in the inbox, or without it
+            "SELECT update_key FROM inbox WHERE status = 'handled'"
+            " UNION ALL SELECT update_id FROM processed_updates")]
         report.handled_twice = len(handled) - len(set(handled))
         handled_keys = set(handled)
         acknowledged: list[str] = []
@@ -255,7 +258,18 @@ async def _collect(report: Report, url: str, persons: list[Person],
         report.most_twice_per_kill = max(per_kill.values(), default=0)
         report.acknowledged = len(acknowledged)
         report.acknowledged_unhandled = sum(1 for k in acknowledged if k not in handled_keys)
-        report.inbox_left = (await rows("SELECT COUNT(*) FROM inbox"))[0][0]
+        # LINE: a row delivered both by its reply token and by a push of its retry key (a
+        # reply in doubt pushed again) is a double; two pushes of one key cannot be (409).
+        replied = {c.json.get("replyToken") for c in line.calls_to("reply") if c.status == 200}
+        pushed = {c.headers.get("X-Line-Retry-Key") for c in line.calls_to("push")
+                  if c.status == 200}
+        report.line_sent_twice = sum(
+            1 for token, key in await rows(
+                "SELECT reply_token, retry_key FROM outbox WHERE channel = 'line'"
+                " AND status = 'sent' AND reply_token IS NOT NULL")
+            if token in replied and key in pushed)
+        report.inbox_left = (await rows(
+            "SELECT COUNT(*) FROM inbox WHERE status != 'handled'"))[0][0]
         report.pending_outbox = (await rows(
             "SELECT COUNT(*) FROM outbox WHERE status = 'pending'"))[0][0]
         report.failed_outbox = (await rows(
@@ -294,6 +308,7 @@ def problems(report: Report) -> list[str]:
               "outbox pending": report.pending_outbox, "outbox failed": report.failed_outbox,
               "sent twice beyond the sends one instance has in flight, by one kill": beyond,
               "sent twice with no kill in between": report.twice_without_kill,
+              "LINE rows delivered twice": report.line_sent_twice,
               "chats out of order": report.out_of_order, "stuck": report.stuck}
     found += [f"{name}: {value}" for name, value in checks.items() if value]
     if not report.acknowledged:
