@@ -206,13 +206,30 @@ ORDERED_TABLES = frozenset({"outbox"})
 ORDER_LOCK = 0x636F7264  # "cord": pg_advisory_xact_lock key of the outbox's id order
 
 
-class Statement:
-    __slots__ = ("ordered", "prepare", "returns_id", "text")
+# Statements whose callers never look at their result (no rows, no rowcount): inside a
+# transaction each is sent without waiting, in a pipeline that the transaction's next
+# statement (or its COMMIT) goes in too, so it costs no round trip of its own. An error in
+# one is raised by that next statement (the transaction fails as a whole either way).
+# tests/test_postgres.py checks each is still in its repository.
+DEFERRED = frozenset({
+    "DELETE FROM inbox WHERE id = ?",  # storage/inbox.py delete
+    "INSERT INTO conversations (identity_id, flow, step, data, history, seq, updated_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (identity_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
+    " data = excluded.data, history = excluded.history, seq = excluded.seq,"
+    " updated_at = excluded.updated_at",  # storage/conversations.py save
+})
 
-    def __init__(self, text: str, returns_id: bool, ordered: bool = False) -> None:
+
+class Statement:
+    __slots__ = ("deferred", "ordered", "prepare", "returns_id", "text")
+
+    def __init__(self, text: str, returns_id: bool, ordered: bool = False,
+                 deferred: bool = False) -> None:
         self.text = text
         self.returns_id = returns_id
         self.ordered = ordered
+        self.deferred = deferred
         self.prepare = False if _WHOLE_ROW.search(text) else None  # None: psycopg's way
 
 
@@ -235,7 +252,8 @@ def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statem
         text += " RETURNING id"
         returns_id = True
     ordered = bool(insert) and insert.group(1).lower() in ORDERED_TABLES  # type: ignore[union-attr]
-    return Statement(_placeholders(text), returns_id, ordered)
+    return Statement(_placeholders(text), returns_id, ordered,
+                     deferred=sql in DEFERRED and not returns_id and not many)
 
 
 # ---- the connection -----------------------------------------------------------------------
@@ -296,6 +314,8 @@ class PgConnection:
         # One cursor for every statement, on a connection one coroutine uses at a time
         # (PostgresDatabase's pool); None: a new cursor per statement (`reader()`, shared).
         self.cursor: psycopg.AsyncCursor[Any] | None = None
+        # The pipeline holding deferred statements (DEFERRED) not yet synced.
+        self._pipeline: Any = None
 
     @classmethod
     async def open(cls, url: str) -> PgConnection:
@@ -344,13 +364,62 @@ class PgConnection:
         self.order_held = True
         return True
 
+    async def _queue_deferred(self, statement: Statement, params: Parameters) -> None:
+        """Send a DEFERRED statement in the open pipeline (opened here if need be)."""
+        begin, lock = self.begin_pending, self._order_lock_due(statement)
+        self.begin_pending = False
+        if self._pipeline is None:
+            opening = self.raw.pipeline()
+            await opening.__aenter__()
+            self._pipeline = opening
+        try:
+            if begin:
+                await self.raw.execute("BEGIN")
+            if lock:
+                await self.raw.execute(_TAKE_ORDER_LOCK)
+            await self.raw.cursor().execute(statement.text, params or (),  # type: ignore[arg-type]
+                                            prepare=statement.prepare)
+        except BaseException:
+            await self.discard_deferred()
+            raise
+
+    async def _sync_after(self, cur: Any, statement: Statement, params: Parameters,
+                          begin: bool, lock: bool) -> None:
+        """This statement in the open pipeline, then the pipeline synced: one round trip
+        for it and every deferred statement before it (their errors raised here)."""
+        opened, self._pipeline = self._pipeline, None
+        try:
+            if begin:
+                await self.raw.execute("BEGIN")
+            if lock:
+                await self.raw.execute(_TAKE_ORDER_LOCK)
+            await cur.execute(statement.text, params or (), prepare=statement.prepare)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await opened.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        await opened.__aexit__(None, None, None)
+
+    async def discard_deferred(self) -> None:
+        """Close the open pipeline, its statements' errors ignored (before a ROLLBACK)."""
+        opened, self._pipeline = self._pipeline, None
+        if opened is not None:
+            with contextlib.suppress(Exception):
+                await opened.__aexit__(None, None, None)
+
     async def _run(self, cursor: PgCursor) -> None:
         statement = self._statement(cursor._sql)
+        if statement.deferred and self.cursor is not None and self.in_transaction:
+            await self._queue_deferred(statement, cursor._params)
+            return  # rowcount -1, no rows: nobody looks
         # A cursor per statement where two coroutines may use the connection at once
         # (`reader()`): psycopg queues them, each keeps its rows.
         cur = self.cursor or self.raw.cursor()
         begin, lock = self.begin_pending, self._order_lock_due(statement)
-        if begin or lock:
+        if self._pipeline is not None:
+            self.begin_pending = False
+            await self._sync_after(cur, statement, cursor._params, begin, lock)
+        elif begin or lock:
             self.begin_pending = False
             async with self.raw.pipeline():  # BEGIN, the lock, the statement: one round trip
                 if begin:
@@ -388,6 +457,9 @@ class PgConnection:
         rows = list(rows)
         statement = self._statement(sql, many=True)
         cursor = PgCursor(self, sql, ())
+        if self._pipeline is not None:  # deferred statements first, their errors raised
+            opened, self._pipeline = self._pipeline, None
+            await opened.__aexit__(None, None, None)
         if rows and self.begin_pending:
             self.begin_pending = False
             await self.raw.execute("BEGIN")
@@ -533,7 +605,7 @@ class PostgresDatabase:
     async def _release(self, conn: PgConnection) -> None:
         self._busy.discard(conn)
         reusable = not (conn.raw.closed or conn.raw.broken or conn.begin_pending
-                        or self._closing) and \
+                        or conn._pipeline is not None or self._closing) and \
             conn.raw.info.transaction_status == TransactionStatus.IDLE
         conn.order_held = False
         if reusable:
@@ -557,6 +629,7 @@ class PostgresDatabase:
             try:
                 yield conn
             except BaseException:
+                await conn.discard_deferred()
                 if conn.begin_pending:  # nothing was sent
                     conn.begin_pending = False
                 elif not (conn.raw.closed or conn.raw.broken):
@@ -566,7 +639,14 @@ class PostgresDatabase:
                 if conn.begin_pending:  # an empty transaction: nothing to commit
                     conn.begin_pending = False
                 else:
-                    await conn.execute("COMMIT")
+                    try:
+                        await conn.execute("COMMIT")  # with any deferred statements
+                    except BaseException:
+                        await conn.discard_deferred()
+                        if not (conn.raw.closed or conn.raw.broken):
+                            with contextlib.suppress(psycopg.Error):
+                                await conn.raw.execute("ROLLBACK")
+                        raise
         finally:
             await self._release(conn)
 

@@ -457,3 +457,66 @@ async def test_pool_close_waits_for_work_in_flight(pg_migrated: str) -> None:
     with psycopg.connect(pg_migrated) as check:
         assert check.execute("SELECT count(*) FROM people WHERE display_name = 'in flight'"
                              ).fetchone()[0] == 1  # type: ignore[index]
+
+
+# ---- deferred statements (storage/engine_postgres.py DEFERRED) ----------------------------
+
+def test_deferred_statements_are_the_repositories_own() -> None:
+    """Each DEFERRED text is still a statement of storage/ (else it defers nothing)."""
+    from storage.engine_postgres import DEFERRED
+
+    storage = Path(__file__).parent.parent / "storage"
+    sources = " ".join(" ".join(p.read_text().replace('"', "").split())
+                       for p in storage.glob("*.py")
+                       if p.name != "engine_postgres.py")  # string literals joined
+    for text in DEFERRED:
+        assert " ".join(text.split()) in sources, text
+
+
+async def test_deferred_statement_goes_with_the_next_and_is_seen(pg_migrated: str) -> None:
+    from storage import conversations
+    from storage.conversations import Conversation
+
+    now = datetime(2025, 1, 10, 3, tzinfo=UTC)
+    async with Database(pg_migrated) as db:
+        async with db.transaction() as conn:
+            person = await _person(conn, "deferred")
+            cur = await conn.execute(
+                "INSERT INTO identities (channel, platform_user_id, chat_id, person_id,"
+                " created_at) VALUES ('line', 'Ud', 'Ud', ?, ?)", (person, now.isoformat()))
+            identity = cur.lastrowid
+            assert identity is not None
+            await conversations.save(conn, Conversation(identity, "report", "what", {}, [], 3),
+                                     now)
+            assert conn._pipeline is not None  # sent, not waited for
+            loaded = await conversations.load(conn, identity)  # the same round trip
+            assert conn._pipeline is None and (loaded.flow, loaded.seq) == ("report", 3)
+            await conversations.save(conn, Conversation(identity, "report", "where", {}, [], 4),
+                                     now)
+        async with db.read() as conn:  # the COMMIT took the last one with it
+            assert (await conversations.load(conn, identity)).step == "where"
+
+
+async def test_deferred_statement_failing_fails_its_transaction(pg_migrated: str) -> None:
+    from storage import conversations
+    from storage.conversations import Conversation
+
+    now = datetime(2025, 1, 10, 3, tzinfo=UTC)
+    async with Database(pg_migrated) as db:
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            async with db.transaction() as conn:
+                await _person(conn, "rolled back")
+                await conversations.save(conn, Conversation(10**9, "report", "x", {}, [], 1),
+                                         now)  # no such identity: raised by the COMMIT
+        with pytest.raises(psycopg.errors.ForeignKeyViolation):
+            async with db.transaction() as conn:
+                await conversations.save(conn, Conversation(10**9, "report", "x", {}, [], 1),
+                                         now)
+                await _person(conn, "rolled back")  # raised here, by the next statement
+        for _ in range(db.pool_size + 1):  # every connection still serves, clean
+            async with db.transaction() as conn:
+                await _person(conn, "after")
+        async with db.read() as conn:
+            names = {r[0] for r in await conn.execute_fetchall(
+                "SELECT display_name FROM people WHERE display_name IN ('rolled back', 'after')")}
+        assert names == {"after"}
