@@ -428,7 +428,9 @@ def bot_store(db_path: Path | str) -> dict[str, int]:
             return int(conn.execute(sql).fetchone()[0])
 
         return {"reports_saved": count("SELECT COUNT(*) FROM problems"),
-                "updates_handled": count("SELECT COUNT(*) FROM processed_updates"),
+                "updates_handled": count("SELECT (SELECT COUNT(*) FROM processed_updates)"
+                                         " + (SELECT COUNT(*) FROM inbox"
+                                         "    WHERE status = 'handled')"),
                 "outbox_sent": count("SELECT COUNT(*) FROM outbox WHERE status = 'sent'"),
                 "outbox_not_sent": count("SELECT COUNT(*) FROM outbox WHERE status != 'sent'")}
 

@@ -8,8 +8,9 @@ platform delivers again. Each person's stored updates are handled one at a time,
 the order they were stored, by one task per person; different people at once. At
 start, whatever was stored and not handled (the process died) is handled first.
 
-The handling transaction deletes the stored row (the engine does, for an `Incoming`
-that carries its `inbox_id`), so a crash at any instant neither loses nor doubles.
+The handling transaction claims the stored row, pending -> handled (the engine does, for
+an `Incoming` that carries its `inbox_id`), so a crash at any instant neither loses nor
+doubles; the handled row is the update's key for the dedupe window (storage/inbox.py).
 
 Several instances on one PostgreSQL (`claims.shared`): any instance stores, and a person's
 rows are handled by whichever instance holds that person's claim (storage/claims.py), read
@@ -73,7 +74,7 @@ class IntakeChannel:
 
     channel: str
     parse: Callable[[str], Any]  # the stored JSON back into the platform's object
-    # Handle one update; True when the engine's transaction deleted the stored row.
+    # Handle one update; True when the engine's transaction claimed the stored row.
     handle: Callable[[StoredRef, Any], Awaitable[bool]]
     # Tell the person something went wrong, after the last attempt failed.
     apologize: Callable[[Any], Awaitable[None]]
@@ -290,9 +291,9 @@ class Intake:
                     return True
             else:
                 self._parsed.pop(stored.id, None)
-                if not consumed:
+                if not consumed:  # nothing the engine takes: done with all the same
                     async with self.db.transaction() as conn:
-                        await inbox.delete(conn, stored.id)
+                        await inbox.mark_handled(conn, stored.id, self.clock.now())
                 return True
             await asyncio.sleep(wait)
             wait = min(wait * 2, RETRY_MAX_SECONDS)

@@ -155,9 +155,12 @@ class Engine:
     async def _handle(self, incoming: Incoming) -> HandleResult:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            if incoming.inbox_id is not None:  # handled, so no longer waiting in the inbox
-                await inbox.delete(conn, incoming.inbox_id)
-            if not await processed_updates.claim(conn, incoming.channel, incoming.update_id, now):
+            if incoming.inbox_id is not None:  # its stored row is its key: handled now
+                claimed = await inbox.claim(conn, incoming.inbox_id, now)
+            else:
+                claimed = await processed_updates.claim(conn, incoming.channel,
+                                                        incoming.update_id, now)
+            if not claimed:
                 log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
                 return HandleResult(duplicate=True)
             if incoming.is_group:

@@ -11,9 +11,13 @@ Locking story, in one place:
   PostgreSQL, several instances: whoever holds the person's claim (storage/claims.py)
   reads that person's rows from here (`pending_of`), whichever instance stored them;
   rows nobody took up (their instance died) are found by `waiting_people`.
-- The handling transaction deletes the row (`delete`) in the same transaction that
-  claims the update in processed_updates and writes its effects: a crash before the
-  commit leaves the row pending (handled again at start), after it leaves nothing.
+- The handling transaction claims the row (`claim`: pending -> handled, its body emptied)
+  in the same transaction that writes its effects: a crash before the commit leaves the
+  row pending (handled again at start), after it leaves it handled. A handled row stays
+  for the dedupe window as the update's key (a redelivery meanwhile is not stored again:
+  UNIQUE (channel, update_key)); housekeeping deletes it after the window
+  (`prune_handled`). Keys that older code claimed in processed_updates instead (it
+  deleted the row) still count: `claim` refuses an update found there.
 """
 
 from __future__ import annotations
@@ -92,8 +96,49 @@ async def waiting_people(conn: Connection, received_before: datetime,
         return [r[0] for r in await cur.fetchall()]
 
 
+async def claim(conn: Connection, inbox_id: int, now: datetime) -> bool:
+    """True when this pending row is now handled, by the caller's transaction (which
+    writes its effects); False when it was handled before: by another instance, or by
+    older code that claimed its key in processed_updates (the row is then marked handled,
+    so it never waits again)."""
+    cur = await conn.execute(
+        "UPDATE inbox SET status = 'handled', handled_at = ?, body = '' WHERE id = ?"
+        " AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM processed_updates p"
+        " WHERE p.channel = inbox.channel AND p.update_id = inbox.update_key)",
+        (to_db(now), inbox_id))
+    if cur.rowcount == 1:
+        return True
+    await mark_handled(conn, inbox_id, now)
+    return False
+
+
 async def delete(conn: Connection, inbox_id: int) -> None:
+    """Forget a stored row at once, keeping no key (a handler with its own dedupe)."""
     await conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
+
+
+async def mark_handled(conn: Connection, inbox_id: int, now: datetime) -> None:
+    """A stored update done with, whatever was done (or nothing: an event type the bot
+    ignores): kept as its key for the dedupe window."""
+    await conn.execute(
+        "UPDATE inbox SET status = 'handled', handled_at = ?, body = '' WHERE id = ?"
+        " AND status = 'pending'", (to_db(now), inbox_id))
+
+
+async def prune_handled(conn: Connection, before: datetime, limit: int) -> int:
+    """Delete up to `limit` rows handled before `before`, oldest first (index
+    `inbox_handled`); returns how many."""
+    rows = await conn.fetchall_in_thread(
+        "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE status = 'handled'"
+        " AND handled_at < ? ORDER BY handled_at LIMIT ?) RETURNING 1",
+        (to_db(before), limit))
+    return len(rows)
+
+
+# Every update key handled and not yet forgotten (for checks and tests): claimed in the
+# inbox, or in processed_updates (updates handled without the inbox, older code).
+HANDLED_KEYS = ("SELECT channel, update_key AS update_id FROM inbox WHERE status = 'handled'"
+                " UNION ALL SELECT channel, update_id FROM processed_updates")
 
 
 async def mark_failed(conn: Connection, inbox_id: int, attempts: int, error: str) -> None:

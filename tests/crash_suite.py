@@ -259,7 +259,9 @@ async def run(kills: int, folder: Path, telegram_people: int = 3, line_people: i
                 "SELECT p.id FROM problems p JOIN identities i ON i.person_id = p.reporter_id"
                 " WHERE i.platform_user_id = ? ORDER BY p.id", (person.name,))]
             report.stuck += person.stuck
-        handled = {r[0] for r in conn.execute("SELECT update_id FROM processed_updates")}
+        handled = {r[0] for r in conn.execute(  # claimed in the inbox, or without it
+            "SELECT update_key FROM inbox WHERE status = 'handled'"
+            " UNION ALL SELECT update_id FROM processed_updates")}
         acknowledged = list(telegram_acked)
         for person in persons:
             if isinstance(person, LinePerson):
@@ -267,7 +269,8 @@ async def run(kills: int, folder: Path, telegram_people: int = 3, line_people: i
                 report.redelivered += person.redelivered
         report.acknowledged = len(acknowledged)
         report.acknowledged_unhandled = sum(1 for key in acknowledged if key not in handled)
-        report.inbox_left = conn.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
+        report.inbox_left = conn.execute(
+            "SELECT COUNT(*) FROM inbox WHERE status != 'handled'").fetchone()[0]
         report.pending_outbox = conn.execute(
             "SELECT COUNT(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
         report.failed_outbox = conn.execute(

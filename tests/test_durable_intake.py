@@ -22,6 +22,7 @@ from handlers import invites
 from handlers.clock import SystemClock
 from handlers.permissions import Role
 from storage.db import Database
+from storage.inbox import HANDLED_KEYS
 from tests.conftest import LINE_SECRET, LINE_TOKEN, TELEGRAM_TOKEN, line_settings
 from tests.crash_suite import BotProcess, free_port
 from tests.servers.line_api import LineTestServer, redelivery
@@ -285,7 +286,7 @@ async def test_telegram_polling_confirms_a_batch_only_once_it_is_stored(
             blocker.close()
         await tg.wait_for(lambda calls: tg.sent_messages(6262), timeout=30)
         await tg.wait_for(lambda calls: update_id in tg.confirmed_ids, timeout=60)
-    assert await count(seeded_db_path, "SELECT COUNT(*) FROM processed_updates") == 1
+    assert await count(seeded_db_path, f"SELECT COUNT(*) FROM ({HANDLED_KEYS}) AS handled") == 1
 
 
 # --- one person's updates in order -------------------------------------------------------------
@@ -328,7 +329,7 @@ async def test_a_new_bot_token_with_the_same_update_ids_is_not_swallowed(
                 update["update_id"] = 1  # both bots' first update
                 assert await server.deliver_to_webhook(update) == 200
                 await server.wait_for(lambda calls, s=server: s.sent_messages(7401))
-    assert await count(seeded_db_path, "SELECT COUNT(*) FROM processed_updates") == 2
+    assert await count(seeded_db_path, f"SELECT COUNT(*) FROM ({HANDLED_KEYS}) AS handled") == 2
 
 
 # --- a kill between storing and handling (the real process) -------------------------------------
@@ -360,14 +361,16 @@ async def test_an_update_stored_but_not_handled_when_killed_is_handled_after_res
         bot.process.send_signal(signal.SIGKILL)
         bot.process.wait()
         line.release_held()
-        assert await count(seeded_db_path, "SELECT COUNT(*) FROM inbox") == 1  # still stored
+        assert await count(seeded_db_path,
+                           "SELECT COUNT(*) FROM inbox WHERE status = 'pending'") == 1  # stored
         await bot.start()
         await line.wait_for(lambda: len(line.delivered_messages(LEADER)) > before,
                             timeout=15, what="the answer after the restart")
-        assert await count(seeded_db_path, "SELECT COUNT(*) FROM inbox") == 0
+        assert await count(seeded_db_path,
+                           "SELECT COUNT(*) FROM inbox WHERE status != 'handled'") == 0
         assert await count(
             seeded_db_path,
-            f"SELECT COUNT(*) FROM processed_updates WHERE update_id LIKE "
+            f"SELECT COUNT(*) FROM ({HANDLED_KEYS}) AS handled WHERE update_id LIKE "
             f"'%{photo['webhookEventId']}'") == 1
     finally:
         bot.stop()

@@ -21,6 +21,7 @@ from handlers.clock import SystemClock
 from handlers.messages import Choice, Reply
 from handlers.permissions import Role
 from storage.db import Database
+from storage.inbox import HANDLED_KEYS
 from tests.conftest import LINE_SECRET, LINE_TOKEN, line_settings
 from tests.servers.line_api import LineTestServer, redelivery
 
@@ -135,7 +136,7 @@ async def test_bad_signatures_are_refused_and_nothing_is_stored(
     with caplog.at_level(logging.WARNING):
         assert await line.post_webhook(person.url, [event], **kwargs) == 400
     assert "signature" in caplog.text.lower()
-    assert await _count(seeded_db_path, "SELECT COUNT(*) FROM processed_updates") == 0
+    assert await _count(seeded_db_path, f"SELECT COUNT(*) FROM ({HANDLED_KEYS}) AS k") == 0
     assert line.calls_to("reply") == [] and line.calls_to("push") == []
 
 
@@ -160,7 +161,7 @@ async def test_a_redelivered_event_is_handled_once(service: Service, line: LineT
     assert again["deliveryContext"]["isRedelivery"] is True
     assert await line.post_webhook(person.url, [again]) == 200
     await person.send("สวัสดีอีกครั้ง")  # handled after the redelivery: proves it was seen
-    assert await _count(seeded_db_path, "SELECT COUNT(*) FROM processed_updates") == 2
+    assert await _count(seeded_db_path, f"SELECT COUNT(*) FROM ({HANDLED_KEYS}) AS k") == 2
     replies = [d for d in line.delivered_messages(LEADER) if d["via"] == "reply"]
     assert len(line.calls_to("reply")) == 2 and len(replies) >= 2
 

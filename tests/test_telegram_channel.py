@@ -21,6 +21,7 @@ from handlers import invites
 from handlers.clock import SystemClock
 from handlers.permissions import Role
 from storage.db import Database
+from storage.inbox import HANDLED_KEYS
 from tests.conftest import TELEGRAM_TOKEN
 from tests.servers.telegram_api import TelegramTestServer
 
@@ -315,7 +316,7 @@ async def test_webhook_checks_the_secret(seeded_db_path: Path, tg: TelegramTestS
         assert await tg.deliver_to_webhook(good) == 200
         await tg.wait_for(lambda calls: len(tg.sent_messages(5252)) >= 1)
     async with Database(seeded_db_path) as db, db.read() as conn, conn.execute(
-            "SELECT channel, update_id FROM processed_updates") as cur:
+            HANDLED_KEYS) as cur:
         handled = [tuple(r) for r in await cur.fetchall()]
     # The forged one left no trace; the key names the bot (the token's first part).
     assert handled == [("telegram", f"{tg.token.split(':')[0]}:{good['update_id']}")]

@@ -98,6 +98,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # A new table and triggers that keep it as old code writes the areas' rows.
     Migration(20, "per-province data versions (the web site's cache)", run=area_versions.create,
               expand_only=True),
+    # A nullable column, a wider CHECK, an index: old code reads only 'pending'/'failed' rows,
+    # a handled row's key still stops its redelivery, and new code honours old claims.
+    Migration(21, "handled updates kept in the inbox", sql_file="0021_inbox_handled.sql",
+              expand_only=True),
     # Two nullable columns old code never reads (while an old instance leads, the new ones
     # leave the sending to it: bot/outbox_sender.py, paused).
     Migration(22, "outbox leases: every instance sends", sql_file="0022_outbox_leases.sql",
