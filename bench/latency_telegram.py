@@ -37,7 +37,8 @@ them for each side, alternating bot and echo, pooled like the rounds.
                                      [--postgres]
 
 --postgres: the bot also runs with CERCAP_DB=postgresql://… on a fresh database of one
-throwaway server (tests/pg_server.py) each time it runs on SQLite (every phase, cold too),
+throwaway server (tests/pg_server.py; through its Unix socket, CERCAP_BENCH_PG_TCP=1: TCP
+loopback) each time it runs on SQLite (every phase, cold too),
 everything else identical; PostgreSQL against SQLite: throughput ≥ 0.7×, p99 ≤ 1.5× (issue
 14). Writes latency_telegram-postgres.json.
 
@@ -55,6 +56,7 @@ bench/results/latency_telegram.json.
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 import time
 from datetime import date
@@ -200,7 +202,11 @@ async def run_cold(server: TelegramTestServer, process: Process, people: list[in
 def bot_database(folder: Path, pg: Any, pg_name: str) -> Path | str:
     """The folder's SQLite file, or a fresh database named pg_name on the throwaway
     PostgreSQL server pg."""
-    return fresh_database(pg, pg_name) if pg else folder / "bench.db"
+    if not pg:
+        return folder / "bench.db"
+    url = fresh_database(pg, pg_name)
+    # The server on this machine: its Unix socket (CERCAP_BENCH_PG_TCP=1: TCP loopback).
+    return url if os.environ.get("CERCAP_BENCH_PG_TCP") else pg.socket_url(pg_name)
 
 
 async def measure_cold_bot(folder: Path, people: list[int], profile: bool, pg: Any = None,

@@ -20,7 +20,9 @@ Targets: bot throughput ≥ 0.9 × the floor's with durable intake on (issue 12)
                                     [--postgres]
 
 --postgres: each round also runs the bot with CERCAP_DB=postgresql://… on a fresh database
-of one throwaway server (tests/pg_server.py), everything else identical; PostgreSQL against
+of one throwaway server (tests/pg_server.py), reached through its Unix socket as a bot on
+the server's machine would (CERCAP_BENCH_PG_TCP=1: TCP loopback), everything else
+identical; PostgreSQL against
 SQLite: throughput ≥ 0.7×, p99 ≤ 1.5× (issue 14). Writes throughput_line-postgres.json.
 
 Each round runs the bot, then the echo, on fresh servers; figures pool the rounds (one run
