@@ -87,6 +87,7 @@ TEXT_MAX = 5000  # one text message
 BUBBLE_TEXT_MAX = 2000
 BUTTONS_PER_PAGE = 8
 LOADING_AFTER_SECONDS = 0.4
+RENDERED_KEPT = 1000  # rows rendered for batching, waiting to be sent
 QUOTA_CHECK_EVERY = 100  # pushes
 QUOTA_WARN_SHARE = 0.9
 QUOTA_RETRY_SECONDS = 3600.0
@@ -308,13 +309,24 @@ class LineSender:
         self.pushes = 0  # push calls LINE accepted since start (bot/metrics.py)
         self.quota: tuple[int, int] | None = None  # (used, limit) as LINE last said
         self._open_question = open_question
+        # Rows rendered to count them for a batch (`batch_size`), sent right after.
+        self._rendered: dict[int, list[dict[str, Any]]] = {}
 
     def batch_key(self, message: OutboxMessage) -> str | None:
         """Rows with the same reply token are answered in one reply call."""
         return message.reply_token
 
     def batch_size(self, message: OutboxMessage) -> int:
-        return len(render_row(message, self.links))
+        rendered = render_row(message, self.links)
+        if len(self._rendered) >= RENDERED_KEPT:  # rows counted, never sent here
+            self._rendered.clear()
+        self._rendered[message.id] = rendered
+        return len(rendered)
+
+    def _messages(self, row: OutboxMessage) -> list[dict[str, Any]]:
+        """The row as LINE messages: as `batch_size` rendered it a moment ago, if it did."""
+        rendered = self._rendered.pop(row.id, None)
+        return rendered if rendered is not None else render_row(row, self.links)
 
     max_batch = MAX_MESSAGES_PER_CALL
 
@@ -325,8 +337,9 @@ class LineSender:
         first = batch[0]
         link = (first.payload.get("extra") or {}).get(RICH_MENU_LINK)
         if link:  # an action row: never batched (it has no reply token)
+            self._rendered.pop(first.id, None)
             return await self._link_rich_menu(first.chat_id, str(link["id"]))
-        messages = [m for row in batch for m in render_row(row, self.links)]
+        messages = [m for row in batch for m in self._messages(row)]
         last = batch[-1]
         if self._open_question and last.priority != LIVE_REPLY:
             # LINE shows quick replies only on the newest message: a notification (a
