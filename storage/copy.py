@@ -42,7 +42,9 @@ from typing import Any
 from storage.db import Database
 from storage.instance_lock import instance_lock
 
-PG_ONLY_TABLES = frozenset({"schema_migrations"})
+# The target records its own migrations as it is migrated (the file has the table from
+# migration 23 on): never copied over it.
+TARGETS_OWN_TABLES = frozenset({"schema_migrations"})
 # Written by triggers as the other tables' rows go in (storage/area_versions.py): copied
 # last, as the file has it (see the module's docstring).
 COPY_LAST = ("area_versions",)
@@ -248,7 +250,7 @@ async def copy_database(sqlite_path: Path, url: str,
         source = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True,
                                  check_same_thread=False)  # batches read in a worker thread
         try:
-            tables = [t for t in _tables_parents_first(source) if t not in PG_ONLY_TABLES]
+            tables = [t for t in _tables_parents_first(source) if t not in TARGETS_OWN_TABLES]
             counts: dict[str, int] = {}
             async with await psycopg.AsyncConnection.connect(url) as target:
                 async with target.cursor() as cur:
