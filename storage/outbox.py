@@ -268,9 +268,10 @@ class SharedOutbox:
     process's session, and so its lock, as soon as its socket closes; a host that vanished,
     after the TCP keepalives, ~11 s). So a killed instance's rows are free again within
     about a second, and `lease_until` (LEASE_SECONDS) is the backstop for a sender that is
-    alive but stuck: a sender never starts a send whose lease ends within LEASE_MARGIN by
-    its own monotonic clock (counted from before its claim went out), nor after its claim
-    connection broke (its lock is gone then: `claims.generation` moved).
+    alive but stuck: a sender never starts a send whose lease ends within
+    outbox_sender.LEASE_MARGIN_SECONDS by its own monotonic clock (counted from before its
+    claim went out), nor after its claim connection broke (its lock is gone then:
+    `claims.generation` moved; a send already under way then may be doubled, as by a kill).
 
     Claims are per chat: a sender takes a chat's due rows only when it holds *every*
     pending row of that chat, so one chat is served by one sender at a time, in order.
