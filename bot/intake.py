@@ -98,6 +98,8 @@ class Intake:
         self._storing: asyncio.Task[None] | None = None
         self._running = False
         self.on_given_up: Callable[[str], None] | None = None  # bot/metrics.py counts
+        # An update stored already (pending or handled) arrived again: not stored twice.
+        self.on_duplicate: Callable[[str], None] | None = None
 
     def add_channel(self, channel: IntakeChannel) -> None:
         self._channels[channel.channel] = channel
@@ -137,6 +139,8 @@ class Intake:
                         self._parsed[row_id] = update.parsed
                         self._queue(StoredUpdate(row_id, channel, update.update_key,
                                                  update.person_key, update.body, now, 0))
+                    elif self.on_duplicate is not None:
+                        self.on_duplicate(channel)
                 if not stored.done():
                     stored.set_result(None)
 

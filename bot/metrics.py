@@ -162,6 +162,7 @@ class Metrics:
         `on_given_up`, bot/outbox_sender.py `on_outcome`, bot/scheduler.py `on_planned`)."""
         engine.on_handled = self.update_handled
         intake.on_given_up = self.update_given_up
+        intake.on_duplicate = self.update_duplicate
         sender.on_outcome = self.send_outcome
         scheduler.on_planned = self.reminders_planned
 
@@ -174,6 +175,10 @@ class Metrics:
 
     def update_given_up(self, channel: str) -> None:
         self.updates.labels(channel, "given_up").inc()
+
+    def update_duplicate(self, channel: str) -> None:
+        """A redelivery of a stored update, dropped at the door (bot/intake.py)."""
+        self.updates.labels(channel, "duplicate").inc()
 
     def send_outcome(self, batch: list[OutboxMessage], outcome: SendOutcome) -> None:
         for message in batch:
