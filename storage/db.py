@@ -2,7 +2,8 @@
 `postgresql://` URL, storage/engine_postgres.py), chosen by CERCAP_DB. `Database(target)`
 gives the engine the target names; both offer the same methods and connections.
 
-SQLite: one writer connection behind a lock, WAL, foreign keys on.
+SQLite: one writer connection behind a lock, WAL, foreign keys on. (PostgreSQL: a pool,
+transactions at once: storage/engine_postgres.py's PostgresDatabase says what holds.)
 
 SQLite has one writer. Every write goes through `Database.transaction()`, which
 holds an asyncio lock for the whole BEGIN IMMEDIATE … COMMIT, so two coroutines

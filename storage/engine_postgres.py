@@ -15,7 +15,11 @@ What differs per engine lives here:
 - `cursor.lastrowid`: an INSERT into a table with an identity `id` gets `RETURNING id`
   added (tables read from the catalogue), so `INSERT … RETURNING id` and lastrowid both work;
 - SQLite-only spellings kept for old code: `INSERT OR IGNORE` becomes `ON CONFLICT DO
-  NOTHING`, `PRAGMA data_version` a number that grows with every commit on the server.
+  NOTHING`, `PRAGMA data_version` a number that grows with every commit on the server;
+- concurrency: a pool of connections, so transactions run at once, where SQLite has one
+  writer (`PostgresDatabase` says what still holds and why); round trips saved: BEGIN goes
+  with a transaction's first statement, the outbox's order lock with its first INSERT there,
+  and `DEFERRED` statements with the statement after them.
 """
 
 from __future__ import annotations
