@@ -309,8 +309,9 @@ class LineSender:
         self.pushes = 0  # push calls LINE accepted since start (bot/metrics.py)
         self.quota: tuple[int, int] | None = None  # (used, limit) as LINE last said
         self._open_question = open_question
-        # Rows rendered to count them for a batch (`batch_size`), sent right after.
-        self._rendered: dict[int, list[dict[str, Any]]] = {}
+        # Rows rendered to count them for a batch (`batch_size`), sent right after, with
+        # the payload each was rendered from.
+        self._rendered: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
 
     def batch_key(self, message: OutboxMessage) -> str | None:
         """Rows with the same reply token are answered in one reply call."""
@@ -320,13 +321,17 @@ class LineSender:
         rendered = render_row(message, self.links)
         if len(self._rendered) >= RENDERED_KEPT:  # rows counted, never sent here
             self._rendered.clear()
-        self._rendered[message.id] = rendered
+        self._rendered[message.id] = (message.payload, rendered)
         return len(rendered)
 
     def _messages(self, row: OutboxMessage) -> list[dict[str, Any]]:
-        """The row as LINE messages: as `batch_size` rendered it a moment ago, if it did."""
-        rendered = self._rendered.pop(row.id, None)
-        return rendered if rendered is not None else render_row(row, self.links)
+        """The row as LINE messages: as `batch_size` rendered it a moment ago, if it did
+        from this very payload (the sender's `prepare` replaces a request for content, a
+        summary or a copy of one's data, with the message itself after it was counted)."""
+        kept = self._rendered.pop(row.id, None)
+        if kept is not None and kept[0] is row.payload:
+            return kept[1]
+        return render_row(row, self.links)
 
     max_batch = MAX_MESSAGES_PER_CALL
 
