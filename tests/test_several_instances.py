@@ -1,5 +1,7 @@
-"""Several instances on one PostgreSQL (issue 14): claims, the leader, schedules once, and
-3 real instances behind nginx killed at random (tests/several_instances.py).
+"""Several instances on one PostgreSQL (issue 14): claims, the leader, schedules once, the
+rate limits with all 3 instances sending the shared outbox, and 3 real instances behind
+nginx killed at random (tests/several_instances.py). The shared outbox's claims, order
+and doubts in detail: tests/test_shared_outbox.py.
 
 A real PostgreSQL server (tests/pg_server.py) in every test: these are about PostgreSQL
 only (SQLite has one process per file), and run whenever the PostgreSQL half runs."""
