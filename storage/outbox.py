@@ -293,8 +293,10 @@ class SharedOutbox:
        retry holds back (the order rule of `due`, read from `free`, the latest versions),
        at most `page` per chat, get `leased_by` = us and a fresh `lease_until`.
     RETURNING tells, per row, whether it is `in_doubt` (it was leased by another sender,
-    which ended without recording an outcome: it may have been sent), and when its chat
-    was last sent to (per-chat pacing across senders, bot/pacing.py).
+    which ended without recording an outcome: it may have been sent; a row with a reply
+    token only when it is the token's first row, the one whose batch the reply carried:
+    a later batch of the same token went by push, and its retry key settles it), and when
+    its chat was last sent to (per-chat pacing across senders, bot/pacing.py).
 
     Why two senders can never interleave one chat: to send any row of chat C a sender
     must have leased it in a claim that saw all of C's pending rows free and locked. Two
@@ -441,7 +443,10 @@ _CLAIM = (
     " FROM taken t WHERE u.id = t.id AND t.n <= :page"
     " RETURNING u.id, u.channel, u.chat_id, u.person_id, u.priority, u.payload,"
     " u.reply_token, u.retry_key, u.attempts, u.created_at, u.batch,"
-    " (t.leased_by IS NOT NULL AND t.leased_by <> :me) AS in_doubt,"
+    " (t.leased_by IS NOT NULL AND t.leased_by <> :me AND (u.reply_token IS NULL"
+    " OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.channel = u.channel"
+    " AND e.chat_id = u.chat_id AND e.reply_token = u.reply_token AND e.id < u.id)))"
+    " AS in_doubt,"
     " (SELECT s.sent_at FROM outbox s WHERE s.channel = u.channel"
     " AND s.chat_id = u.chat_id AND s.status = 'sent' ORDER BY s.id DESC LIMIT 1)"
     " AS last_sent_at)"

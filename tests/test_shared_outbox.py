@@ -369,3 +369,29 @@ async def test_a_chat_taken_over_by_another_sender_keeps_its_pace(
         await b.kill()
         await a.db.close()
         await b.db.close()
+
+
+async def test_only_the_first_row_of_a_reply_token_is_in_doubt_for_its_reply(
+        pg_url: str, line_api: AsyncMessagingApi) -> None:
+    """Rows of one reply token beyond a reply's five messages went by push: after their
+    sender died, a later row's refused token says nothing (its push's retry key does)."""
+    a = await _node("a", pg_url, LineSender(lambda: line_api))
+    b = await _node("b", pg_url, LineSender(lambda: line_api))
+    try:
+        ids = await _queue(a.db, LINE_USER, ["หนึ่ง", "สอง"], channel="line",
+                           reply_token="f" * 32)
+        await a.shared.claim("line", SystemClock().now(), chats=16, page=10)
+        await a.kill()
+        taken: list[OutboxMessage] = []
+
+        async def b_takes_them() -> bool:
+            claimed = await b.shared.claim("line", SystemClock().now(), chats=16, page=10)
+            taken[:] = claimed.rows.get(LINE_USER, [])
+            return bool(taken)
+        await _until(b_takes_them, timeout=2)
+        assert [(m.id, m.in_doubt) for m in taken] == [(ids[0], True), (ids[1], False)]
+    finally:
+        await a.kill()
+        await b.kill()
+        await a.db.close()
+        await b.db.close()
