@@ -71,7 +71,6 @@ OpenQuestion = Callable[[str, str, int], Awaitable[Reply | None]]
 
 CHANNEL = "line"
 TIMEOUT = 10.0  # seconds for every LINE API call; the SDK's default is 300
-POST_TIMEOUT = aiohttp.ClientTimeout(total=TIMEOUT)
 REPLY_TOKEN_TTL = timedelta(seconds=50)  # LINE allows about a minute; keep a margin
 MAX_MESSAGES_PER_CALL = 5
 QUICK_REPLY_MAX = 13
@@ -416,7 +415,8 @@ class LineSender:
         async with client.rest_client.pool_manager.post(
                 configuration.host + path, data=json.dumps(body),
                 headers={**client.default_headers, **JSON_HEADERS, **(headers or {})},
-                proxy=configuration.proxy, timeout=POST_TIMEOUT) as response:
+                proxy=configuration.proxy,
+                timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as response:
             if not 200 <= response.status <= 299:
                 refused = ApiException(status=response.status, reason=response.reason)
                 refused.body = (await response.read()).decode("utf-8", "replace")
