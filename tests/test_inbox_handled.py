@@ -92,9 +92,8 @@ async def test_a_claim_rolls_back_with_the_handling(seeded: Database,
     assert await _row(seeded, row_id) == ("pending", '{"x": 1}', False)  # handled again
 
 
+@pytest.mark.sqlite_only  # SQLite's table rebuild (PostgreSQL adds a column in place)
 def test_migration_21_keeps_rows_ids_and_the_id_counter(tmp_path: Path, db_engine: str) -> None:
-    if db_engine != "sqlite":
-        pytest.skip("SQLite's table rebuild (PostgreSQL adds a column in place)")
     path = tmp_path / "old.db"
 
     async def to(version: int) -> None:
