@@ -21,6 +21,7 @@ import os
 import sqlite3
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -41,8 +42,9 @@ INLINE_BUSY_TIMEOUT_MS = 20
 # event loop for milliseconds): a separate connection does, in aiosqlite's thread.
 CHECKPOINT_EVERY_COMMITS = 100
 TRANSACTIONS_PER_COMMIT = 16  # at most, in one group commit
-# Commits closer together than this mean a queue: then transactions are grouped. A lone
-# transaction (people pausing between messages) commits at once, without the wait.
+# Two commits within this mean a queue: then transactions are grouped. A lone transaction
+# (people pausing between messages) commits at once, without the wait; so does the one that
+# handles an update just stored (one commit before it is not a queue yet).
 GROUP_WINDOW_SECONDS = 0.002
 
 
@@ -118,7 +120,8 @@ class Database:
         self._lock = asyncio.Lock()
         self._commit_soon = False  # a COMMIT of the open transactions is scheduled
         self.group_window = GROUP_WINDOW_SECONDS
-        self._last_commit = -math.inf  # time.monotonic() of the last COMMIT
+        # time.monotonic() of the two last COMMITs, the older first
+        self._last_commits: deque[float] = deque((-math.inf, -math.inf), maxlen=2)
         # Transactions done in the open SQLite transaction, waiting for its COMMIT.
         self._open: list[asyncio.Future[None]] | None = None
 
@@ -163,7 +166,7 @@ class Database:
         """One write transaction: all of it commits or none of it does, and it returns once
         it is committed.
 
-        Under load (commits less than `group_window` apart), transactions that end in the
+        Under load (two commits within `group_window`), transactions that end in the
         same turn of the event loop share one COMMIT (a group commit: a commit writes every
         page it changed to the WAL, and transactions of different people change the same
         pages); otherwise a transaction commits at once. Each runs in its own savepoint inside one
@@ -200,7 +203,7 @@ class Database:
             self._open.append(committed)
         finally:
             if self._open is not None:
-                queue = time.monotonic() - self._last_commit < self.group_window
+                queue = time.monotonic() - self._last_commits[0] < self.group_window
                 if not queue or len(self._open) >= TRANSACTIONS_PER_COMMIT:
                     self._commit_open()
                 elif not self._commit_soon:
@@ -213,7 +216,7 @@ class Database:
     def _commit_open(self) -> None:
         """COMMIT the open SQLite transaction; tell each transaction in it how it went."""
         waiting, self._open = self._open or [], None
-        self._last_commit = time.monotonic()
+        self._last_commits.append(time.monotonic())
         try:
             self.conn.execute("COMMIT")
         except BaseException as exc:

@@ -86,8 +86,9 @@ async def test_transactions_ending_together_share_a_commit_and_return_once_it_is
     path = tmp_path / "group.db"
     async with Database(path) as db:
         db.group_window = 3600.0  # as under load: commits close together
-        async with db.transaction():
-            pass  # the commit before
+        for _ in range(2):  # the commits before
+            async with db.transaction():
+                pass
         seen_inside_second: set[str] = set()
         seen_after: dict[str, set[str]] = {}
 
@@ -112,14 +113,38 @@ async def test_transactions_ending_together_share_a_commit_and_return_once_it_is
         assert "สาม" not in _names_seen_from_outside(path)
 
 
+async def test_one_commit_just_before_is_not_a_queue(tmp_path: Path) -> None:
+    """An update is stored (one commit), then handled at once: its transaction commits
+    without waiting for a turn of the loop, though the store committed a moment ago. Only
+    a second commit within the window means a queue (people pausing between messages get
+    their answer without the group's wait)."""
+    path = tmp_path / "alone.db"
+    async with Database(path) as db:
+        db.group_window = 3600.0
+        async with db.transaction():
+            pass  # the update stored
+        seen_inside_second: set[str] = set()
+
+        async def add(name: str) -> None:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO people (display_name, language, created_at)"
+                                   " VALUES (?, 'th', '2026-12-01T00:00:00+00:00')", (name,))
+                if name == "สอง":
+                    seen_inside_second.update(_names_seen_from_outside(path))
+
+        await asyncio.gather(add("หนึ่ง"), add("สอง"))
+        assert "หนึ่ง" in seen_inside_second  # committed alone, before the second ran
+
+
 async def test_a_read_never_sees_rows_of_a_group_not_yet_committed(tmp_path: Path) -> None:
     """A read on the writer's connection commits what is open first, so the outbox sender
     can never send a reply whose transaction might still be lost."""
     path = tmp_path / "read.db"
     async with Database(path) as db:
         db.group_window = 3600.0
-        async with db.transaction():
-            pass
+        for _ in range(2):
+            async with db.transaction():
+                pass
         outside_during_read: set[str] = set()
 
         async def write() -> None:
