@@ -71,6 +71,7 @@ CALLBACK_DATA_MAX_BYTES = 64
 SEND_CONNECTIONS = 16  # more than the outbox ever sends at once (CHATS_IN_FLIGHT)
 COMMANDS = ("start", "menu", "help", "cancel", "back")
 POLL_SECONDS = 30  # long polling: how long Telegram may hold a getUpdates call
+TURNS_BEFORE_NEXT_POLL = 8  # turns of the loop left to the handling before the next poll
 POLL_REFUSED_SECONDS = 30.0
 UNSUPPORTED_KINDS = ("sticker", "voice", "video", "video_note", "audio", "document",
                      "animation", "contact", "poll", "dice", "venue", "game")
@@ -291,9 +292,12 @@ class TelegramChannel:
                 await self.intake.accept(CHANNEL, received)
                 if received:
                     # Let the handling and the reply go before the next long poll is
-                    # written (PTB's own Updater polls from a task of its own, likewise).
-                    await asyncio.sleep(0)
-                    await asyncio.sleep(0)
+                    # written (PTB's own Updater polls from a task of its own, likewise):
+                    # from the store to the reply's request on its socket is a few turns
+                    # of the loop (the person's task, the commit, the sender's task,
+                    # aiohttp's connection), and nothing waits for this poll meanwhile.
+                    for _ in range(TURNS_BEFORE_NEXT_POLL):
+                        await asyncio.sleep(0)
             except asyncio.CancelledError:
                 raise
             except TimedOut:
