@@ -113,6 +113,15 @@ def _pg_database(pg_server: object, template: str) -> Iterator[str]:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL database from the template, for tests of PostgreSQL alone."""
+    if request.config.getoption("--db-engine") == "sqlite":
+        pytest.skip("PostgreSQL only (--db-engine sqlite chosen)")
+    server = request.getfixturevalue("pg_server")
+    yield from _pg_database(server, request.getfixturevalue("pg_template"))
+
+
 @pytest.fixture(scope="session")
 def migrated_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Loading every tambon of Thailand takes a moment: do it once and copy the file."""
@@ -257,6 +266,18 @@ async def tg() -> AsyncIterator[object]:
 
     async with TelegramTestServer(token=TELEGRAM_TOKEN) as server:
         yield server
+
+
+@pytest.fixture
+async def telegram_app(tg: object) -> AsyncIterator[object]:
+    """The real python-telegram-bot Application, talking to the local Bot API server."""
+    from telegram.ext import ApplicationBuilder
+
+    app = (ApplicationBuilder().token(TELEGRAM_TOKEN).base_url(tg.base_url)  # type: ignore[attr-defined]
+           .base_file_url(tg.base_file_url).updater(None).build())  # type: ignore[attr-defined]
+    await app.initialize()
+    yield app
+    await app.shutdown()
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 from linebot.v3.messaging import ApiException, AsyncApiClient, AsyncMessagingApi, Configuration
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import Application
 
 from bot import line_channel
 from bot.line_channel import REPLY_TOKEN_TTL, LineSender
@@ -25,7 +25,7 @@ from handlers.messages import Reply
 from storage import outbox
 from storage.db import Database
 from storage.timestamps import from_db
-from tests.conftest import LINE_TOKEN, TELEGRAM_TOKEN, Harness
+from tests.conftest import LINE_TOKEN, Harness
 from tests.servers.line_api import LineTestServer
 from tests.servers.telegram_api import TelegramTestServer
 
@@ -87,15 +87,6 @@ async def line_apis(line: LineTestServer) -> AsyncIterator[LineApis]:
 def _line_sender(apis: LineApis, clock: FixedClock) -> LineSender:
     seconds: Callable[[], float] = lambda: clock.now().timestamp()  # noqa: E731
     return LineSender(apis, clock=seconds)
-
-
-@pytest.fixture
-async def telegram_app(tg: TelegramTestServer) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    app = (ApplicationBuilder().token(TELEGRAM_TOKEN).base_url(tg.base_url)
-           .base_file_url(tg.base_file_url).updater(None).build())
-    await app.initialize()
-    yield app
-    await app.shutdown()
 
 
 # --------------------------------------------------------------------------- rendering errors

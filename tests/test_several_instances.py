@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,16 +29,8 @@ from storage import inbox
 from storage.claims import PgClaims
 from storage.db import Database
 from tests import crash_suite, several_instances
-from tests.conftest import START, _pg_database
+from tests.conftest import START
 from tests.servers.telegram_api import TelegramTestServer
-
-
-@pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.config.getoption("--db-engine") == "sqlite":
-        pytest.skip("PostgreSQL only (--db-engine sqlite chosen)")
-    server = request.getfixturevalue("pg_server")
-    yield from _pg_database(server, request.getfixturevalue("pg_template"))
 
 
 async def _until(condition: object, timeout: float = 10.0) -> None:

@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 import pytest
 from linebot.v3.messaging import AsyncApiClient, AsyncMessagingApi, Configuration
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import Application
 
 from bot import outbox_sender
 from bot.line_channel import LineSender
@@ -36,19 +36,11 @@ from storage import outbox
 from storage.claims import LEADER_LOCKS, PgClaims
 from storage.db import Database
 from storage.outbox import Claimed, OutboxMessage, SharedOutbox
-from tests.conftest import LINE_TOKEN, TELEGRAM_TOKEN, _pg_database
+from tests.conftest import LINE_TOKEN
 from tests.servers.line_api import LineTestServer
 from tests.servers.telegram_api import TelegramTestServer
 
 LINE_USER = "U" + "6" * 32
-
-
-@pytest.fixture
-def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.config.getoption("--db-engine") == "sqlite":
-        pytest.skip("PostgreSQL only (--db-engine sqlite chosen)")
-    server = request.getfixturevalue("pg_server")
-    yield from _pg_database(server, request.getfixturevalue("pg_template"))
 
 
 @dataclass
@@ -78,15 +70,6 @@ async def _node(name: str, url: str, *senders: object) -> Node:
     sender = OutboxSender(db, list(senders), SystemClock())  # type: ignore[arg-type]
     sender.share(shared, claims)
     return Node(name, db, claims, shared, sender)
-
-
-@pytest.fixture
-async def telegram_app(tg: TelegramTestServer) -> AsyncIterator[Application]:  # type: ignore[type-arg]
-    app = (ApplicationBuilder().token(TELEGRAM_TOKEN).base_url(tg.base_url)
-           .base_file_url(tg.base_file_url).updater(None).build())
-    await app.initialize()
-    yield app
-    await app.shutdown()
 
 
 @pytest.fixture
