@@ -112,11 +112,6 @@ async def claim(conn: Connection, inbox_id: int, now: datetime) -> bool:
     return False
 
 
-async def delete(conn: Connection, inbox_id: int) -> None:
-    """Forget a stored row at once, keeping no key (a handler with its own dedupe)."""
-    await conn.execute("DELETE FROM inbox WHERE id = ?", (inbox_id,))
-
-
 async def mark_handled(conn: Connection, inbox_id: int, now: datetime) -> None:
     """A stored update done with, whatever was done (or nothing: an event type the bot
     ignores): kept as its key for the dedupe window."""
