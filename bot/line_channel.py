@@ -678,26 +678,27 @@ class LineChannel:
 
     async def process(self, event: Incoming | Event | None,
                       stored: StoredRef | None = None) -> bool:
-        """Handle one event; True when the engine's transaction took its stored row."""
+        """Handle one event; True when the engine's transaction took its stored row. A
+        person's own text or tap comes read at the door already (`_plain_incoming`)."""
         if event is None:
             return False
-        if isinstance(event, Incoming):  # read at the door (`_plain_incoming`)
-            return await self._process_plain(event, stored)
         if isinstance(event, UnfollowEvent):
             user_id = getattr(event.source, "user_id", None)
             if user_id:
                 await self.engine.mark_unreachable(CHANNEL, user_id)
             return False
-        source = getattr(event, "source", None)
-        user_id = getattr(source, "user_id", None)
-        loading = None
-        if user_id and not isinstance(source, GroupSource | RoomSource):
-            # Usually the answer is queued within a millisecond and the timer never fires;
-            # a photo download or a busy database shows the animation.
-            loading = asyncio.get_running_loop().call_later(
-                LOADING_AFTER_SECONDS, self._start_loading, user_id)
+        if isinstance(event, Incoming):
+            user_id: str | None = event.user_id
+        else:
+            source = getattr(event, "source", None)
+            user_id = (None if isinstance(source, GroupSource | RoomSource)
+                       else getattr(source, "user_id", None))
+        # Usually the answer is queued within a millisecond and the timer never fires;
+        # a photo download or a busy database shows the animation.
+        loading = (asyncio.get_running_loop().call_later(
+            LOADING_AFTER_SECONDS, self._start_loading, user_id) if user_id else None)
         try:
-            incoming = await self.incoming_from(event)
+            incoming = event if isinstance(event, Incoming) else await self.incoming_from(event)
             if incoming is None:
                 return False
             if stored is not None:
@@ -706,18 +707,6 @@ class LineChannel:
         finally:
             if loading is not None:
                 loading.cancel()
-        return stored is not None
-
-    async def _process_plain(self, incoming: Incoming, stored: StoredRef | None) -> bool:
-        # Usually the answer is queued within a millisecond and the timer never fires.
-        loading = asyncio.get_running_loop().call_later(
-            LOADING_AFTER_SECONDS, self._start_loading, incoming.user_id)
-        try:
-            if stored is not None:
-                incoming = replace(incoming, update_id=stored.update_key, inbox_id=stored.id)
-            await self.engine.handle(incoming)
-        finally:
-            loading.cancel()
         return stored is not None
 
     def _start_loading(self, chat_id: str) -> None:
