@@ -12,13 +12,15 @@ The handling transaction claims the stored row, pending -> handled (the engine d
 an `Incoming` that carries its `inbox_id`), so a crash at any instant neither loses nor
 doubles; the handled row is the update's key for the dedupe window (storage/inbox.py).
 
-Several instances on one PostgreSQL (`claims.shared`): any instance stores, and a person's
-rows are handled by whichever instance holds that person's claim (storage/claims.py), read
-from the inbox in id order, whichever instance stored them. The storing instance tries to
-claim at once; when another holds the claim, that one finds the new row: a holder reads
-the person's rows again after letting go, and claims again if any wait (so a row stored
-while it held the claim is never left behind). Rows whose instance died before handling
-them are found by a slow poll (`ORPHAN_POLL_SECONDS`), once their claim died with it.
+Several instances on one PostgreSQL: each instance handles the rows it stored, the same
+way, and one person's rows still go one at a time, oldest first, whichever instance
+stored them: the handling transaction's claim takes a row only when no older row of the
+person is pending (storage/inbox.py). When it refuses (OlderUpdateWaiting: another
+instance stored an older one, or is handling it), this instance reads the person's
+pending rows and handles them in order, the older one first; two instances on one row
+make one claim and one duplicate. No lock is held between transactions, so a handling
+that waits on the network (a photo download) never holds up anybody else's. Rows whose
+instance died before handling them are found by a slow poll (`ORPHAN_POLL_SECONDS`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from handlers.clock import Clock, SystemClock
 from storage import inbox
 from storage.claims import Claims, LocalClaims
 from storage.db import Database, database_errors
-from storage.inbox import NewUpdate, StoredUpdate
+from storage.inbox import NewUpdate, OlderUpdateWaiting, StoredUpdate
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ RETRY_MAX_SECONDS = 5.0
 STOP_GRACE_SECONDS = 5.0
 ORPHAN_POLL_SECONDS = 1.0  # several instances: how often rows nobody took up are looked for
 ORPHAN_AGE_SECONDS = 2.0  # younger rows are their storing instance's to handle
-SHARED_PAGE = 20  # several instances: a person's rows read at a time
+SHARED_PAGE = 20  # a person's rows read at a time, after a claim was refused
 PARSED_KEPT = 10_000  # parsed updates kept for rows another instance may handle
 
 
@@ -158,7 +160,6 @@ class Intake:
         for person_key in list(self._queues):
             self._wake(person_key)
         if self.claims.shared:
-            self._queues = {}  # the inbox is read per person, under the person's claim
             self._orphans = asyncio.create_task(self._find_orphans(), name="intake-orphans")
 
     async def stop(self) -> None:
@@ -181,80 +182,48 @@ class Intake:
                 await task
 
     def _queue(self, stored: StoredUpdate) -> None:
-        if not self.claims.shared:
-            self._queues.setdefault(stored.person_key, deque()).append(stored)
+        self._queues.setdefault(stored.person_key, deque()).append(stored)
         self._wake(stored.person_key)
 
     def _wake(self, person_key: str) -> None:
         if self._running and person_key not in self._workers:
-            work = self._work_shared if self.claims.shared else self._work
-            self._workers[person_key] = asyncio.create_task(work(person_key))
+            self._workers[person_key] = asyncio.create_task(self._work(person_key))
 
     async def _find_orphans(self) -> None:
         """Several instances: rows stored a while ago that nobody handles (the instance
-        that stored them died; its claims died with it) are taken up here."""
+        that stored them died) are taken up here."""
         while self._running:
             await asyncio.sleep(ORPHAN_POLL_SECONDS)
             before = self.clock.now() - timedelta(seconds=ORPHAN_AGE_SECONDS)
             try:
                 async with self.db.read() as conn:
-                    waiting = await inbox.waiting_people(conn, before)
+                    waiting = [person_key for person_key in
+                               await inbox.waiting_people(conn, before)
+                               if person_key not in self._workers]
+                    found = {person_key: await inbox.pending_of(conn, person_key, SHARED_PAGE)
+                             for person_key in waiting}
             except database_errors() as exc:
                 log.warning("intake: looking for stored updates failed: %s", exc)
                 continue
-            for person_key in waiting:
-                self._wake(person_key)
-
-    async def _work_shared(self, person_key: str) -> None:
-        """Several instances: while this instance holds the person's claim, their stored
-        rows, oldest first, whichever instance stored them."""
-        try:
-            while self._running:
-                try:
-                    if not await self.claims.try_person(person_key):
-                        return  # another instance holds it: it reads our row before letting go
-                except database_errors() as exc:
-                    log.warning("intake: claiming failed (the poll tries again): %s", exc)
-                    return
-                generation = self.claims.generation
-                try:
-                    if not await self._handle_claimed(person_key, generation):
-                        return
-                finally:
-                    with contextlib.suppress(*database_errors()):
-                        if self.claims.generation == generation:
-                            await self.claims.release_person(person_key)
-                # A row stored meanwhile by an instance that could not claim: ours to take.
-                async with self.db.read() as conn:
-                    if not await inbox.pending_of(conn, person_key, 1):
-                        return
-        except database_errors() as exc:
-            log.warning("intake: the database failed; the poll tries again: %s", exc)
-        finally:
-            self._workers.pop(person_key, None)
-
-    async def _handle_claimed(self, person_key: str, generation: int) -> bool:
-        """Handle the person's rows until none wait; False when stopping or when the
-        claim was lost (the rows left stay stored for whoever claims next)."""
-        while True:
-            async with self.db.read() as conn:
-                rows = await inbox.pending_of(conn, person_key, SHARED_PAGE)
-            if not rows:
-                return True
-            for stored in rows:
-                if not self._running or self.claims.generation != generation:
-                    return False
-                if not await self._handle(stored):
-                    return False
+            for person_key, rows in found.items():
+                if rows and person_key not in self._workers:
+                    self._queues[person_key] = deque(rows)
+                    self._wake(person_key)
 
     async def _work(self, person_key: str) -> None:
         """One person's rows, one at a time, oldest first; rows stored meanwhile join the
-        same queue."""
+        same queue. A claim refused for an older row of the person (another instance's)
+        puts the person's pending rows, as stored, at the head."""
         try:
             queue = self._queues.get(person_key)
             while self._running and queue:
                 try:
                     done = await self._handle(queue[0])
+                except OlderUpdateWaiting:
+                    async with self.db.read() as conn:
+                        waiting = await inbox.pending_of(conn, person_key, SHARED_PAGE)
+                    _put_first(queue, waiting)
+                    continue
                 except database_errors() as exc:
                     log.warning("intake: the database failed; trying again: %s", exc)
                     await asyncio.sleep(RETRY_MAX_SECONDS)
@@ -281,6 +250,8 @@ class Intake:
                 if update is None:
                     update = channel.parse(stored.body)
                 consumed = await channel.handle(StoredRef(stored.id, stored.update_key), update)
+            except OlderUpdateWaiting:
+                raise  # nothing was done: the older row goes first (`_work`)
             except database_errors() as exc:
                 # The database cannot be written now (locked by another process, disk
                 # full, read-only): the update stays stored and is tried until it can be.
@@ -317,3 +288,13 @@ class Intake:
                                         else channel.parse(stored.body))
             except Exception:
                 log.exception("intake: could not tell the person about update %d", stored.id)
+
+
+def _put_first(queue: deque[StoredUpdate], pending: list[StoredUpdate]) -> None:
+    """The person's pending rows as read merged into the queue, oldest first. A queued row
+    the read did not see stays: it may have been stored after the read (its claim tells
+    a row another instance handled meanwhile, a duplicate)."""
+    rows = {row.id: row for row in queue}
+    rows.update((row.id, row) for row in pending)
+    queue.clear()
+    queue.extend(sorted(rows.values(), key=lambda row: row.id))

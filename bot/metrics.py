@@ -101,8 +101,9 @@ class Metrics:
         r = self.registry
         self.updates = Counter(
             "cercap_updates_handled", "Incoming updates by channel and outcome (handled, "
-            "duplicate, stale_button, error: the engine raised and the update is tried "
-            "again, given_up: intake stopped trying)", ["channel", "outcome"], registry=r)
+            "duplicate, stale_button, older_waiting: an older update of the person goes first, "
+            "error: the engine raised and the update is tried again, given_up: intake "
+            "stopped trying)", ["channel", "outcome"], registry=r)
         self.handling = Histogram(
             "cercap_update_handling_seconds", "Time to handle one update (one transaction: "
             "the conversation, the domain rows, the replies queued)", ["channel"],

@@ -148,6 +148,9 @@ class Engine:
             outcome = ("duplicate" if result.duplicate else
                        "stale_button" if result.stale_button else "handled")
             return result
+        except inbox.OlderUpdateWaiting:
+            outcome = "older_waiting"  # nothing done: intake hands the older one first
+            raise
         finally:
             if self.on_handled is not None:
                 self.on_handled(incoming.channel, outcome, time.perf_counter() - started)

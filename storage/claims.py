@@ -1,19 +1,15 @@
-"""Claims between instances that share one database: who handles a person's stored
-updates now, who is the leader, which planning run fires a schedule.
+"""Claims between instances that share one database: who is the leader, which instances
+send the outbox, which planning run fires a schedule. (One person's stored updates need
+no claim here: the handling transaction's claim of the inbox row keeps them in order,
+storage/inbox.py.)
 
 SQLite: one process owns the file (storage/instance_lock.py), so every claim is granted
 at once, in memory, at no cost (`LocalClaims`): the single-process path is today's.
 
 PostgreSQL (`PgClaims`): session-level advisory locks on a connection of their own, one
-per instance. Measured (`python -m bench.claims`): a try-lock and its unlock, two round
-trips that write nothing, 0.16 ms together on this machine, against 0.22 ms for a lease
-row claimed and released in two commits with durability off (each commit also waits for a
-WAL flush on a real server). And a lock dies with its session: when an instance is
-killed the server releases its claims as soon as the socket closes, where a lease row
-waits for its expiry (TCP
-keepalives, set short below, cover a host that vanished without closing it). A
-transaction-scoped lock would not do: a person's update is handled across a network call
-(a photo download) and one transaction, and the writer connection is one per process.
+per instance. A lock dies with its session: when an instance is killed the server
+releases its claims as soon as the socket closes, where a lease row waits for its expiry
+(TCP keepalives, set short below, cover a host that vanished without closing it).
 
 The claim connection can break (the server restarted, the network): every lock it held is
 gone then. `generation` counts the connections: a holder compares it before each step and
@@ -40,7 +36,6 @@ from storage.timestamps import to_db
 
 log = logging.getLogger(__name__)
 
-PERSON_LOCKS = 0x63706572  # "cper": advisory lock class of per-person claims
 LEADER_LOCKS = 0x636C6472  # "cldr": advisory lock class of the leader lease
 SENDER_LOCKS = 0x63736E64  # "csnd": one per live outbox sender (storage.outbox.SharedOutbox)
 OUTBOX_CHANNEL = "cercap_outbox"  # NOTIFY: a new outbox row (a hint; polling is the truth)
@@ -64,12 +59,6 @@ class LocalClaims:
         return self
 
     async def close(self) -> None:
-        return None
-
-    async def try_person(self, person_key: str) -> bool:
-        return True
-
-    async def release_person(self, person_key: str) -> None:
         return None
 
     async def try_leader(self) -> bool:
@@ -181,14 +170,6 @@ class PgClaims:
                 self._conn = None
                 raise
         return row[0] if row else None
-
-    async def try_person(self, person_key: str) -> bool:
-        return bool(await self._scalar("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
-                                       (PERSON_LOCKS, person_key)))
-
-    async def release_person(self, person_key: str) -> None:
-        await self._scalar("SELECT pg_advisory_unlock(%s, hashtext(%s))",
-                           (PERSON_LOCKS, person_key))
 
     async def try_leader(self) -> bool:
         return bool(await self._scalar("SELECT pg_try_advisory_lock(%s, 0)", (LEADER_LOCKS,)))

@@ -4,13 +4,20 @@ Locking story, in one place:
 - `store` runs in its own short write transaction, before the 200 / the next offset
   (requests arriving together share it: a group commit); a redelivery of an update
   still pending is ignored (UNIQUE (channel, update_key)).
-- One person's rows are handled one at a time, oldest first (by person_key and id).
-  SQLite: the process that stores them is the only one handling them (one bot per
-  SQLite file, `storage/instance_lock.py`): it reads the pending rows once at start
-  (`pending`) and keeps the rows it stores after that in memory, in the same order.
-  PostgreSQL, several instances: whoever holds the person's claim (storage/claims.py)
-  reads that person's rows from here (`pending_of`), whichever instance stored them;
-  rows nobody took up (their instance died) are found by `waiting_people`.
+- One person's rows are handled one at a time, oldest first (by person_key and id), and
+  `claim` is what makes it so: it takes a row only when no older row of the same person
+  is still pending (else it raises `OlderUpdateWaiting`, and the caller handles that
+  row first). Each process handles the rows it stores, kept in memory in the same order,
+  and the rows pending at its start (`pending`). SQLite: that process is the only one
+  (one bot per SQLite file, `storage/instance_lock.py`). PostgreSQL, several instances:
+  consecutive updates of one person may be stored by different instances; the second
+  one's claim waits, by that rule, for the first's handling to commit (READ COMMITTED:
+  the claim sees every commit made before it started, and an older row whose handling
+  has not committed yet still counts as pending). An instance whose claim was refused
+  reads the person's rows from here (`pending_of`) and handles them in order, whichever
+  instance stored them; two instances handling the same row are one claim and one
+  duplicate (the row's own UPDATE waits for the other's commit, then finds it handled).
+  Rows nobody took up (their instance died) are found by `waiting_people`.
 - The handling transaction claims the row (`claim`: pending -> handled, its body emptied)
   in the same transaction that writes its effects: a crash before the commit leaves the
   row pending (handled again at start), after it leaves it handled. A handled row stays
@@ -27,6 +34,12 @@ from datetime import datetime
 
 from storage.connection import Connection, Row
 from storage.timestamps import from_db, to_db
+
+
+class OlderUpdateWaiting(Exception):
+    """`claim` refused a row: an older row of the same person is still pending (stored
+    by another instance, or being handled there). Nothing was written; handle the
+    person's pending rows in order (`pending_of`), this one among them."""
 
 
 @dataclass(frozen=True)
@@ -100,14 +113,28 @@ async def claim(conn: Connection, inbox_id: int, now: datetime) -> bool:
     """True when this pending row is now handled, by the caller's transaction (which
     writes its effects); False when it was handled before: by another instance, or by
     older code that claimed its key in processed_updates (the row is then marked handled,
-    so it never waits again)."""
+    so it never waits again). Raises OlderUpdateWaiting when an older row of the same
+    person is still pending (the module's docstring: one person's rows in order)."""
     cur = await conn.execute(
         "UPDATE inbox SET status = 'handled', handled_at = ?, body = '' WHERE id = ?"
-        " AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM processed_updates p"
+        " AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM inbox o"
+        " WHERE o.person_key = inbox.person_key AND o.status = 'pending' AND o.id < inbox.id)"
+        " AND NOT EXISTS (SELECT 1 FROM processed_updates p"
         " WHERE p.channel = inbox.channel AND p.update_id = inbox.update_key)",
         (to_db(now), inbox_id))
     if cur.rowcount == 1:
         return True
+    # Why not: handled already (here or by another instance), older code's key, or an
+    # older row of the person pending when the UPDATE looked (it may be handled by now:
+    # this row is then tried again, not taken for handled).
+    async with conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM processed_updates p WHERE p.channel = i.channel"
+        " AND p.update_id = i.update_key) FROM inbox i WHERE i.id = ? AND i.status = 'pending'",
+        (inbox_id,)
+    ) as found:
+        row = await found.fetchone()
+    if row is not None and not row[0]:
+        raise OlderUpdateWaiting(inbox_id)
     await mark_handled(conn, inbox_id, now)
     return False
 

@@ -92,6 +92,28 @@ async def test_a_claim_rolls_back_with_the_handling(seeded: Database,
     assert await _row(seeded, row_id) == ("pending", '{"x": 1}', False)  # handled again
 
 
+async def test_a_newer_update_of_a_person_waits_for_the_older_one(seeded: Database,
+                                                                  clock: FixedClock) -> None:
+    """One person's updates are claimed oldest first (what keeps them in order when two
+    instances store them): a newer row's claim is refused, and nothing is written, while
+    an older row of the same person is pending; another person's row is not held up."""
+    engine = Engine(seeded, clock)
+    older = await _store(seeded, "bot1:o1", clock)
+    newer = await _store(seeded, "bot1:o2", clock)
+    async with seeded.transaction() as conn:
+        [other] = await inbox.store(conn, "console", [NewUpdate("bot1:x1", "console:w", "{}")],
+                                    clock.now())
+    assert older is not None and newer is not None and other is not None
+    with pytest.raises(inbox.OlderUpdateWaiting):
+        await _handle(engine, "bot1:o2", newer)
+    assert await _row(seeded, newer) == ("pending", '{"x": 1}', False)
+    async with seeded.transaction() as conn:
+        assert await inbox.claim(conn, other, clock.now())  # someone else's: free
+    assert await _handle(engine, "bot1:o1", older)
+    assert await _handle(engine, "bot1:o2", newer)  # its turn now
+    assert await _row(seeded, newer) == ("handled", "", True)
+
+
 @pytest.mark.sqlite_only  # SQLite's table rebuild (PostgreSQL adds a column in place)
 def test_migration_21_keeps_rows_ids_and_the_id_counter(tmp_path: Path, db_engine: str) -> None:
     path = tmp_path / "old.db"

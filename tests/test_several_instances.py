@@ -40,21 +40,70 @@ async def _until(condition: object, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_a_person_claim_is_one_instances_and_ends_with_its_session(pg_url: str
-                                                                          ) -> None:
-    a, b = await PgClaims(pg_url).open(), await PgClaims(pg_url).open()
+async def test_a_claim_waits_for_an_older_update_handled_elsewhere_to_commit(
+        three: list[Database]) -> None:
+    """Instance A is handling a person's older update (its transaction not committed):
+    instance B's claim of the newer one is refused; once A commits, B's claim succeeds."""
+    a, b, _ = three
+    clock = FixedClock(START)
+    async with a.transaction() as conn:
+        older, newer = await inbox.store(conn, "telegram", [
+            inbox.NewUpdate("u/1", "p", "{}"), inbox.NewUpdate("u/2", "p", "{}")], clock.now())
+    assert older is not None and newer is not None
+    async with a.transaction() as conn_a:
+        assert await inbox.claim(conn_a, older, clock.now())
+        with pytest.raises(inbox.OlderUpdateWaiting):
+            async with b.transaction() as conn_b:
+                await inbox.claim(conn_b, newer, clock.now())
+    async with b.transaction() as conn_b:
+        assert await inbox.claim(conn_b, newer, clock.now())
+
+
+async def test_an_instance_handles_the_older_update_another_instance_is_slow_with(
+        three: list[Database]) -> None:
+    """A stored a person's first update and is slow with it (a photo download); the second
+    reaches B, whose claim is refused: B handles the first, then the second, in order, and
+    A's late claim of the first is a duplicate."""
+    a_db, b_db, _ = three
+    clock = FixedClock(START)
+    handled: list[tuple[str, str]] = []
+    a_may_go, a_done = asyncio.Event(), asyncio.Event()
+
+    def channel(name: str, db: Database) -> IntakeChannel:
+        async def handle(ref: StoredRef, update: object) -> bool:
+            if name == "a":
+                await a_may_go.wait()  # the download A is waiting on
+            async with db.transaction() as conn:
+                if await inbox.claim(conn, ref.id, clock.now()):
+                    handled.append((name, ref.update_key))
+            if name == "a":
+                a_done.set()
+            return True
+
+        async def apologize(update: object) -> None:
+            raise AssertionError("nothing fails here")
+        return IntakeChannel("telegram", lambda body: body, handle, apologize)
+
+    intakes = []
+    for name, db in (("a", a_db), ("b", b_db)):
+        intake = Intake(db, clock, await PgClaims(str(db.url)).open())  # type: ignore[attr-defined]
+        intake.add_channel(channel(name, db))
+        await intake.start()
+        intakes.append(intake)
     try:
-        assert await a.try_person("telegram:1")
-        assert not await b.try_person("telegram:1")  # held by a
-        assert await b.try_person("telegram:2")  # another person: free
-        await a.release_person("telegram:1")
-        assert await b.try_person("telegram:1")
-        assert not await a.try_person("telegram:1")
-        await b.close()  # b's instance dies: its claims go with its session
-        await _until(lambda: a.try_person("telegram:1"))
+        await intakes[0].accept("telegram", [Received("u/1", "p", "{}", {})])
+        await intakes[1].accept("telegram", [Received("u/2", "p", "{}", {})])
+        await _until(lambda: _count(handled, 2))
+        assert handled == [("b", "u/1"), ("b", "u/2")]
+        a_may_go.set()
+        await asyncio.wait_for(a_done.wait(), 10)
+        assert handled == [("b", "u/1"), ("b", "u/2")]  # A's claim found it handled
+        async with a_db.read() as conn:
+            assert await inbox.pending(conn) == []
     finally:
-        await a.close()
-        await b.close()
+        for intake in intakes:
+            await intake.stop()
+            await intake.claims.close()
 
 
 async def test_the_leader_fails_over_when_its_session_ends(pg_url: str) -> None:
@@ -111,8 +160,9 @@ async def three(pg_url: str) -> AsyncIterator[list[Database]]:
 async def test_updates_stored_by_different_instances_are_handled_once_in_order(
         three: list[Database]) -> None:
     """Each person's updates arrive at instances in turn (as a balancer spreads them);
-    each is handled once, by whichever instance holds the person's claim, in the order
-    stored, while the handling takes turns with the event loop."""
+    each is handled once, in the order stored, by whichever instance claims it first
+    (instances handle each other's rows when a claim finds an older one waiting), while
+    the handling takes turns with the event loop."""
     clock = FixedClock(START)
     handled: list[tuple[int, str, str]] = []
 
@@ -120,8 +170,10 @@ async def test_updates_stored_by_different_instances_are_handled_once_in_order(
         async def handle(ref: StoredRef, update: object) -> bool:
             await asyncio.sleep(0.002)  # a network call in the middle (a photo download)
             async with db.transaction() as conn:
-                assert await inbox.claim(conn, ref.id, clock.now())  # as the engine does
-            handled.append((instance, ref.update_key.split("/")[0], ref.update_key))
+                if await inbox.claim(conn, ref.id, clock.now()):  # as the engine does
+                    # in the claiming transaction: the order the claims committed in
+                    handled.append((instance, ref.update_key.split("/")[0], ref.update_key))
+                    await asyncio.sleep(0.002)  # the conversation's statements
             return True
 
         async def apologize(update: object) -> None:
