@@ -588,13 +588,20 @@ class Engine:
         chats: set[Chat] = set()
         own: Chat = (turn.identity.channel, turn.identity.chat_id)
         replies: list[OutboxMessage] = []
+        earlier_waiting = True  # a message queued to the chat before the first reply
         for i, reply in enumerate(joined(turn.replies)):
-            message = await outbox.enqueue_message(
-                turn.conn, channel=own[0], chat_id=own[1],
-                person_id=turn.person.id if turn.person else None, priority=priority,
-                payload=reply.to_payload(), now=turn.now,
-                reply_token=incoming.reply_token if incoming else None,
-                dedupe_key=f"{base}:r{i}" if base else None)
+            person_id = turn.person.id if turn.person else None
+            token = incoming.reply_token if incoming else None
+            if base or replies:
+                message = await outbox.enqueue_message(
+                    turn.conn, channel=own[0], chat_id=own[1], person_id=person_id,
+                    priority=priority, payload=reply.to_payload(), now=turn.now,
+                    reply_token=token, dedupe_key=f"{base}:r{i}" if base else None)
+            else:
+                message, earlier_waiting = await outbox.enqueue_first(
+                    turn.conn, channel=own[0], chat_id=own[1], person_id=person_id,
+                    priority=priority, payload=reply.to_payload(), now=turn.now,
+                    reply_token=token)
             if message is not None:
                 replies.append(message)
         for i, note in enumerate(turn.notifications):
@@ -620,9 +627,11 @@ class Engine:
                     priority=outbox.NOTIFICATION, payload=Reply(text).to_payload(),
                     now=turn.now,
                     dedupe_key=f"{base}:g{i}:{group.channel}:{group.chat_id}" if base else None)
-        if (ready is not None and replies and own not in chats  # nor notified here
-                and not await outbox.pending_before(turn.conn, *own, replies[0].id)):
-            ready[own] = replies
+        if ready is not None and replies and own not in chats:  # nor notified here
+            if base:
+                earlier_waiting = await outbox.pending_before(turn.conn, *own, replies[0].id)
+            if not earlier_waiting:
+                ready[own] = replies
         if turn.replies:
             chats.add(own)
         return chats

@@ -247,7 +247,9 @@ def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statem
     if _OR_IGNORE.match(text):
         text = _OR_IGNORE.sub(r"\1", text)
         if not _ON_CONFLICT.search(text):
-            text += " ON CONFLICT DO NOTHING"
+            returning = _RETURNING.search(text)
+            text = (text[:returning.start()] + "ON CONFLICT DO NOTHING " + text[returning.start():]
+                    if returning else text + " ON CONFLICT DO NOTHING")
     for pattern, replacement in _REWRITES:
         text = pattern.sub(replacement, text)
     insert = _INSERT_INTO.match(text)
@@ -297,6 +299,12 @@ class PgCursor:
 
 
 _TAKE_ORDER_LOCK = f"SELECT pg_advisory_xact_lock({ORDER_LOCK})"
+# A transaction's statements are the handling's short ones, run thousands of times: a
+# prepared one may keep a generic plan (the server's choice) instead of being planned
+# again each time (planning cost more than running the inbox claim, the person's standing
+# and the outbox checks: bench.throughput_line --postgres, pg_stat_statements). Reads
+# outside a transaction (the summaries) stay planned with their own values.
+_TRANSACTION_PLANS = "SET LOCAL plan_cache_mode = auto"
 PREPARE_AFTER = 5  # psycopg's default: statements run once or twice (migrations) are not
 PREPARED_MAX = 256  # the bot's distinct hot statements fit (psycopg drops the least used)
 
@@ -327,7 +335,8 @@ class PgConnection:
         # PREPARE_AFTER times is parsed once and then only bound and executed: the server's
         # CPU per handled update down by a third, the wall time per statement ~40%. Each is
         # still planned with its own values (force_custom_plan), as SQLite does, so a
-        # summary for the nation does not reuse a plan made for a tambon.
+        # summary for the nation does not reuse a plan made for a tambon; inside a
+        # transaction generic plans are allowed (`_TRANSACTION_PLANS`).
         raw = await psycopg.AsyncConnection.connect(url, autocommit=True,
                                                     prepare_threshold=PREPARE_AFTER)
         raw.prepared_max = PREPARED_MAX
@@ -347,6 +356,12 @@ class PgConnection:
             " AND is_identity = 'YES' AND table_schema = current_schema()")
         self.id_tables = frozenset(str(r[0]) for r in await cur.fetchall())
         self._statements.clear()
+
+    async def _begin(self) -> None:
+        """BEGIN, and generic plans allowed inside (see `open`): in a pipeline when one is
+        open, so both go with the transaction's first statement."""
+        await self.raw.execute("BEGIN")
+        await self.raw.execute(_TRANSACTION_PLANS)
 
     def _statement(self, sql: str, many: bool = False) -> Statement:
         key = (sql, many)
@@ -378,7 +393,7 @@ class PgConnection:
             self._pipeline = opening
         try:
             if begin:
-                await self.raw.execute("BEGIN")
+                await self._begin()
             if lock:
                 await self.raw.execute(_TAKE_ORDER_LOCK)
             await self.raw.cursor().execute(statement.text, params or (),  # type: ignore[arg-type]
@@ -394,7 +409,7 @@ class PgConnection:
         opened, self._pipeline = self._pipeline, None
         try:
             if begin:
-                await self.raw.execute("BEGIN")
+                await self._begin()
             if lock:
                 await self.raw.execute(_TAKE_ORDER_LOCK)
             await cur.execute(statement.text, params or (), prepare=statement.prepare)
@@ -427,7 +442,7 @@ class PgConnection:
             self.begin_pending = False
             async with self.raw.pipeline():  # BEGIN, the lock, the statement: one round trip
                 if begin:
-                    await self.raw.execute("BEGIN")
+                    await self._begin()
                 if lock:
                     await self.raw.execute(_TAKE_ORDER_LOCK)
                 await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
@@ -466,7 +481,7 @@ class PgConnection:
             await opened.__aexit__(None, None, None)
         if rows and self.begin_pending:
             self.begin_pending = False
-            await self.raw.execute("BEGIN")
+            await self._begin()
         if rows and self._order_lock_due(statement):
             await self.raw.execute(_TAKE_ORDER_LOCK)
         if rows:

@@ -55,18 +55,43 @@ async def enqueue_message(conn: Connection, *, channel: str, chat_id: str,
                           dedupe_key: str | None = None) -> OutboxMessage | None:
     """Queue one message; returns it as `due` would read it back, or None when
     `dedupe_key` was queued before."""
+    queued = await _insert(conn, channel, chat_id, person_id, priority, payload, now,
+                           reply_token, dedupe_key, "RETURNING id")
+    return queued[0] if queued else None
+
+
+async def enqueue_first(conn: Connection, *, channel: str, chat_id: str,
+                        person_id: int | None, priority: int, payload: dict[str, Any],
+                        now: datetime, reply_token: str | None = None
+                        ) -> tuple[OutboxMessage, bool]:
+    """`enqueue_message`, and in the same statement whether an earlier message still
+    waits to be sent to this chat (`pending_before` of the new one, a round trip less)."""
+    queued = await _insert(
+        conn, channel, chat_id, person_id, priority, payload, now, reply_token, None,
+        "RETURNING id, EXISTS (SELECT 1 FROM outbox p WHERE p.channel = outbox.channel"
+        " AND p.chat_id = outbox.chat_id AND p.status = 'pending' AND p.id < outbox.id)")
+    if queued is None:
+        raise RuntimeError("a message without a dedupe key was not queued")
+    return queued
+
+
+async def _insert(conn: Connection, channel: str, chat_id: str, person_id: int | None,
+                  priority: int, payload: dict[str, Any], now: datetime,
+                  reply_token: str | None, dedupe_key: str | None, returning: str
+                  ) -> tuple[OutboxMessage, bool] | None:
     retry_key, moment = str(uuid.uuid4()), to_db(now)
-    cur = await conn.execute(
+    async with conn.execute(
         "INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority, payload,"
         " reply_token, retry_key, dedupe_key, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " + returning,
         (channel, chat_id, person_id, priority, json.dumps(payload, ensure_ascii=False),
          reply_token, retry_key, dedupe_key, moment, moment),
-    )
-    if cur.rowcount != 1 or cur.lastrowid is None:
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
         return None
-    return OutboxMessage(cur.lastrowid, channel, chat_id, person_id, priority, payload,
-                         reply_token, retry_key, 0, from_db(moment))
+    return (OutboxMessage(row[0], channel, chat_id, person_id, priority, payload, reply_token,
+                          retry_key, 0, from_db(moment)), bool(row[1]) if len(row) > 1 else False)
 
 
 @dataclass(frozen=True)

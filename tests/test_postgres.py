@@ -110,6 +110,10 @@ def test_translation() -> None:
     assert t.returns_id
     t = translate("INSERT INTO people (name) VALUES (?) RETURNING id", frozenset({"people"}))
     assert not t.returns_id and t.text.endswith("RETURNING id")
+    t = translate("INSERT OR IGNORE INTO people (name) VALUES (?) RETURNING id, 1",
+                  frozenset({"people"}))
+    assert t.text == ("INSERT INTO people (name) VALUES (%s) ON CONFLICT DO NOTHING"
+                      " RETURNING id, 1")
     assert not translate("INSERT INTO drafts (a) VALUES (?)", frozenset({"people"})).returns_id
     assert translate("INSERT INTO outbox (a) VALUES (?)", frozenset()).ordered
     assert not translate("INSERT INTO inbox (a) VALUES (?)", frozenset()).ordered
