@@ -13,11 +13,12 @@ Several instances on one PostgreSQL (`share`): every instance runs this sender o
 shared outbox. Rows are claimed before they are sent (storage.outbox.SharedOutbox: the
 locking story), a chat's at a time, so each chat is served by one sender at a time, in
 order; the rows an engine hands over in memory are claimed too (the claims of one turn of
-the loop in one statement). Each outcome is recorded on its own, one short autocommit
-statement as soon as its response arrives (no group commit waiting for other chats): a
-sender killed mid-send leaves at most its sends in flight (CHATS_IN_FLIGHT, one per chat)
-in doubt, and those are sent again by whichever sender claims them next (Telegram has no
-idempotency key: a lost answer is worse than a doubled one). What the pace holds back
+the loop in one statement). Each outcome is recorded as soon as its response arrives,
+in one short autocommit statement with the others that arrived in the same turn of the
+loop (a send never waits for another chat's response): a sender killed mid-send leaves
+at most its sends in flight (CHATS_IN_FLIGHT, one per chat) in doubt, and those are sent
+again by whichever sender claims them next (Telegram has no idempotency key: a lost
+answer is worse than a doubled one). What the pace holds back
 waits in place while the lease lasts (PACE_HOLD_SECONDS), otherwise it is given back.
 The overall pace is shared by the live senders (bot/pacing.py, counted every
 COUNT_SECONDS). SQLite (one process): none of this; rows are read and recorded as before."""
@@ -192,6 +193,9 @@ class OutboxSender:
         self._leases: dict[int, tuple[float, int]] = {}  # row id: (send before, generation)
         self._to_claim: dict[str, dict[str, asyncio.Future[list[OutboxMessage]]]] = {}
         self._claiming: asyncio.Task[None] | None = None
+        # Shared: rows sent, waiting to be recorded together, and the task recording them.
+        self._sent: list[tuple[list[int], asyncio.Future[None]]] = []
+        self._recording_sent: asyncio.Task[None] | None = None
         # A rolling upgrade: the leader is an older version, which sends the whole outbox
         # without claims. This sender then sends nothing (and hints it instead).
         self.paused = False
@@ -519,8 +523,7 @@ class OutboxSender:
             self._leases.pop(message.id, None)
         match outcome:
             case Sent():
-                await self.shared.record(ids, status="sent", error=None, retry_at=None,
-                                         now=now)
+                await self._record_sent(ids)
             case Blocked():
                 async with self.db.transaction() as conn:
                     for message in batch:
@@ -539,6 +542,32 @@ class OutboxSender:
                                   outcome.error)
                         await self.shared.record([message.id], status="failed",
                                                  error=outcome.error, retry_at=None, now=now)
+
+    async def _record_sent(self, ids: list[int]) -> None:
+        """Shared: rows sent, recorded with the others whose responses came in the same
+        turn of the loop (and while a record is under way): one statement."""
+        recorded: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sent.append((ids, recorded))
+        if self._recording_sent is None or self._recording_sent.done():
+            self._recording_sent = asyncio.create_task(self._record_sent_waiting())
+        await recorded
+
+    async def _record_sent_waiting(self) -> None:
+        assert self.shared is not None
+        await asyncio.sleep(0)  # the other responses of this turn join
+        while self._sent:
+            waiting, self._sent = self._sent, []
+            try:
+                await self.shared.record([i for ids, _ in waiting for i in ids], status="sent",
+                                         error=None, retry_at=None, now=self.clock.now())
+            except Exception as exc:
+                for _, recorded in waiting:
+                    if not recorded.done():
+                        recorded.set_exception(exc)
+                continue
+            for _, recorded in waiting:
+                if not recorded.done():
+                    recorded.set_result(None)
 
     async def _count_senders(self) -> None:
         """The overall pace's share: the live senders, counted every COUNT_SECONDS."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
 from handlers import group_commands, intents, menu, opening, steps
 from handlers.clock import Clock, SystemClock
@@ -158,25 +158,33 @@ class Engine:
     async def _handle(self, incoming: Incoming) -> HandleResult:
         now = self.clock.now()
         async with self.db.transaction() as conn:
+            claim: inbox.Claim | None = None
             if incoming.inbox_id is not None:  # its stored row is its key: handled now
-                claimed = await inbox.claim(conn, incoming.inbox_id, now)
-            else:
-                claimed = await processed_updates.claim(conn, incoming.channel,
-                                                        incoming.update_id, now)
-            if not claimed:
-                log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
-                return HandleResult(duplicate=True)
+                # Sent with the first read (`_turn`), which checks it before any write.
+                claim = await inbox.claim_later(conn, incoming.inbox_id, now)
+            elif not await processed_updates.claim(conn, incoming.channel,
+                                                   incoming.update_id, now):
+                return self._duplicate(incoming)
             if incoming.is_group:
+                if claim is not None and not await claim.taken():
+                    return self._duplicate(incoming)
                 await group_commands.handle(conn, incoming, now)
                 self._wake()
                 return HandleResult()
-            turn = await self._turn(conn, incoming, now)
+            turn = await self._turn(conn, incoming, now, claim=claim)
+            if turn is None:
+                return self._duplicate(incoming)
             await self._dispatch(turn)
             await conversations.save(conn, turn.convo, now)
-            ready: Ready = {}
-            chats = await self._enqueue(turn, ready=ready)
-        self._wake(chats, ready)
+            chats, replies = await self._enqueue(turn)
+        # The replies' INSERTs went with the COMMIT: what they said is read now.
+        self._wake(chats, await self._ready(turn, replies))
         return HandleResult(stale_button=turn.stale_button)
+
+    @staticmethod
+    def _duplicate(incoming: Incoming) -> HandleResult:
+        log.info("duplicate update %s/%s ignored", incoming.channel, incoming.update_id)
+        return HandleResult(duplicate=True)
 
     async def apologize(self, channel: str, user_id: str, chat_id: str) -> None:
         """Something went wrong handling what the person sent: say so, politely."""
@@ -207,13 +215,27 @@ class Engine:
                       if identity and identity.person_id else None)
         return person.language if person else DEFAULT_LANGUAGE
 
-    async def _turn(self, conn: Connection, incoming: Incoming | None,
-                    now: datetime, identity: people.Identity | None = None) -> Turn:
+    @overload
+    async def _turn(self, conn: Connection, incoming: Incoming | None, now: datetime,
+                    identity: people.Identity | None = None, claim: None = None) -> Turn: ...
+
+    @overload
+    async def _turn(self, conn: Connection, incoming: Incoming | None, now: datetime,
+                    identity: people.Identity | None = None,
+                    claim: inbox.Claim | None = None) -> Turn | None: ...
+
+    async def _turn(self, conn: Connection, incoming: Incoming | None, now: datetime,
+                    identity: people.Identity | None = None,
+                    claim: inbox.Claim | None = None) -> Turn | None:
+        """The turn of `incoming`; None when its `claim` (sent with the first read) finds
+        it handled before."""
         known = None
         if identity is None:
             assert incoming is not None
             # Nearly every update comes from someone known and reachable: one read.
             known = await conversations.standing(conn, incoming.channel, incoming.user_id)
+            if claim is not None and not await claim.taken():
+                return None
             if known is None or not known.identity.active:
                 known = None
                 identity = await people.ensure_identity(conn, incoming.channel,
@@ -578,32 +600,23 @@ class Engine:
     # --- the outbox ------------------------------------------------------------------------
 
     async def _enqueue(self, turn: Turn, priority: int = outbox.LIVE_REPLY,
-                       dedupe: str | None = None, ready: Ready | None = None) -> set[Chat]:
-        """Queue the turn's replies and notifications; returns the chats they go to.
-        `ready` gets the replies when they are all their chat has waiting."""
+                       dedupe: str | None = None) -> tuple[set[Chat], list[outbox.Queued]]:
+        """Queue the turn's replies and notifications; returns the chats they go to and
+        the replies queued, unless the person's chat is notified too (the INSERTs may go
+        with the COMMIT: read them after it, `_ready`)."""
         incoming = turn.incoming
         # What an incoming update queues needs no dedupe key: its claim in the same
         # transaction already makes it once (and a key is an index entry per row).
         base = dedupe
         chats: set[Chat] = set()
         own: Chat = (turn.identity.channel, turn.identity.chat_id)
-        replies: list[OutboxMessage] = []
-        earlier_waiting = True  # a message queued to the chat before the first reply
-        for i, reply in enumerate(joined(turn.replies)):
-            person_id = turn.person.id if turn.person else None
-            token = incoming.reply_token if incoming else None
-            if base or replies:
-                message = await outbox.enqueue_message(
-                    turn.conn, channel=own[0], chat_id=own[1], person_id=person_id,
-                    priority=priority, payload=reply.to_payload(), now=turn.now,
-                    reply_token=token, dedupe_key=f"{base}:r{i}" if base else None)
-            else:
-                message, earlier_waiting = await outbox.enqueue_first(
-                    turn.conn, channel=own[0], chat_id=own[1], person_id=person_id,
-                    priority=priority, payload=reply.to_payload(), now=turn.now,
-                    reply_token=token)
-            if message is not None:
-                replies.append(message)
+        replies = [await outbox.queue_later(
+            turn.conn, channel=own[0], chat_id=own[1],
+            person_id=turn.person.id if turn.person else None, priority=priority,
+            payload=reply.to_payload(), now=turn.now,
+            reply_token=incoming.reply_token if incoming else None,
+            dedupe_key=f"{base}:r{i}" if base else None)
+            for i, reply in enumerate(joined(turn.replies))]
         for i, note in enumerate(turn.notifications):
             recipient = await people.person(turn.conn, note.person_id)
             if recipient is None:
@@ -613,7 +626,7 @@ class Engine:
                                    f"{MENU_PREFIX}{action}") for label, action in note.actions)
             for identity in await people.identities_of(turn.conn, note.person_id):
                 chats.add((identity.channel, identity.chat_id))
-                await outbox.enqueue(
+                await outbox.queue_later(
                     turn.conn, channel=identity.channel, chat_id=identity.chat_id,
                     person_id=note.person_id, priority=outbox.NOTIFICATION,
                     payload=Reply(text, buttons).to_payload(), now=turn.now,
@@ -622,19 +635,25 @@ class Engine:
             text = render(DEFAULT_LANGUAGE, key, params)
             for group in await groups.of_area(turn.conn, area_code):
                 chats.add((group.channel, group.chat_id))
-                await outbox.enqueue(
+                await outbox.queue_later(
                     turn.conn, channel=group.channel, chat_id=group.chat_id, person_id=None,
                     priority=outbox.NOTIFICATION, payload=Reply(text).to_payload(),
                     now=turn.now,
                     dedupe_key=f"{base}:g{i}:{group.channel}:{group.chat_id}" if base else None)
-        if ready is not None and replies and own not in chats:  # nor notified here
-            if base:
-                earlier_waiting = await outbox.pending_before(turn.conn, *own, replies[0].id)
-            if not earlier_waiting:
-                ready[own] = replies
+        if own in chats:  # notified too: the replies are not all the chat has waiting
+            replies = []
         if turn.replies:
             chats.add(own)
-        return chats
+        return chats, replies
+
+    @staticmethod
+    async def _ready(turn: Turn, replies: list[outbox.Queued]) -> Ready:
+        """The replies, when they are all their chat has waiting (nothing was queued
+        before the first): handed to the sender as they are, without reading them back."""
+        if not replies or await replies[0].earlier_waiting():
+            return {}
+        messages = [m for m in [await r.message() for r in replies] if m is not None]
+        return {(turn.identity.channel, turn.identity.chat_id): messages} if messages else {}
 
     async def open_question(self, channel: str, chat_id: str, after_id: int) -> Reply | None:
         """The question a private chat's conversation is open at, to ask again after a

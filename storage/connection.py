@@ -63,6 +63,45 @@ class Cursor:
         return self._cursor.rowcount
 
 
+class Fetched:
+    """A statement's result read to the end (its statement finished: a COMMIT may follow
+    while the caller still holds it)."""
+
+    __slots__ = ("_rows", "lastrowid", "rowcount")
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._rows = cursor.fetchall()
+        self.rowcount = cursor.rowcount
+        self.lastrowid = cursor.lastrowid
+        cursor.close()
+
+    async def __aenter__(self) -> Fetched:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._rows = []
+
+    async def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+
+class Later:
+    """A statement whose result the caller reads later (`Connection.execute_later`): on
+    SQLite it ran at once."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: Fetched) -> None:
+        self._cursor = cursor
+
+    async def result(self) -> Fetched:
+        return self._cursor
+
+
 async def _to_thread_to_the_end(work: Callable[[], T]) -> T:
     """Run `work` on the connection in a worker thread. If the caller is cancelled (the
     bot stops), the statement still runs on in its thread: wait for it to end before the
@@ -107,6 +146,11 @@ class Connection:
 
     def execute(self, sql: str, parameters: Parameters = ()) -> Cursor:
         return Cursor(self.raw.execute(sql, parameters))
+
+    async def execute_later(self, sql: str, parameters: Parameters = ()) -> Later:
+        """A statement whose result is read later: a server engine sends it with the next
+        statement (storage/engine_postgres.py); here it runs now."""
+        return Later(Fetched(self.raw.execute(sql, parameters)))
 
     async def execute_fetchall(self, sql: str, parameters: Parameters = ()) -> list[Any]:
         return self.raw.execute(sql, parameters).fetchall()

@@ -298,13 +298,51 @@ class PgCursor:
         return rows
 
 
+class PgLater:
+    """A statement sent without waiting (`PgConnection.execute_later`): its rows,
+    lastrowid and rowcount once the connection synced."""
+
+    __slots__ = ("_conn", "_cursor", "_raw", "_statement")
+
+    def __init__(self, conn: PgConnection, raw: psycopg.AsyncCursor[Any] | None,
+                 statement: Statement, cursor: PgCursor | None = None) -> None:
+        self._conn = conn
+        self._raw = raw
+        self._statement = statement
+        self._cursor = cursor
+
+    async def settle(self) -> None:
+        raw, cursor = self._raw, PgCursor(self._conn, "", ())
+        assert raw is not None
+        result = raw.pgresult
+        rows = await raw.fetchall() if result is not None and \
+            result.status == ExecStatus.TUPLES_OK else []
+        cursor.rowcount = raw.rowcount
+        if raw.rowcount > 0 and (raw.statusmessage or "").startswith(_CHANGES):
+            self._conn.total_changes += raw.rowcount
+        if self._statement.returns_id:
+            cursor.lastrowid = rows[0][0] if rows else None
+            rows = []
+        cursor._rows = rows
+        self._cursor, self._raw = cursor, None
+
+    async def result(self) -> PgCursor:
+        if self._cursor is None:
+            await self._conn.sync()
+        if self._cursor is None:
+            raise RuntimeError("the statement's transaction ended before its result came")
+        return self._cursor
+
+
 _TAKE_ORDER_LOCK = f"SELECT pg_advisory_xact_lock({ORDER_LOCK})"
-# A transaction's statements are the handling's short ones, run thousands of times: a
-# prepared one may keep a generic plan (the server's choice) instead of being planned
-# again each time (planning cost more than running the inbox claim, the person's standing
-# and the outbox checks: bench.throughput_line --postgres, pg_stat_statements). Reads
-# outside a transaction (the summaries) stay planned with their own values.
-_TRANSACTION_PLANS = "SET LOCAL plan_cache_mode = auto"
+# The pool's statements are the handling's short ones, run thousands of times: a prepared
+# one may keep a generic plan (the server's choice) instead of being planned again each
+# time (planning cost more than running the inbox claim, the person's standing and the
+# outbox checks: bench.throughput_line --postgres, pg_stat_statements). The long reads'
+# connection (`reader()`: the summaries, the web pages' figures) plans each with its own
+# values, as SQLite does, so a summary for the nation never runs a plan made for a tambon.
+POOL_PLANS = "SET plan_cache_mode = auto"
+READER_PLANS = "SET plan_cache_mode = force_custom_plan"
 PREPARE_AFTER = 5  # psycopg's default: statements run once or twice (migrations) are not
 PREPARED_MAX = 256  # the bot's distinct hot statements fit (psycopg drops the least used)
 
@@ -326,17 +364,17 @@ class PgConnection:
         # One cursor for every statement, on a connection one coroutine uses at a time
         # (PostgresDatabase's pool); None: a new cursor per statement (`reader()`, shared).
         self.cursor: psycopg.AsyncCursor[Any] | None = None
-        # The pipeline holding deferred statements (DEFERRED) not yet synced.
+        # The pipeline holding deferred statements (DEFERRED, `execute_later`) not yet
+        # synced, and the results the caller will read once it is.
         self._pipeline: Any = None
+        self._laters: list[PgLater] = []
 
     @classmethod
-    async def open(cls, url: str) -> PgConnection:
+    async def open(cls, url: str, plans: str = POOL_PLANS) -> PgConnection:
         # Prepared statements (bench.throughput_line --postgres): a statement run
         # PREPARE_AFTER times is parsed once and then only bound and executed: the server's
-        # CPU per handled update down by a third, the wall time per statement ~40%. Each is
-        # still planned with its own values (force_custom_plan), as SQLite does, so a
-        # summary for the nation does not reuse a plan made for a tambon; inside a
-        # transaction generic plans are allowed (`_TRANSACTION_PLANS`).
+        # CPU per handled update down by a third, the wall time per statement ~40%. How
+        # each is planned: `plans` (POOL_PLANS, READER_PLANS).
         raw = await psycopg.AsyncConnection.connect(url, autocommit=True,
                                                     prepare_threshold=PREPARE_AFTER)
         raw.prepared_max = PREPARED_MAX
@@ -344,7 +382,7 @@ class PgConnection:
         raw.row_factory = _row_factory
         await raw.execute("SET TIME ZONE 'UTC'")
         await raw.execute("SET DateStyle = 'ISO, YMD'")
-        await raw.execute("SET plan_cache_mode = force_custom_plan")
+        await raw.execute(plans)
         conn = cls(raw, frozenset())
         await conn.refresh_id_tables()
         return conn
@@ -358,10 +396,8 @@ class PgConnection:
         self._statements.clear()
 
     async def _begin(self) -> None:
-        """BEGIN, and generic plans allowed inside (see `open`): in a pipeline when one is
-        open, so both go with the transaction's first statement."""
+        """BEGIN, in the pipeline that takes the transaction's first statement too."""
         await self.raw.execute("BEGIN")
-        await self.raw.execute(_TRANSACTION_PLANS)
 
     def _statement(self, sql: str, many: bool = False) -> Statement:
         key = (sql, many)
@@ -383,8 +419,10 @@ class PgConnection:
         self.order_held = True
         return True
 
-    async def _queue_deferred(self, statement: Statement, params: Parameters) -> None:
-        """Send a DEFERRED statement in the open pipeline (opened here if need be)."""
+    async def _queue_deferred(self, statement: Statement, params: Parameters
+                              ) -> psycopg.AsyncCursor[Any]:
+        """Send a statement in the open pipeline (opened here if need be), not waiting for
+        its result (DEFERRED, `execute_later`)."""
         begin, lock = self.begin_pending, self._order_lock_due(statement)
         self.begin_pending = False
         if self._pipeline is None:
@@ -396,11 +434,13 @@ class PgConnection:
                 await self._begin()
             if lock:
                 await self.raw.execute(_TAKE_ORDER_LOCK)
-            await self.raw.cursor().execute(statement.text, params or (),  # type: ignore[arg-type]
-                                            prepare=statement.prepare)
+            cur = self.raw.cursor()
+            await cur.execute(statement.text, params or (),  # type: ignore[arg-type]
+                              prepare=statement.prepare)
         except BaseException:
             await self.discard_deferred()
             raise
+        return cur
 
     async def _sync_after(self, cur: Any, statement: Statement, params: Parameters,
                           begin: bool, lock: bool) -> None:
@@ -418,10 +458,17 @@ class PgConnection:
                 await opened.__aexit__(type(exc), exc, exc.__traceback__)
             raise
         await opened.__aexit__(None, None, None)
+        await self._settle_laters()
+
+    async def _settle_laters(self) -> None:
+        laters, self._laters = self._laters, []
+        for later in laters:
+            await later.settle()
 
     async def discard_deferred(self) -> None:
         """Close the open pipeline, its statements' errors ignored (before a ROLLBACK)."""
         opened, self._pipeline = self._pipeline, None
+        self._laters = []
         if opened is not None:
             with contextlib.suppress(Exception):
                 await opened.__aexit__(None, None, None)
@@ -464,6 +511,25 @@ class PgConnection:
     def execute(self, sql: str, parameters: Parameters = ()) -> PgCursor:
         return PgCursor(self, sql, parameters)
 
+    async def execute_later(self, sql: str, parameters: Parameters = ()) -> PgLater:
+        """Send a statement inside a transaction without waiting: it goes with the next
+        statement (or the COMMIT) in one round trip; its result is there from then on
+        (`PgLater.result`, which syncs first if nothing did yet). Outside a transaction it
+        runs at once."""
+        statement = self._statement(sql)
+        if self.cursor is None or not self.in_transaction:
+            return PgLater(self, None, statement, await self.execute(sql, parameters))
+        later = PgLater(self, await self._queue_deferred(statement, parameters), statement)
+        self._laters.append(later)
+        return later
+
+    async def sync(self) -> None:
+        """Every statement sent and not waited for: done, their errors raised."""
+        if self._pipeline is not None:
+            opened, self._pipeline = self._pipeline, None
+            await opened.__aexit__(None, None, None)
+            await self._settle_laters()
+
     async def execute_fetchall(self, sql: str, parameters: Parameters = ()) -> list[Any]:
         return await (await self.execute(sql, parameters)).fetchall()
 
@@ -479,6 +545,7 @@ class PgConnection:
         if self._pipeline is not None:  # deferred statements first, their errors raised
             opened, self._pipeline = self._pipeline, None
             await opened.__aexit__(None, None, None)
+            await self._settle_laters()
         if rows and self.begin_pending:
             self.begin_pending = False
             await self._begin()
@@ -627,6 +694,7 @@ class PostgresDatabase:
                         or conn._pipeline is not None or self._closing) and \
             conn.raw.info.transaction_status == TransactionStatus.IDLE
         conn.order_held = False
+        conn._laters = []
         if reusable:
             self._idle.append(conn)
         else:
@@ -705,7 +773,7 @@ class PostgresDatabase:
         if self._reader is not None and (self._reader.raw.closed or self._reader.raw.broken):
             self._reader = None
         if self._reader is None:
-            self._reader = await PgConnection.open(self.url)
+            self._reader = await PgConnection.open(self.url, READER_PLANS)
         return self._reader
 
     @asynccontextmanager

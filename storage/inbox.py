@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.connection import Connection, Row
+from storage.connection import Connection, Later, Row
 from storage.timestamps import from_db, to_db
 
 
@@ -109,34 +109,52 @@ async def waiting_people(conn: Connection, received_before: datetime,
         return [r[0] for r in await cur.fetchall()]
 
 
+_CLAIM = (
+    "UPDATE inbox SET status = 'handled', handled_at = ?, body = '' WHERE id = ?"
+    " AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM inbox o"
+    " WHERE o.person_key = inbox.person_key AND o.status = 'pending' AND o.id < inbox.id)"
+    " AND NOT EXISTS (SELECT 1 FROM processed_updates p"
+    " WHERE p.channel = inbox.channel AND p.update_id = inbox.update_key)")
+
+
+class Claim:
+    """A claim sent and not waited for (`claim_later`): `taken` tells, as `claim` does."""
+
+    def __init__(self, conn: Connection, later: Later, inbox_id: int, now: datetime) -> None:
+        self._conn, self._later, self._inbox_id, self._now = conn, later, inbox_id, now
+
+    async def taken(self) -> bool:
+        cur = await self._later.result()
+        if cur.rowcount == 1:
+            return True
+        # Why not: handled already (here or by another instance), older code's key, or an
+        # older row of the person pending when the UPDATE looked (it may be handled by
+        # now: this row is then tried again, not taken for handled).
+        async with self._conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM processed_updates p WHERE p.channel = i.channel"
+            " AND p.update_id = i.update_key) FROM inbox i WHERE i.id = ?"
+            " AND i.status = 'pending'", (self._inbox_id,)
+        ) as found:
+            row = await found.fetchone()
+        if row is not None and not row[0]:
+            raise OlderUpdateWaiting(self._inbox_id)
+        await mark_handled(self._conn, self._inbox_id, self._now)
+        return False
+
+
+async def claim_later(conn: Connection, inbox_id: int, now: datetime) -> Claim:
+    """`claim`, sent with the transaction's next statement (a server engine's round trip
+    saved): what it did is known from `Claim.taken`."""
+    return Claim(conn, await conn.execute_later(_CLAIM, (to_db(now), inbox_id)), inbox_id, now)
+
+
 async def claim(conn: Connection, inbox_id: int, now: datetime) -> bool:
     """True when this pending row is now handled, by the caller's transaction (which
     writes its effects); False when it was handled before: by another instance, or by
     older code that claimed its key in processed_updates (the row is then marked handled,
     so it never waits again). Raises OlderUpdateWaiting when an older row of the same
     person is still pending (the module's docstring: one person's rows in order)."""
-    cur = await conn.execute(
-        "UPDATE inbox SET status = 'handled', handled_at = ?, body = '' WHERE id = ?"
-        " AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM inbox o"
-        " WHERE o.person_key = inbox.person_key AND o.status = 'pending' AND o.id < inbox.id)"
-        " AND NOT EXISTS (SELECT 1 FROM processed_updates p"
-        " WHERE p.channel = inbox.channel AND p.update_id = inbox.update_key)",
-        (to_db(now), inbox_id))
-    if cur.rowcount == 1:
-        return True
-    # Why not: handled already (here or by another instance), older code's key, or an
-    # older row of the person pending when the UPDATE looked (it may be handled by now:
-    # this row is then tried again, not taken for handled).
-    async with conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM processed_updates p WHERE p.channel = i.channel"
-        " AND p.update_id = i.update_key) FROM inbox i WHERE i.id = ? AND i.status = 'pending'",
-        (inbox_id,)
-    ) as found:
-        row = await found.fetchone()
-    if row is not None and not row[0]:
-        raise OlderUpdateWaiting(inbox_id)
-    await mark_handled(conn, inbox_id, now)
-    return False
+    return await (await claim_later(conn, inbox_id, now)).taken()
 
 
 async def mark_handled(conn: Connection, inbox_id: int, now: datetime) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from storage.claims import SENDER_LOCKS
-from storage.connection import Connection, Row
+from storage.connection import Connection, Later, Row
 from storage.timestamps import from_db, to_db
 
 Chat = tuple[str, str]  # (channel, chat_id): where a row goes
@@ -55,43 +55,57 @@ async def enqueue_message(conn: Connection, *, channel: str, chat_id: str,
                           dedupe_key: str | None = None) -> OutboxMessage | None:
     """Queue one message; returns it as `due` would read it back, or None when
     `dedupe_key` was queued before."""
-    queued = await _insert(conn, channel, chat_id, person_id, priority, payload, now,
-                           reply_token, dedupe_key, "RETURNING id")
-    return queued[0] if queued else None
+    queued = await queue_later(conn, channel=channel, chat_id=chat_id, person_id=person_id,
+                               priority=priority, payload=payload, now=now,
+                               reply_token=reply_token, dedupe_key=dedupe_key)
+    return await queued.message()
 
 
-async def enqueue_first(conn: Connection, *, channel: str, chat_id: str,
-                        person_id: int | None, priority: int, payload: dict[str, Any],
-                        now: datetime, reply_token: str | None = None
-                        ) -> tuple[OutboxMessage, bool]:
-    """`enqueue_message`, and in the same statement whether an earlier message still
-    waits to be sent to this chat (`pending_before` of the new one, a round trip less)."""
-    queued = await _insert(
-        conn, channel, chat_id, person_id, priority, payload, now, reply_token, None,
-        "RETURNING id, EXISTS (SELECT 1 FROM outbox p WHERE p.channel = outbox.channel"
-        " AND p.chat_id = outbox.chat_id AND p.status = 'pending' AND p.id < outbox.id)")
-    if queued is None:
-        raise RuntimeError("a message without a dedupe key was not queued")
-    return queued
+class Queued:
+    """A message queued without waiting for the INSERT's answer (`queue_later`)."""
+
+    def __init__(self, later: Later, message: OutboxMessage) -> None:
+        self._later, self._message = later, message
+        self._row: Any = None
+        self._read = False
+
+    async def _result(self) -> Any:
+        if not self._read:
+            self._row = await (await self._later.result()).fetchone()
+            self._read = True
+        return self._row
+
+    async def message(self) -> OutboxMessage | None:
+        """The message as `due` would read it back; None when `dedupe_key` was queued
+        before."""
+        row = await self._result()
+        return replace(self._message, id=row[0]) if row is not None else None
+
+    async def earlier_waiting(self) -> bool:
+        """Whether, when it was queued, an earlier message still waited for its chat
+        (`pending_before` of the new one, told by the same statement)."""
+        row = await self._result()
+        return bool(row[1]) if row is not None else True
 
 
-async def _insert(conn: Connection, channel: str, chat_id: str, person_id: int | None,
-                  priority: int, payload: dict[str, Any], now: datetime,
-                  reply_token: str | None, dedupe_key: str | None, returning: str
-                  ) -> tuple[OutboxMessage, bool] | None:
+async def queue_later(conn: Connection, *, channel: str, chat_id: str,
+                      person_id: int | None, priority: int, payload: dict[str, Any],
+                      now: datetime, reply_token: str | None = None,
+                      dedupe_key: str | None = None) -> Queued:
+    """Queue one message, its INSERT sent with the transaction's next statement or its
+    COMMIT (a round trip saved on a server engine: storage/engine_postgres.py); what it
+    did is known from the `Queued` afterwards."""
     retry_key, moment = str(uuid.uuid4()), to_db(now)
-    async with conn.execute(
+    later = await conn.execute_later(
         "INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority, payload,"
         " reply_token, retry_key, dedupe_key, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) " + returning,
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, EXISTS (SELECT 1 FROM outbox p"
+        " WHERE p.channel = outbox.channel AND p.chat_id = outbox.chat_id"
+        " AND p.status = 'pending' AND p.id < outbox.id)",
         (channel, chat_id, person_id, priority, json.dumps(payload, ensure_ascii=False),
-         reply_token, retry_key, dedupe_key, moment, moment),
-    ) as cur:
-        row = await cur.fetchone()
-    if row is None:
-        return None
-    return (OutboxMessage(row[0], channel, chat_id, person_id, priority, payload, reply_token,
-                          retry_key, 0, from_db(moment)), bool(row[1]) if len(row) > 1 else False)
+         reply_token, retry_key, dedupe_key, moment, moment))
+    return Queued(later, OutboxMessage(0, channel, chat_id, person_id, priority, payload,
+                                       reply_token, retry_key, 0, from_db(moment)))
 
 
 @dataclass(frozen=True)
@@ -359,10 +373,9 @@ class SharedOutbox:
 
         conn = self._conn
         if conn is None or conn.raw.closed or conn.raw.broken:
+            # The claim is planned once and kept (a generic plan: its values do not change
+            # what plan is best, and planning it costs more than running it): POOL_PLANS.
             self._conn = conn = await PgConnection.open(self.url)
-            # The claim is planned once and kept (prepared, a generic plan): its values
-            # do not change what plan is best, and planning it costs more than running it.
-            await conn.raw.execute("SET plan_cache_mode = auto")
         return conn
 
     async def _rows(self, sql: str, params: dict[str, Any]) -> list[Row]:
