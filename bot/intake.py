@@ -125,9 +125,10 @@ class Intake:
             now = self.clock.now()
             try:
                 async with self.db.transaction() as conn:
-                    ids = [await inbox.store(conn, channel, [
+                    stored_later = [await inbox.store_later(conn, channel, [
                         NewUpdate(u.update_key, u.person_key, u.body) for u in updates], now)
                         for channel, updates, _ in batch]
+                ids = [await s.ids() for s in stored_later]  # their INSERTs went with COMMIT
             except Exception as exc:
                 for _, _, stored in batch:
                     if not stored.done():

@@ -63,14 +63,33 @@ class StoredUpdate:
 async def store(conn: Connection, channel: str, updates: list[NewUpdate],
                 now: datetime) -> list[int | None]:
     """Store updates; for each, its row id, or None when it is stored and pending already."""
-    ids: list[int | None] = []
-    for update in updates:
-        cur = await conn.execute(
-            "INSERT OR IGNORE INTO inbox (channel, update_key, person_key, body, received_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (channel, update.update_key, update.person_key, update.body, to_db(now)))
-        ids.append(cur.lastrowid if cur.rowcount == 1 else None)
-    return ids
+    return await (await store_later(conn, channel, updates, now)).ids()
+
+
+class Stored:
+    """Updates stored without waiting for the INSERTs' answers (`store_later`)."""
+
+    def __init__(self, laters: list[Later]) -> None:
+        self._laters = laters
+
+    async def ids(self) -> list[int | None]:
+        """For each update, its row id, or None when it was stored and pending already."""
+        ids: list[int | None] = []
+        for later in self._laters:
+            cur = await later.result()
+            ids.append(cur.lastrowid if cur.rowcount == 1 else None)
+        return ids
+
+
+async def store_later(conn: Connection, channel: str, updates: list[NewUpdate],
+                      now: datetime) -> Stored:
+    """`store`, the INSERTs sent with the transaction's COMMIT (one round trip in all on a
+    server engine); their ids are read from the `Stored` after it."""
+    return Stored([await conn.execute_later(
+        "INSERT OR IGNORE INTO inbox (channel, update_key, person_key, body, received_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (channel, update.update_key, update.person_key, update.body, to_db(now)))
+        for update in updates])
 
 
 def _stored(row: Row) -> StoredUpdate:
