@@ -63,20 +63,13 @@ class Cursor:
         return self._cursor.rowcount
 
 
-class Fetched:
-    """A statement's result read to the end (its statement finished: a COMMIT may follow
-    while the caller still holds it)."""
+class HeldRows:
+    """A result's rows held in memory, handed out as a cursor does (both engines)."""
 
-    __slots__ = ("_rows", "lastrowid", "rowcount")
+    __slots__ = ("_rows",)
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._rows = cursor.fetchall()
-        self.rowcount = cursor.rowcount
-        self.lastrowid = cursor.lastrowid
-        cursor.close()
-
-    async def __aenter__(self) -> Fetched:
-        return self
+    def __init__(self) -> None:
+        self._rows: list[Any] = []
 
     async def __aexit__(self, *exc: object) -> None:
         self._rows = []
@@ -87,6 +80,22 @@ class Fetched:
     async def fetchall(self) -> list[Any]:
         rows, self._rows = self._rows, []
         return rows
+
+
+class Fetched(HeldRows):
+    """A statement's result read to the end (its statement finished: a COMMIT may follow
+    while the caller still holds it)."""
+
+    __slots__ = ("lastrowid", "rowcount")
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._rows = cursor.fetchall()
+        self.rowcount = cursor.rowcount
+        self.lastrowid = cursor.lastrowid
+        cursor.close()
+
+    async def __aenter__(self) -> Fetched:
+        return self
 
 
 class Later:

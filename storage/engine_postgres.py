@@ -35,6 +35,8 @@ import psycopg
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import ExecStatus, TransactionStatus
 
+from storage.connection import HeldRows
+
 Parameters = Sequence[Any] | dict[str, Any]
 DatabaseError = psycopg.Error
 
@@ -264,16 +266,16 @@ def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statem
 
 # ---- the connection -----------------------------------------------------------------------
 
-class PgCursor:
+class PgCursor(HeldRows):
     """A statement run when awaited (or entered): its rows, lastrowid and rowcount."""
 
-    __slots__ = ("_conn", "_params", "_rows", "_sql", "lastrowid", "rowcount")
+    __slots__ = ("_conn", "_params", "_sql", "lastrowid", "rowcount")
 
     def __init__(self, conn: PgConnection, sql: str, params: Parameters) -> None:
         self._conn = conn
         self._sql = sql
         self._params = params
-        self._rows: list[Any] = []
+        self._rows = []
         self.lastrowid: int | None = None
         self.rowcount = -1
 
@@ -286,16 +288,6 @@ class PgCursor:
 
     async def __aenter__(self) -> PgCursor:
         return await self._run()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._rows = []
-
-    async def fetchone(self) -> Any:
-        return self._rows.pop(0) if self._rows else None
-
-    async def fetchall(self) -> list[Any]:
-        rows, self._rows = self._rows, []
-        return rows
 
 
 class PgLater:
