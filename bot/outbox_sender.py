@@ -13,15 +13,15 @@ Several instances on one PostgreSQL (`share`): every instance runs this sender o
 shared outbox. Rows are claimed before they are sent (storage.outbox.SharedOutbox: the
 locking story), a chat's at a time, so each chat is served by one sender at a time, in
 order; the rows an engine hands over in memory are claimed too (the claims of one turn of
-the loop in one statement). Each outcome is recorded as soon as its response arrives,
-in one short autocommit statement with the others that arrived in the same turn of the
-loop (a send never waits for another chat's response): a sender killed mid-send leaves
-at most its sends in flight (CHATS_IN_FLIGHT, one per chat) in doubt, and those are sent
-again by whichever sender claims them next (Telegram has no idempotency key: a lost
-answer is worse than a doubled one). What the pace holds back
-waits in place while the lease lasts (PACE_HOLD_SECONDS), otherwise it is given back.
-The overall pace is shared by the live senders (bot/pacing.py, counted every
-COUNT_SECONDS). SQLite (one process): none of this; rows are read and recorded as before."""
+the loop in one statement). Each outcome is recorded as soon as its response arrives, in
+one short autocommit statement with the others that arrived in the same turn of the loop
+(a send never waits for another chat's response): a sender killed mid-send leaves at most
+its sends in flight (CHATS_IN_FLIGHT, one per chat) in doubt, and those are sent again by
+whichever sender claims them next (Telegram has no idempotency key: a lost answer is worse
+than a doubled one). What the pace holds back waits in place while the lease lasts
+(PACE_HOLD_SECONDS), otherwise it is given back. The overall pace is shared by the live
+senders (bot/pacing.py, counted every COUNT_SECONDS). SQLite (one process): none of this;
+rows are read and recorded as before."""
 
 from __future__ import annotations
 

@@ -218,7 +218,7 @@ ORDER_LOCK = 0x636F7264  # "cord": pg_advisory_xact_lock key of the outbox's id 
 # one is raised by that next statement (the transaction fails as a whole either way).
 # tests/test_postgres.py checks each is still in its repository.
 DEFERRED = frozenset({
-    "DELETE FROM inbox WHERE id = ?",  # storage/inbox.py delete
+    "DELETE FROM inbox WHERE id = ?",  # storage/privacy.py, storage/erasure.py
     "INSERT INTO conversations (identity_id, flow, step, data, history, seq, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (identity_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
@@ -304,18 +304,9 @@ class PgLater:
         self._cursor = cursor
 
     async def settle(self) -> None:
-        raw, cursor = self._raw, PgCursor(self._conn, "", ())
-        assert raw is not None
-        result = raw.pgresult
-        rows = await raw.fetchall() if result is not None and \
-            result.status == ExecStatus.TUPLES_OK else []
-        cursor.rowcount = raw.rowcount
-        if raw.rowcount > 0 and (raw.statusmessage or "").startswith(_CHANGES):
-            self._conn.total_changes += raw.rowcount
-        if self._statement.returns_id:
-            cursor.lastrowid = rows[0][0] if rows else None
-            rows = []
-        cursor._rows = rows
+        assert self._raw is not None
+        cursor = PgCursor(self._conn, "", ())
+        await self._conn._take_result(self._raw, self._statement, cursor)
         self._cursor, self._raw = cursor, None
 
     async def result(self) -> PgCursor:
@@ -489,12 +480,17 @@ class PgConnection:
         else:
             await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
                               prepare=statement.prepare)
-        result = cur.pgresult
-        rows = await cur.fetchall() if result is not None and \
+        await self._take_result(cur, statement, cursor)
+
+    async def _take_result(self, raw: psycopg.AsyncCursor[Any], statement: Statement,
+                           cursor: PgCursor) -> None:
+        """A finished statement's rows, rowcount and lastrowid, from psycopg's cursor."""
+        result = raw.pgresult
+        rows = await raw.fetchall() if result is not None and \
             result.status == ExecStatus.TUPLES_OK else []
-        cursor.rowcount = cur.rowcount
-        if cur.rowcount > 0 and (cur.statusmessage or "").startswith(_CHANGES):
-            self.total_changes += cur.rowcount
+        cursor.rowcount = raw.rowcount
+        if raw.rowcount > 0 and (raw.statusmessage or "").startswith(_CHANGES):
+            self.total_changes += raw.rowcount
         if statement.returns_id:
             cursor.lastrowid = rows[0][0] if rows else None
             rows = []
@@ -534,10 +530,7 @@ class PgConnection:
         rows = list(rows)
         statement = self._statement(sql, many=True)
         cursor = PgCursor(self, sql, ())
-        if self._pipeline is not None:  # deferred statements first, their errors raised
-            opened, self._pipeline = self._pipeline, None
-            await opened.__aexit__(None, None, None)
-            await self._settle_laters()
+        await self.sync()  # statements sent before it first, their errors raised
         if rows and self.begin_pending:
             self.begin_pending = False
             await self._begin()
@@ -583,13 +576,13 @@ class PostgresDatabase:
       the same round trip), held until its COMMIT, so transactions that queue messages
       commit one after another from their first queued message on, across instances too.
       What depends on it: a chat's messages are sent in id order, and the engine hands a
-      reply to the sender without reading it back when `outbox.pending_before` finds
+      reply to the sender without reading it back when the reply's INSERT finds
       nothing earlier pending for the chat (handlers/engine.py `_enqueue`,
       bot/outbox_sender.py `wake(chats, ready)`). Without the lock a transaction B could
       queue message 101 to a chat, find nothing pending before it, commit and send it,
       while A, which queued 100 to the same chat (a notification) before B, had not
       committed yet: 100 would then go after 101. With it, B's INSERT waits for A's
-      COMMIT, and B's `pending_before`, a later statement, sees 100. A transaction's
+      COMMIT, and B's INSERT, then run, sees 100 pending before its row. A transaction's
       work before its first queued message (claiming the update, loading and saving the
       conversation, the domain rows) still runs at once with the others; the engine
       queues last. A transaction that holds the lock and then waits for a row another

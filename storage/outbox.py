@@ -82,8 +82,8 @@ class Queued:
         return replace(self._message, id=row[0]) if row is not None else None
 
     async def earlier_waiting(self) -> bool:
-        """Whether, when it was queued, an earlier message still waited for its chat
-        (`pending_before` of the new one, told by the same statement)."""
+        """Whether, when it was queued, an earlier message still waited for its chat (told
+        by the INSERT itself)."""
         row = await self._result()
         return bool(row[1]) if row is not None else True
 
@@ -181,25 +181,13 @@ async def last_live_replies(conn: Connection, channel: str, chat_id: str,
         return [_message(r) for r in await cur.fetchall()]
 
 
-async def pending_before(conn: Connection, channel: str, chat_id: str, message_id: int
-                         ) -> bool:
-    """Whether an earlier message still waits to be sent to this chat."""
-    return await _pending_beside(conn, channel, chat_id, message_id, earlier=True)
-
-
 async def pending_after(conn: Connection, channel: str, chat_id: str, message_id: int
                         ) -> bool:
-    """Whether a later message waits to be sent to this chat."""
-    return await _pending_beside(conn, channel, chat_id, message_id, earlier=False)
-
-
-async def _pending_beside(conn: Connection, channel: str, chat_id: str, message_id: int,
-                          *, earlier: bool) -> bool:
-    """Index `outbox_chat`."""
+    """Whether a later message waits to be sent to this chat (index `outbox_chat`). (An
+    earlier one: the INSERT of `queue_later` tells.)"""
     async with conn.execute(
         "SELECT 1 FROM outbox WHERE channel = ? AND chat_id = ? AND status = 'pending'"
-        + (" AND id < ? LIMIT 1" if earlier else " AND id > ? LIMIT 1"),
-        (channel, chat_id, message_id),
+        " AND id > ? LIMIT 1", (channel, chat_id, message_id),
     ) as cur:
         return await cur.fetchone() is not None
 

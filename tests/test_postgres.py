@@ -362,11 +362,12 @@ async def test_pool_commits_outbox_rows_in_id_order(pg_migrated: str) -> None:
             while not first_id:
                 await asyncio.sleep(0.001)
             async with db.transaction() as conn:
-                message = await outbox.enqueue_message(
+                queued = await outbox.queue_later(
                     conn, channel="line", chat_id="U1", person_id=None,
                     priority=outbox.LIVE_REPLY, payload={"text": "b"}, now=now)
+                message = await queued.message()
                 assert message is not None
-                return message.id, await outbox.pending_before(conn, "line", "U1", message.id)
+                return message.id, await queued.earlier_waiting()
 
         async def release_first() -> None:
             await _waiting_for_lock(pg_migrated)  # the second's INSERT waits for the first
