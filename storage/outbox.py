@@ -100,10 +100,11 @@ async def queue_later(conn: Connection, *, channel: str, chat_id: str,
         "INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority, payload,"
         " reply_token, retry_key, dedupe_key, next_attempt_at, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, EXISTS (SELECT 1 FROM outbox p"
-        " WHERE p.channel = outbox.channel AND p.chat_id = outbox.chat_id"
-        " AND p.status = 'pending' AND p.id < outbox.id)",
+        # The chat as values, not as the new row's columns: SQLite then uses the index
+        # (`outbox_chat`) instead of scanning the table (1.2 ms at 20,000 rows, 5 µs).
+        " WHERE p.channel = ? AND p.chat_id = ? AND p.status = 'pending' AND p.id < outbox.id)",
         (channel, chat_id, person_id, priority, json.dumps(payload, ensure_ascii=False),
-         reply_token, retry_key, dedupe_key, moment, moment))
+         reply_token, retry_key, dedupe_key, moment, moment, channel, chat_id))
     return Queued(later, OutboxMessage(0, channel, chat_id, person_id, priority, payload,
                                        reply_token, retry_key, 0, from_db(moment)))
 
