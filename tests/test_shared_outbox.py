@@ -211,8 +211,10 @@ async def test_two_senders_sending_one_chats_backlog_keep_its_order(
                     node.sender.wake([("telegram", "9100")])
                 await asyncio.sleep(0.001)
 
-        async def all_sent() -> bool:
-            return len(tg.sent_messages(9100)) >= count
+        async def all_sent() -> bool:  # the server has them, and the senders recorded it
+            if len(tg.sent_messages(9100)) < count or len(shared_log) < count:
+                return False
+            return all(s == ("sent", None) for s in (await _status(a.db)).values())
         poking = asyncio.create_task(poke())
         try:
             await _until(all_sent)
@@ -226,7 +228,7 @@ async def test_two_senders_sending_one_chats_backlog_keep_its_order(
         for before, after in itertools.pairwise(by_start):
             assert before[3] <= after[2], (before, after)  # one send at a time, never two
         status = await _status(a.db)
-        assert all(status[i] == ("sent", None) for i in ids)
+        assert sorted(status) == sorted(ids)
     finally:
         for node in nodes:
             await node.kill()
