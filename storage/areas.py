@@ -23,6 +23,7 @@ class Area:
 
 
 _COLUMNS = "code, level, parent_code, name_th, name_en, village_no"
+_A_COLUMNS = ", ".join(f"a.{column}" for column in _COLUMNS.split(", "))
 
 
 def _area(row: Row) -> Area:
@@ -49,14 +50,16 @@ async def children(conn: Connection, code: str) -> list[Area]:
 
 async def lineage(conn: Connection, code: str) -> list[Area]:
     """The area and all above it, nearest first (village, tambon, …, nation)."""
+    # Each step reads its row by the primary key (joining the walk back to `areas` at the
+    # end made PostgreSQL's cached plan read the whole table).
     async with conn.execute(
-        f"""WITH RECURSIVE up(code, depth) AS (
-                SELECT ?, 0
+        f"""WITH RECURSIVE up({_COLUMNS}, depth) AS (
+                SELECT {_COLUMNS}, 0 FROM areas WHERE code = ?
                 UNION ALL
-                SELECT a.parent_code, up.depth + 1 FROM areas a JOIN up ON a.code = up.code
-                WHERE a.parent_code IS NOT NULL
+                SELECT {_A_COLUMNS}, up.depth + 1 FROM areas a
+                JOIN up ON a.code = up.parent_code
             )
-            SELECT {_COLUMNS} FROM areas JOIN up USING (code) ORDER BY up.depth""",
+            SELECT {_COLUMNS} FROM up ORDER BY depth""",
         (code,),
     ) as cur:
         return [_area(r) for r in await cur.fetchall()]

@@ -128,10 +128,13 @@ async def waiting_people(conn: Connection, received_before: datetime,
         return [r[0] for r in await cur.fetchall()]
 
 
+# The older rows are looked for by the person's key and the id as values (the row's own
+# columns made PostgreSQL's cached plan read every pending row, not index inbox_pending).
 _CLAIM = (
     "UPDATE inbox SET status = 'handled', handled_at = ?, body = '' WHERE id = ?"
     " AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM inbox o"
-    " WHERE o.person_key = inbox.person_key AND o.status = 'pending' AND o.id < inbox.id)"
+    " WHERE o.person_key = (SELECT k.person_key FROM inbox k WHERE k.id = ?)"
+    " AND o.status = 'pending' AND o.id < ?)"
     " AND NOT EXISTS (SELECT 1 FROM processed_updates p"
     " WHERE p.channel = inbox.channel AND p.update_id = inbox.update_key)")
 
@@ -164,7 +167,8 @@ class Claim:
 async def claim_later(conn: Connection, inbox_id: int, now: datetime) -> Claim:
     """`claim`, sent with the transaction's next statement (a server engine's round trip
     saved): what it did is known from `Claim.taken`."""
-    return Claim(conn, await conn.execute_later(_CLAIM, (to_db(now), inbox_id)), inbox_id, now)
+    later = await conn.execute_later(_CLAIM, (to_db(now), inbox_id, inbox_id, inbox_id))
+    return Claim(conn, later, inbox_id, now)
 
 
 async def claim(conn: Connection, inbox_id: int, now: datetime) -> bool:

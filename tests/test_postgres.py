@@ -53,6 +53,15 @@ def _indexes(url: str) -> list[tuple[str, str]]:
             " ORDER BY indexname")]
 
 
+def _triggers(url: str) -> list[tuple[str, str, bool, bool]]:
+    """Each table's own triggers: name, table, whether deferred to the COMMIT."""
+    with psycopg.connect(url) as conn:
+        return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
+            "SELECT t.tgname, c.relname, t.tgdeferrable, t.tginitdeferred FROM pg_trigger t"
+            " JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
+            " ORDER BY 2, 1")]
+
+
 def test_schema_types(pg_migrated: str) -> None:
     columns = _columns(pg_migrated)
     kinds = {(t, c): k for t, c, k, _ in columns}
@@ -85,6 +94,8 @@ async def test_migrates_from_every_older_version(pg_url: str, pg_migrated: str,
         await conn.close()
     assert _columns(pg_url) == _columns(pg_migrated)
     assert _indexes(pg_url) == _indexes(pg_migrated)
+    assert _triggers(pg_url) == _triggers(pg_migrated)
+    assert all(deferred for *_, deferred in _triggers(pg_url))  # storage/area_versions.py
 
 
 async def test_instances_starting_together_migrate_once(pg_url: str) -> None:
@@ -336,6 +347,49 @@ async def test_pool_runs_two_peoples_transactions_at_once(pg_migrated: str) -> N
             rows = await conn.execute_fetchall(
                 "SELECT display_name FROM people WHERE display_name IN ('first', 'second')")
         assert sorted(r[0] for r in rows) == ["first", "second"]
+
+
+async def test_two_villages_of_a_province_report_without_waiting_for_each_other(
+        pg_migrated: str) -> None:
+    """A report's transaction commits while another village of its province is still in
+    the middle of its own (the province's data version, storage/area_versions.py, is
+    written at the COMMIT; written at the INSERT it held every other report of the
+    province until this one ended), and each report still advances the version."""
+    from storage import areas, problems
+    from storage.area_versions import province_versions
+
+    now = datetime(2025, 1, 10, 3, tzinfo=UTC)
+    async with Database(pg_migrated) as db:
+        async with db.transaction() as conn:
+            tambons = [r[0] for r in await conn.execute_fetchall(
+                "SELECT code FROM areas WHERE level = 'tambon' AND code LIKE '50%'"
+                " ORDER BY code LIMIT 2")]
+            villages = [(await areas.add_village(conn, tambon, 1, "บ้านทดสอบ")).code
+                        for tambon in tambons]
+        async with db.read() as conn:
+            before = (await province_versions(conn)).get("50", 0)
+        second_done = asyncio.Event()
+
+        async def report(conn: PgConnection, village: str) -> None:
+            await problems.insert(
+                conn, village_code=village, category="water", description="น้ำไม่พอ",
+                households=3, severity=2, photo_ref=None, photo_platform_id=None,
+                latitude=None, longitude=None, reporter_id=await _person(conn, village),
+                now=now)
+
+        async def first() -> None:
+            async with db.transaction() as conn:
+                await report(conn, villages[0])
+                await asyncio.wait_for(second_done.wait(), 10)
+
+        async def second() -> None:
+            async with db.transaction() as conn:
+                await report(conn, villages[1])
+            second_done.set()
+
+        await asyncio.gather(first(), second())
+        async with db.read() as conn:
+            assert (await province_versions(conn)).get("50", 0) == before + 2
 
 
 async def test_pool_commits_outbox_rows_in_id_order(pg_migrated: str) -> None:

@@ -109,6 +109,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     # A new table (SQLite) or a nullable column (PostgreSQL's schema_migrations).
     Migration(23, "which program versions can serve the database", run=compatibility.create_record,
               expand_only=True),
+    # The same triggers, fired at the COMMIT (PostgreSQL; nothing on SQLite): what they
+    # write, and when it becomes visible, is unchanged.
+    Migration(24, "per-province data versions written at the commit",
+              run=area_versions.bump_at_commit, expand_only=True),
 )
 
 # Numbers may be registered out of order by parallel work: the newest is the largest.
