@@ -125,10 +125,10 @@ class Intake:
             now = self.clock.now()
             try:
                 async with self.db.transaction() as conn:
-                    stored_later = [await inbox.store_later(conn, channel, [
-                        NewUpdate(u.update_key, u.person_key, u.body) for u in updates], now)
-                        for channel, updates, _ in batch]
-                ids = [await s.ids() for s in stored_later]  # their INSERTs went with COMMIT
+                    stored_later = await inbox.store_later(conn, [
+                        (channel, [NewUpdate(u.update_key, u.person_key, u.body)
+                                   for u in updates]) for channel, updates, _ in batch], now)
+                ids = await stored_later.ids()  # the INSERTs went with the COMMIT
             except Exception as exc:
                 for _, _, stored in batch:
                     if not stored.done():

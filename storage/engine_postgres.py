@@ -351,6 +351,10 @@ class PgConnection:
         # synced, and the results the caller will read once it is.
         self._pipeline: Any = None
         self._laters: list[PgLater] = []
+        # A transaction's first statement when it is a deferred one, not sent yet: if the
+        # COMMIT comes next, it runs alone, without BEGIN and COMMIT (one statement is a
+        # transaction of its own), else it goes first, after BEGIN (`_send_held`).
+        self._held: tuple[Statement, Parameters, PgLater | None] | None = None
 
     @classmethod
     async def open(cls, url: str, plans: str = POOL_PLANS) -> PgConnection:
@@ -402,6 +406,42 @@ class PgConnection:
         self.order_held = True
         return True
 
+    async def _defer(self, statement: Statement, params: Parameters,
+                     later: PgLater | None) -> None:
+        """A statement not waited for (DEFERRED, `execute_later`): held when it is the
+        transaction's first, else sent in the open pipeline."""
+        if self.begin_pending and self._held is None and self._pipeline is None \
+                and not statement.ordered:
+            self._held = (statement, params, later)
+            return
+        await self._send_held()
+        raw = await self._queue_deferred(statement, params)
+        if later is not None:
+            later._raw = raw
+            self._laters.append(later)
+
+    async def _send_held(self) -> None:
+        """The held first statement, sent after BEGIN: more statements follow it."""
+        if self._held is None:
+            return
+        (statement, params, later), self._held = self._held, None
+        raw = await self._queue_deferred(statement, params)
+        if later is not None:
+            later._raw = raw
+            self._laters.insert(0, later)
+
+    async def _run_held_alone(self) -> None:
+        """The transaction is its held statement only: it runs on its own, in autocommit
+        (the inbox's INSERT of a batch of updates: one statement instead of three)."""
+        assert self._held is not None and self.cursor is not None
+        (statement, params, later), self._held = self._held, None
+        self.begin_pending = False
+        await self.cursor.execute(statement.text, params or (),  # type: ignore[arg-type]
+                                  prepare=statement.prepare)
+        if later is not None:
+            later._raw = self.cursor
+            await later.settle()
+
     async def _queue_deferred(self, statement: Statement, params: Parameters
                               ) -> psycopg.AsyncCursor[Any]:
         """Send a statement in the open pipeline (opened here if need be), not waiting for
@@ -452,6 +492,7 @@ class PgConnection:
         """Close the open pipeline, its statements' errors ignored (before a ROLLBACK)."""
         opened, self._pipeline = self._pipeline, None
         self._laters = []
+        self._held = None
         if opened is not None:
             with contextlib.suppress(Exception):
                 await opened.__aexit__(None, None, None)
@@ -459,8 +500,13 @@ class PgConnection:
     async def _run(self, cursor: PgCursor) -> None:
         statement = self._statement(cursor._sql)
         if statement.deferred and self.cursor is not None and self.in_transaction:
-            await self._queue_deferred(statement, cursor._params)
+            await self._defer(statement, cursor._params, None)
             return  # rowcount -1, no rows: nobody looks
+        if self._held is not None:
+            if cursor._sql == "COMMIT" and self.begin_pending:
+                await self._run_held_alone()
+                return
+            await self._send_held()
         # A cursor per statement where two coroutines may use the connection at once
         # (`reader()`): psycopg queues them, each keeps its rows.
         cur = self.cursor or self.raw.cursor()
@@ -507,12 +553,13 @@ class PgConnection:
         statement = self._statement(sql)
         if self.cursor is None or not self.in_transaction:
             return PgLater(self, None, statement, await self.execute(sql, parameters))
-        later = PgLater(self, await self._queue_deferred(statement, parameters), statement)
-        self._laters.append(later)
+        later = PgLater(self, None, statement)
+        await self._defer(statement, parameters, later)
         return later
 
     async def sync(self) -> None:
         """Every statement sent and not waited for: done, their errors raised."""
+        await self._send_held()
         if self._pipeline is not None:
             opened, self._pipeline = self._pipeline, None
             await opened.__aexit__(None, None, None)
@@ -676,7 +723,8 @@ class PostgresDatabase:
     async def _release(self, conn: PgConnection) -> None:
         self._busy.discard(conn)
         reusable = not (conn.raw.closed or conn.raw.broken or conn.begin_pending
-                        or conn._pipeline is not None or self._closing) and \
+                        or conn._pipeline is not None or conn._held is not None
+                        or self._closing) and \
             conn.raw.info.transaction_status == TransactionStatus.IDLE
         conn.order_held = False
         conn._laters = []
@@ -708,7 +756,7 @@ class PostgresDatabase:
                     await conn.execute("ROLLBACK")
                 raise
             else:
-                if conn.begin_pending:  # an empty transaction: nothing to commit
+                if conn.begin_pending and conn._held is None:  # empty: nothing to commit
                     conn.begin_pending = False
                 else:
                     try:

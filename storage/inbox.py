@@ -63,33 +63,47 @@ class StoredUpdate:
 async def store(conn: Connection, channel: str, updates: list[NewUpdate],
                 now: datetime) -> list[int | None]:
     """Store updates; for each, its row id, or None when it is stored and pending already."""
-    return await (await store_later(conn, channel, updates, now)).ids()
+    return (await (await store_later(conn, [(channel, updates)], now)).ids())[0]
+
+
+STORE_ROWS = 16  # updates an INSERT stores at most (a statement for each count up to it)
 
 
 class Stored:
     """Updates stored without waiting for the INSERTs' answers (`store_later`)."""
 
-    def __init__(self, laters: list[Later]) -> None:
-        self._laters = laters
+    def __init__(self, batches: list[tuple[str, list[NewUpdate]]], laters: list[Later]
+                 ) -> None:
+        self._batches, self._laters = batches, laters
 
-    async def ids(self) -> list[int | None]:
-        """For each update, its row id, or None when it was stored and pending already."""
-        ids: list[int | None] = []
+    async def ids(self) -> list[list[int | None]]:
+        """For each request's updates, each one's row id, or None when it was stored
+        already (pending or handled: its key is kept), or came twice in this batch."""
+        new: dict[tuple[str, str], int] = {}
         for later in self._laters:
             cur = await later.result()
-            ids.append(cur.lastrowid if cur.rowcount == 1 else None)
-        return ids
+            new.update({(r[1], r[2]): r[0] for r in await cur.fetchall()})
+        return [[new.pop((channel, u.update_key), None) for u in updates]
+                for channel, updates in self._batches]
 
 
-async def store_later(conn: Connection, channel: str, updates: list[NewUpdate],
+async def store_later(conn: Connection, batches: list[tuple[str, list[NewUpdate]]],
                       now: datetime) -> Stored:
-    """`store`, the INSERTs sent with the transaction's COMMIT (one round trip in all on a
-    server engine); their ids are read from the `Stored` after it."""
-    return Stored([await conn.execute_later(
-        "INSERT OR IGNORE INTO inbox (channel, update_key, person_key, body, received_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (channel, update.update_key, update.person_key, update.body, to_db(now)))
-        for update in updates])
+    """`store` for several requests' updates ((channel, updates) each) in as few INSERTs
+    as `STORE_ROWS` allows, sent with the transaction's COMMIT: on a server engine one
+    round trip in all, and one statement alone when it is the transaction's only one.
+    Ids are read from the `Stored` after it."""
+    rows = [(channel, u.update_key, u.person_key, u.body, to_db(now))
+            for channel, updates in batches for u in updates]
+    laters = []
+    for start in range(0, len(rows), STORE_ROWS):
+        chunk = rows[start:start + STORE_ROWS]
+        laters.append(await conn.execute_later(
+            "INSERT OR IGNORE INTO inbox (channel, update_key, person_key, body, received_at)"
+            " VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+            + " RETURNING id, channel, update_key",
+            tuple(value for row in chunk for value in row)))
+    return Stored(batches, laters)
 
 
 def _stored(row: Row) -> StoredUpdate:

@@ -114,6 +114,35 @@ async def test_a_newer_update_of_a_person_waits_for_the_older_one(seeded: Databa
     assert await _row(seeded, newer) == ("handled", "", True)
 
 
+async def test_requests_stored_together_get_each_update_its_own_row(
+        database: Database, clock: FixedClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group commit of several requests (bot/intake.py): each new update gets its row in
+    arrival order; one stored before (a redelivery) or twice in the batch gets None."""
+    monkeypatch.setattr(inbox, "STORE_ROWS", 3)  # more updates than one INSERT takes
+    old = await _store(database, "bot1:1", clock)
+    assert old is not None
+
+    def update(n: int, person: str) -> NewUpdate:
+        return NewUpdate(f"bot1:{n}", f"line:{person}", f'{{"n": {n}}}')
+
+    batches = [("line", [update(2, "a"), update(3, "b")]),
+               ("console", [NewUpdate("bot1:1", "console:v", "{}")]),  # stored before
+               ("line", [update(4, "a"), update(2, "a"), update(5, "c")])]  # 2 twice
+    async with database.transaction() as conn:
+        stored = await inbox.store_later(conn, batches, clock.now())
+    ids = await stored.ids()
+    assert [[i is not None for i in request] for request in ids] == \
+        [[True, True], [False], [True, False, True]]
+    new = [i for request in ids for i in request if i is not None]
+    assert new == sorted(new) and min(new) > old  # in the order they came
+    async with database.read() as conn:
+        rows = await inbox.pending(conn)
+    assert [(r.id, r.channel, r.update_key, r.person_key) for r in rows] == [
+        (old, "console", "bot1:1", "console:v"),
+        (ids[0][0], "line", "bot1:2", "line:a"), (ids[0][1], "line", "bot1:3", "line:b"),
+        (ids[2][0], "line", "bot1:4", "line:a"), (ids[2][2], "line", "bot1:5", "line:c")]
+
+
 @pytest.mark.sqlite_only  # SQLite's table rebuild (PostgreSQL adds a column in place)
 def test_migration_21_keeps_rows_ids_and_the_id_counter(tmp_path: Path, db_engine: str) -> None:
     path = tmp_path / "old.db"

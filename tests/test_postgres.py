@@ -556,6 +556,32 @@ async def test_deferred_statement_goes_with_the_next_and_is_seen(pg_migrated: st
             assert (await conversations.load(conn, identity)).step == "where"
 
 
+async def test_a_transaction_of_one_deferred_statement_commits_it_alone(
+        pg_migrated: str) -> None:
+    """The inbox's INSERT of a batch is its transaction's only statement: it runs on its own
+    (no BEGIN, no COMMIT), its result is there after, and a failing one fails the
+    transaction, leaves nothing and the connection clean."""
+    from storage import conversations, inbox
+    from storage.conversations import Conversation
+
+    now = datetime(2025, 1, 10, 3, tzinfo=UTC)
+    async with Database(pg_migrated) as db:
+        async with db.transaction() as conn:
+            stored = await inbox.store_later(
+                conn, [("line", [inbox.NewUpdate("b:1", "line:U1", "{}")])], now)
+            assert conn._held is not None and conn._pipeline is None  # nothing sent yet
+        [[row_id]] = await stored.ids()
+        assert row_id is not None and not conn.in_transaction
+        for _ in range(db.pool_size + 1):
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):
+                async with db.transaction() as conn:
+                    await conversations.save(
+                        conn, Conversation(10**9, "report", "x", {}, [], 1), now)
+        async with db.read() as conn:
+            assert [r.id for r in await inbox.pending(conn)] == [row_id]
+            assert await conn.execute_fetchall("SELECT 1 FROM conversations") == []
+
+
 async def test_deferred_statement_failing_fails_its_transaction(pg_migrated: str) -> None:
     from storage import conversations
     from storage.conversations import Conversation
