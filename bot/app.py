@@ -65,9 +65,10 @@ class App:
         if self._warm_up is not None:
             await asyncio.shield(self._warm_up)
 
-    @staticmethod
-    async def _warm_up_and_freeze() -> None:
-        await asyncio.to_thread(warm_up_language_tools)
+    async def _warm_up_and_freeze(self) -> None:
+        # The database's whole pool too (PostgreSQL), so a backlog is met with every
+        # connection open.
+        await asyncio.gather(asyncio.to_thread(warm_up_language_tools), self.db.warm())
         # What start-up loaded (dictionaries, flows, locales: ~600,000 objects) lives as
         # long as the process. Frozen, the collector no longer walks it: a full collection
         # took ~300 ms, a pause every person in the queue felt (bench/latency_telegram.py).

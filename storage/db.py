@@ -135,6 +135,10 @@ class Database:
             await migrate(self._conn)
         return self
 
+    async def warm(self) -> None:
+        """Ready for a backlog: nothing to open on SQLite (one connection, opened by
+        `open`); PostgreSQL opens its whole pool."""
+
     async def close(self) -> None:
         if self._checkpointing is not None:
             await self._checkpointing

@@ -357,7 +357,8 @@ class PgConnection:
         self._held: tuple[Statement, Parameters, PgLater | None] | None = None
 
     @classmethod
-    async def open(cls, url: str, plans: str = POOL_PLANS) -> PgConnection:
+    async def open(cls, url: str, plans: str = POOL_PLANS,
+                   id_tables: frozenset[str] | None = None) -> PgConnection:
         # Prepared statements (bench.throughput_line --postgres): a statement run
         # PREPARE_AFTER times is parsed once and then only bound and executed: the server's
         # CPU per handled update down by a third, the wall time per statement ~40%. How
@@ -367,11 +368,13 @@ class PgConnection:
         raw.prepared_max = PREPARED_MAX
         _configure_adapters(raw)
         raw.row_factory = _row_factory
-        await raw.execute("SET TIME ZONE 'UTC'")
-        await raw.execute("SET DateStyle = 'ISO, YMD'")
-        await raw.execute(plans)
-        conn = cls(raw, frozenset())
-        await conn.refresh_id_tables()
+        async with raw.pipeline():  # one round trip
+            await raw.execute("SET TIME ZONE 'UTC'")
+            await raw.execute("SET DateStyle = 'ISO, YMD'")
+            await raw.execute(plans)
+        conn = cls(raw, id_tables or frozenset())
+        if id_tables is None:  # known from the pool's first connection (after migrations)
+            await conn.refresh_id_tables()
         return conn
 
     async def refresh_id_tables(self) -> None:
@@ -384,7 +387,16 @@ class PgConnection:
 
     async def _begin(self) -> None:
         """BEGIN, in the pipeline that takes the transaction's first statement too."""
-        await self.raw.execute("BEGIN")
+        await self._run_bare("BEGIN")
+
+    async def _run_bare(self, text: str) -> None:
+        """A statement whose result nobody reads (BEGIN, the ORDER_LOCK): on the pooled
+        connection's own cursor, not a new one (a pipeline gives each result to its cursor
+        in order, so the statement run on it next still leaves its own)."""
+        if self.cursor is None:
+            await self.raw.execute(text)
+        else:
+            await self.cursor.execute(text)
 
     def _statement(self, sql: str, many: bool = False) -> Statement:
         key = (sql, many)
@@ -456,7 +468,7 @@ class PgConnection:
             if begin:
                 await self._begin()
             if lock:
-                await self.raw.execute(_TAKE_ORDER_LOCK)
+                await self._run_bare(_TAKE_ORDER_LOCK)
             cur = self.raw.cursor()
             await cur.execute(statement.text, params or (),  # type: ignore[arg-type]
                               prepare=statement.prepare)
@@ -474,7 +486,7 @@ class PgConnection:
             if begin:
                 await self._begin()
             if lock:
-                await self.raw.execute(_TAKE_ORDER_LOCK)
+                await self._run_bare(_TAKE_ORDER_LOCK)
             await cur.execute(statement.text, params or (), prepare=statement.prepare)
         except BaseException as exc:
             with contextlib.suppress(Exception):
@@ -520,7 +532,7 @@ class PgConnection:
                 if begin:
                     await self._begin()
                 if lock:
-                    await self.raw.execute(_TAKE_ORDER_LOCK)
+                    await self._run_bare(_TAKE_ORDER_LOCK)
                 await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
                                   prepare=statement.prepare)
         else:
@@ -582,7 +594,7 @@ class PgConnection:
             self.begin_pending = False
             await self._begin()
         if rows and self._order_lock_due(statement):
-            await self.raw.execute(_TAKE_ORDER_LOCK)
+            await self._run_bare(_TAKE_ORDER_LOCK)
         if rows:
             cur = self.raw.cursor()
             await cur.executemany(statement.text, rows)  # type: ignore[arg-type]
@@ -712,13 +724,35 @@ class PostgresDatabase:
             else:
                 if self._first is None or self._closing:
                     raise RuntimeError("database is not open")
-                conn = await PgConnection.open(self.url)
-                conn.cursor = conn.raw.cursor()  # only this transaction or read uses it
+                conn = await self._new_pooled()
         except BaseException:
             self._slots.release()
             raise
         self._busy.add(conn)
         return conn
+
+    async def _new_pooled(self) -> PgConnection:
+        assert self._first is not None
+        conn = await PgConnection.open(self.url, id_tables=self._first.id_tables)
+        conn.cursor = conn.raw.cursor()  # only this transaction or read uses it
+        return conn
+
+    async def warm(self) -> None:
+        """Open the whole pool now, its connections at once (a bot starting on a backlog
+        does not open them one by one while the first people wait)."""
+        import asyncio
+
+        missing = self.pool_size - len(self._idle) - len(self._busy)
+        if missing <= 0 or self._first is None or self._closing:
+            return
+        opened = await asyncio.gather(*(self._new_pooled() for _ in range(missing)),
+                                      return_exceptions=True)
+        for conn in opened:
+            if isinstance(conn, PgConnection):
+                if len(self._idle) + len(self._busy) < self.pool_size and not self._closing:
+                    self._idle.append(conn)
+                else:
+                    await _close_quietly(conn)
 
     async def _release(self, conn: PgConnection) -> None:
         self._busy.discard(conn)
@@ -806,7 +840,8 @@ class PostgresDatabase:
         if self._reader is not None and (self._reader.raw.closed or self._reader.raw.broken):
             self._reader = None
         if self._reader is None:
-            self._reader = await PgConnection.open(self.url, READER_PLANS)
+            self._reader = await PgConnection.open(
+                self.url, READER_PLANS, id_tables=self._first.id_tables if self._first else None)
         return self._reader
 
     @asynccontextmanager

@@ -392,6 +392,30 @@ async def test_two_villages_of_a_province_report_without_waiting_for_each_other(
             assert (await province_versions(conn)).get("50", 0) == before + 2
 
 
+async def test_warming_the_pool_opens_every_connection_once(pg_migrated: str) -> None:
+    """`warm()` (bot/app.py, at start) opens the whole pool at once; again, nothing more.
+    Each new connection knows the tables with ids from the first (an INSERT still gives
+    its id)."""
+    def connections() -> int:
+        with psycopg.connect(pg_migrated, autocommit=True) as watcher:
+            return int(watcher.execute(  # type: ignore[index]
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()").fetchone()[0])
+
+    async with Database(pg_migrated) as db:
+        assert connections() == 1
+        await db.warm()
+        assert connections() == db.pool_size
+        await db.warm()
+        assert connections() == db.pool_size
+
+        async def person(name: str) -> int:
+            async with db.transaction() as conn:
+                return await _person(conn, name)
+        ids = await asyncio.gather(*(person(f"p{i}") for i in range(db.pool_size)))
+        assert len(set(ids)) == db.pool_size and connections() == db.pool_size
+
+
 async def test_pool_commits_outbox_rows_in_id_order(pg_migrated: str) -> None:
     """A transaction queueing to a chat waits for one that queued before it to commit, and
     then sees its row pending before its own (the engine's hand-over of replies relies on
