@@ -160,8 +160,8 @@ class Engine:
         async with self.db.transaction() as conn:
             claim: inbox.Claim | None = None
             if incoming.inbox_id is not None:  # its stored row is its key: handled now
-                # Sent with the first read (`_turn`), which checks it before any write.
-                claim = await inbox.claim_later(conn, incoming.inbox_id, now)
+                # Goes with the first read (`_turn`), which checks it before any write.
+                claim = inbox.claim_later(conn, incoming.inbox_id, now)
             elif not await processed_updates.claim(conn, incoming.channel,
                                                    incoming.update_id, now):
                 return self._duplicate(incoming)
@@ -233,7 +233,8 @@ class Engine:
         if identity is None:
             assert incoming is not None
             # Nearly every update comes from someone known and reachable: one read.
-            known = await conversations.standing(conn, incoming.channel, incoming.user_id)
+            known = await conversations.standing(conn, incoming.channel, incoming.user_id,
+                                                 claim)
             if claim is not None and not await claim.taken():
                 return None
             if known is None or not known.identity.active:

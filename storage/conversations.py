@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from storage.catalogue import is_postgres
 from storage.connection import Connection
+from storage.inbox import CLAIM, Claim
 from storage.people import Grant, Identity, Person
 from storage.timestamps import from_db, to_db
 
@@ -54,21 +56,41 @@ class Standing:
     convo: Conversation
 
 
-async def standing(conn: Connection, channel: str, platform_user_id: str) -> Standing | None:
+_STANDING_COLUMNS = ("id, chat_id, person_id, active, pid, display_name, language, role,"
+                     " area_code, convo, flow, step, data, history, seq, updated_at, gid")
+_STANDING = (
+    "SELECT i.id, i.chat_id, i.person_id, i.active, p.id AS pid, p.display_name,"
+    " p.language, g.role, g.area_code, c.identity_id AS convo, c.flow, c.step, c.data,"
+    " c.history, c.seq, c.updated_at, g.id AS gid"
+    " FROM identities i LEFT JOIN people p ON p.id = i.person_id"
+    " LEFT JOIN conversations c ON c.identity_id = i.id"
+    " LEFT JOIN role_grants g ON g.person_id = p.id"
+    " WHERE i.channel = ? AND i.platform_user_id = ?")
+# The same with the inbox claim run first, in one statement (PostgreSQL: an UPDATE in a
+# WITH; one row even for someone unknown, whose columns are then NULL).
+_CLAIMING_STANDING = (
+    f"WITH claimed AS ({CLAIM} RETURNING 1)"
+    f" SELECT (SELECT count(*) FROM claimed) AS took, {_STANDING_COLUMNS} FROM (SELECT 1) AS one"
+    f" LEFT JOIN ({_STANDING}) AS s ON TRUE ORDER BY s.gid")
+
+
+async def standing(conn: Connection, channel: str, platform_user_id: str,
+                   claim: Claim | None = None) -> Standing | None:
     """The identity of a platform user with its person, their role grants (in the order
     granted) and the conversation, in one statement (a row per grant); None for someone
-    unknown, whose identity is to be created first (people.ensure_identity)."""
-    async with conn.execute(
-        "SELECT i.id, i.chat_id, i.person_id, i.active, p.id AS pid, p.display_name,"
-        " p.language, g.role, g.area_code, c.identity_id AS convo, c.flow, c.step, c.data,"
-        " c.history, c.seq, c.updated_at"
-        " FROM identities i LEFT JOIN people p ON p.id = i.person_id"
-        " LEFT JOIN conversations c ON c.identity_id = i.id"
-        " LEFT JOIN role_grants g ON g.person_id = p.id"
-        " WHERE i.channel = ? AND i.platform_user_id = ? ORDER BY g.id",
-        (channel, platform_user_id)
-    ) as cur:
-        rows = await cur.fetchall()
+    unknown, whose identity is to be created first (people.ensure_identity). A `claim`
+    of the update goes with it: inside the statement on PostgreSQL, before it on SQLite
+    (where a statement costs no round trip)."""
+    if claim is not None and is_postgres(conn):
+        rows = await conn.execute_fetchall(_CLAIMING_STANDING,
+                                           (*claim.params, channel, platform_user_id))
+        claim.ran(bool(rows[0]["took"]))
+        rows = [r for r in rows if r["id"] is not None]
+    else:
+        if claim is not None:
+            await claim.send()
+        rows = await conn.execute_fetchall(_STANDING + " ORDER BY g.id",
+                                           (channel, platform_user_id))
     if not rows:
         return None
     r = rows[0]

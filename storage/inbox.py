@@ -144,7 +144,8 @@ async def waiting_people(conn: Connection, received_before: datetime,
 
 # The older rows are looked for by the person's key and the id as values (the row's own
 # columns made PostgreSQL's cached plan read every pending row, not index inbox_pending).
-_CLAIM = (
+# Parameters: `Claim.params`.
+CLAIM = (
     "UPDATE inbox SET status = 'handled', handled_at = ?, body = '' WHERE id = ?"
     " AND status = 'pending' AND NOT EXISTS (SELECT 1 FROM inbox o"
     " WHERE o.person_key = (SELECT k.person_key FROM inbox k WHERE k.id = ?)"
@@ -154,14 +155,35 @@ _CLAIM = (
 
 
 class Claim:
-    """A claim sent and not waited for (`claim_later`): `taken` tells, as `claim` does."""
+    """A claim not waited for (`claim_later`): `taken` tells, as `claim` does. Sent with
+    the transaction's next statement, or made part of it: on PostgreSQL the read of who
+    sent the update (storage.conversations.standing) runs it as its own first step, one
+    statement for both (`CLAIM` in a WITH; the read gives back whether it took the row)."""
 
-    def __init__(self, conn: Connection, later: Later, inbox_id: int, now: datetime) -> None:
-        self._conn, self._later, self._inbox_id, self._now = conn, later, inbox_id, now
+    def __init__(self, conn: Connection, inbox_id: int, now: datetime) -> None:
+        self._conn, self._inbox_id, self._now = conn, inbox_id, now
+        self._later: Later | None = None
+        self._took: bool | None = None  # what a statement that ran it said
+
+    @property
+    def params(self) -> tuple[str, int, int, int]:
+        return (to_db(self._now), self._inbox_id, self._inbox_id, self._inbox_id)
+
+    async def send(self) -> None:
+        """Sent on its own (not waited for), unless it went already."""
+        if self._later is None and self._took is None:
+            self._later = await self._conn.execute_later(CLAIM, self.params)
+
+    def ran(self, took: bool) -> None:
+        """It ran inside another statement, which says whether it took the row."""
+        self._took = took
 
     async def taken(self) -> bool:
-        cur = await self._later.result()
-        if cur.rowcount == 1:
+        if self._took is None:
+            await self.send()
+            assert self._later is not None
+            self._took = (await self._later.result()).rowcount == 1
+        if self._took:
             return True
         # Why not: handled already (here or by another instance), older code's key, or an
         # older row of the person pending when the UPDATE looked (it may be handled by
@@ -178,11 +200,10 @@ class Claim:
         return False
 
 
-async def claim_later(conn: Connection, inbox_id: int, now: datetime) -> Claim:
-    """`claim`, sent with the transaction's next statement (a server engine's round trip
-    saved): what it did is known from `Claim.taken`."""
-    later = await conn.execute_later(_CLAIM, (to_db(now), inbox_id, inbox_id, inbox_id))
-    return Claim(conn, later, inbox_id, now)
+def claim_later(conn: Connection, inbox_id: int, now: datetime) -> Claim:
+    """`claim`, not sent yet: it goes with the transaction's next statement, or inside it
+    (`Claim`); what it did is known from `Claim.taken`."""
+    return Claim(conn, inbox_id, now)
 
 
 async def claim(conn: Connection, inbox_id: int, now: datetime) -> bool:
@@ -191,7 +212,7 @@ async def claim(conn: Connection, inbox_id: int, now: datetime) -> bool:
     older code that claimed its key in processed_updates (the row is then marked handled,
     so it never waits again). Raises OlderUpdateWaiting when an older row of the same
     person is still pending (the module's docstring: one person's rows in order)."""
-    return await (await claim_later(conn, inbox_id, now)).taken()
+    return await claim_later(conn, inbox_id, now).taken()
 
 
 async def mark_handled(conn: Connection, inbox_id: int, now: datetime) -> None:
