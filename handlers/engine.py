@@ -241,9 +241,10 @@ class Engine:
                 known = None
                 identity = await people.ensure_identity(conn, incoming.channel,
                                                         incoming.user_id, incoming.chat_id, now)
+        drafts = None
         if known is not None:
-            identity, person, grants, convo = (known.identity, known.person, known.grants,
-                                               known.convo)
+            identity, person, grants, convo, drafts = (
+                known.identity, known.person, known.grants, known.convo, known.drafts)
         else:
             assert identity is not None
             person = (await people.person(conn, identity.person_id) if identity.person_id
@@ -251,7 +252,8 @@ class Engine:
             grants = await people.grants_of(conn, person.id) if person else []
             convo = await conversations.load(conn, identity.id)
         return Turn(conn=conn, now=now, incoming=incoming, identity=identity, person=person,
-                    grants=grants, convo=convo, bot_username=self.settings.bot_username,
+                    grants=grants, convo=convo, drafts=drafts,
+                    bot_username=self.settings.bot_username,
                     privacy=self.settings.privacy,
                     public_url=self.settings.public_url,
                     line_basic_id=self.settings.line_basic_id,
@@ -341,7 +343,7 @@ class Engine:
         resume it or start afresh: a draft is never overwritten unasked."""
         flow = FLOWS[name]
         if ask_about_draft and turn.person is not None and flow.steps:
-            draft = next((d for d in await conversations.drafts_of(turn.conn, turn.identity.id)
+            draft = next((d for d in await turn.drafts()
                           if d.flow == name and d.step in flow.steps), None)
             if draft is not None:
                 self._finish(turn)
@@ -385,7 +387,7 @@ class Engine:
             return
         if next_step == END:
             if not turn.data.get(BESIDE_DRAFT):
-                await conversations.delete_draft(turn.conn, turn.identity.id, flow.name)
+                await turn.delete_draft(flow.name)
             self._finish(turn)
             await menu.show(turn, after_flow=True, finished=flow.name)
             return
@@ -425,7 +427,7 @@ class Engine:
         elif nav == "cancel":
             if flow:
                 if not convo.data.get(BESIDE_DRAFT):
-                    await conversations.delete_draft(turn.conn, turn.identity.id, flow.name)
+                    await turn.delete_draft(flow.name)
                 self._finish(turn)
                 turn.say("nav.cancelled")
             await menu.show(turn) if turn.person else turn.say("join.how_to_join")
@@ -462,7 +464,7 @@ class Engine:
             return
         if flow:
             if turn.convo.step and _worth_keeping(turn.convo):
-                await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+                await self._save_draft(turn)
                 turn.say("nav.draft_kept")
             self._finish(turn)
         if turn.person is None:
@@ -472,7 +474,7 @@ class Engine:
 
     async def _leave_to_menu(self, turn: Turn) -> None:
         if turn.convo.flow and _worth_keeping(turn.convo):
-            await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+            await self._save_draft(turn)
             turn.say("nav.draft_kept")
         if turn.convo.flow:
             self._finish(turn)
@@ -481,15 +483,16 @@ class Engine:
         else:
             turn.say("join.how_to_join")
 
-    async def _save_draft(self, conn: Connection, identity_id: int,
-                          convo: Conversation, now: datetime) -> None:
+    @staticmethod
+    async def _save_draft(turn: Turn) -> None:
+        convo = turn.convo
         assert convo.flow and convo.step
-        await conversations.save_draft(conn, identity_id, Draft(
-            convo.flow, convo.step, dict(convo.data), list(convo.history), now))
+        await turn.save_draft(Draft(convo.flow, convo.step, dict(convo.data),
+                                    list(convo.history), turn.now))
 
     async def _start_command(self, turn: Turn, code: str) -> None:
         if turn.convo.flow and _worth_keeping(turn.convo):
-            await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+            await self._save_draft(turn)
         self._finish(turn)
         if code:
             await self.start_flow(turn, "join", Answer(text=code))
@@ -516,7 +519,7 @@ class Engine:
         left open for it is kept as a draft, as "menu" keeps it."""
         if turn.convo.flow:
             if flow_data(turn.convo.data) and not turn.convo.data.get(BESIDE_DRAFT):
-                await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+                await self._save_draft(turn)
                 turn.say("nav.draft_kept")
             self._finish(turn)
         opened = await opening.open_item(turn, action)
@@ -531,13 +534,12 @@ class Engine:
         data = turn.convo.data
         self._finish(turn)
         turn.convo.flow, turn.convo.data = name, data
-        if any(d.flow == name for d in await conversations.drafts_of(turn.conn,
-                                                                     turn.identity.id)):
+        if any(d.flow == name for d in await turn.drafts()):
             data[BESIDE_DRAFT] = True
         await self._go(turn, FLOWS[name], step)
 
     async def _resume(self, turn: Turn, flow_name: str) -> None:
-        draft = next((d for d in await conversations.drafts_of(turn.conn, turn.identity.id)
+        draft = next((d for d in await turn.drafts()
                       if d.flow == flow_name), None)
         flow = FLOWS.get(flow_name)
         if draft is None or flow is None or draft.step not in flow.steps:
@@ -556,9 +558,8 @@ class Engine:
         if flow_name not in FLOWS:
             await menu.show(turn)
             return
-        if any(d.flow == flow_name for d in await conversations.drafts_of(turn.conn,
-                                                                          turn.identity.id)):
-            await conversations.delete_draft(turn.conn, turn.identity.id, flow_name)
+        if any(d.flow == flow_name for d in await turn.drafts()):
+            await turn.delete_draft(flow_name)
             turn.say("nav.draft_discarded")
         await self.start_flow(turn, flow_name, _opening_answer(pending), ask_about_draft=False)
 
@@ -567,7 +568,7 @@ class Engine:
     async def _close_idle(self, turn: Turn) -> None:
         flow = FLOWS.get(turn.convo.flow or "")
         if flow and turn.convo.step and _worth_keeping(turn.convo):
-            await self._save_draft(turn.conn, turn.identity.id, turn.convo, turn.now)
+            await self._save_draft(turn)
             turn.say("idle.closed_with_draft", flow=turn.t(flow.title_key))
         else:
             turn.say("idle.closed")

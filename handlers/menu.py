@@ -14,7 +14,6 @@ from handlers.flow import Flow, MenuEntry
 from handlers.flows import FLOWS
 from handlers.permissions import Role
 from handlers.turn import NAV_PREFIX, Answer, DateText, Turn, label_key
-from storage import conversations
 from storage.conversations import Draft
 
 EVERYONE = frozenset(Role)
@@ -66,7 +65,7 @@ def _split(turn: Turn, entries: dict[str, MenuEntry]) -> tuple[list[str], list[s
 async def _drafts(turn: Turn) -> list[tuple[Draft, Flow]]:
     """The person's drafts of flows that still exist, the newest first."""
     return [(draft, FLOWS[draft.flow])
-            for draft in await conversations.drafts_of(turn.conn, turn.identity.id)
+            for draft in await turn.drafts()
             if draft.flow in FLOWS and draft.step in FLOWS[draft.flow].steps]
 
 

@@ -24,9 +24,9 @@ from handlers.permissions import Role
 from handlers.privacy import PrivacyTerms
 from handlers.schedule_time import QuietHours
 from handlers.thai_input import normalize_text
-from storage import groups, people, unreceived
+from storage import conversations, groups, people, unreceived
 from storage.connection import Connection
-from storage.conversations import Conversation
+from storage.conversations import Conversation, Draft
 from storage.people import Grant, Identity, Person
 
 STEP_PREFIX = "s"  # "s<seq>:<value>": an answer to the question numbered <seq>
@@ -166,7 +166,8 @@ class Turn:
                  convo: Conversation, bot_username: str | None = None,
                  public_url: str | None = None, line_basic_id: str | None = None,
                  quiet_hours: QuietHours | None = None,
-                 privacy: PrivacyTerms | None = None) -> None:
+                 privacy: PrivacyTerms | None = None,
+                 drafts: list[Draft] | None = None) -> None:
         self.conn = conn
         self.privacy = privacy or PrivacyTerms()  # what the privacy notice says
         self.now = now
@@ -183,6 +184,21 @@ class Turn:
         self.notifications: list[Notification] = []
         self.group_notifications: list[tuple[str, str, dict[str, Any]]] = []
         self.stale_button = False
+        self._drafts = drafts  # as read with the standing; None: read when asked
+
+    async def drafts(self) -> list[Draft]:
+        """The person's drafts, the newest first (read once a turn)."""
+        if self._drafts is None:
+            self._drafts = await conversations.drafts_of(self.conn, self.identity.id)
+        return self._drafts
+
+    async def save_draft(self, draft: Draft) -> None:
+        await conversations.save_draft(self.conn, self.identity.id, draft)
+        self._drafts = None
+
+    async def delete_draft(self, flow: str) -> None:
+        await conversations.delete_draft(self.conn, self.identity.id, flow)
+        self._drafts = None
 
     @property
     def language(self) -> str:

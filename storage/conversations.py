@@ -54,24 +54,34 @@ class Standing:
     person: Person | None
     grants: list[Grant]
     convo: Conversation
+    drafts: list[Draft]  # the newest first, as drafts_of gives them
 
 
-_STANDING_COLUMNS = ("id, chat_id, person_id, active, pid, display_name, language, role,"
-                     " area_code, convo, flow, step, data, history, seq, updated_at, gid")
+# A row per grant (`part` 0), then a row per draft (`part` 1): every update reads both
+# (the menu shows the drafts), one statement instead of two, a round trip less.
+_STANDING_COLUMNS = ("part, id, chat_id, person_id, active, pid, display_name, language,"
+                     " role, area_code, convo, flow, step, data, history, seq, updated_at, gid,"
+                     " d_flow, d_step, d_data, d_history, d_saved_at")
 _STANDING = (
-    "SELECT i.id, i.chat_id, i.person_id, i.active, p.id AS pid, p.display_name,"
+    "SELECT 0 AS part, i.id, i.chat_id, i.person_id, i.active, p.id AS pid, p.display_name,"
     " p.language, g.role, g.area_code, c.identity_id AS convo, c.flow, c.step, c.data,"
-    " c.history, c.seq, c.updated_at, g.id AS gid"
+    " c.history, c.seq, c.updated_at, g.id AS gid, NULL AS d_flow, NULL AS d_step,"
+    " NULL AS d_data, NULL AS d_history, NULL AS d_saved_at"
     " FROM identities i LEFT JOIN people p ON p.id = i.person_id"
     " LEFT JOIN conversations c ON c.identity_id = i.id"
     " LEFT JOIN role_grants g ON g.person_id = p.id"
+    " WHERE i.channel = ? AND i.platform_user_id = ?"
+    " UNION ALL SELECT 1, i.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+    " NULL, NULL, NULL, NULL, NULL, NULL, d.flow, d.step, d.data, d.history, d.saved_at"
+    " FROM identities i JOIN drafts d ON d.identity_id = i.id"
     " WHERE i.channel = ? AND i.platform_user_id = ?")
+_STANDING_ORDER = " ORDER BY part, gid, d_saved_at DESC"
 # The same with the inbox claim run first, in one statement (PostgreSQL: an UPDATE in a
 # WITH; one row even for someone unknown, whose columns are then NULL).
 _CLAIMING_STANDING = (
     f"WITH claimed AS ({CLAIM} RETURNING 1)"
     f" SELECT (SELECT count(*) FROM claimed) AS took, {_STANDING_COLUMNS} FROM (SELECT 1) AS one"
-    f" LEFT JOIN ({_STANDING}) AS s ON TRUE ORDER BY s.gid")
+    f" LEFT JOIN ({_STANDING}) AS s ON TRUE{_STANDING_ORDER}")
 
 
 async def standing(conn: Connection, channel: str, platform_user_id: str,
@@ -82,15 +92,19 @@ async def standing(conn: Connection, channel: str, platform_user_id: str,
     of the update goes with it: inside the statement on PostgreSQL, before it on SQLite
     (where a statement costs no round trip)."""
     if claim is not None and is_postgres(conn):
-        rows = await conn.execute_fetchall(_CLAIMING_STANDING,
-                                           (*claim.params, channel, platform_user_id))
+        rows = await conn.execute_fetchall(
+            _CLAIMING_STANDING, (*claim.params, *([channel, platform_user_id] * 2)))
         claim.ran(bool(rows[0]["took"]))
         rows = [r for r in rows if r["id"] is not None]
     else:
         if claim is not None:
             await claim.send()
-        rows = await conn.execute_fetchall(_STANDING + " ORDER BY g.id",
-                                           (channel, platform_user_id))
+        rows = await conn.execute_fetchall(_STANDING + _STANDING_ORDER,
+                                           (channel, platform_user_id) * 2)
+    drafts = [Draft(d["d_flow"], d["d_step"], json.loads(d["d_data"]),
+                    json.loads(d["d_history"]), from_db(d["d_saved_at"]))
+              for d in rows if d["part"] == 1]
+    rows = [r for r in rows if r["part"] == 0]
     if not rows:
         return None
     r = rows[0]
@@ -102,7 +116,7 @@ async def standing(conn: Connection, channel: str, platform_user_id: str,
     convo = (Conversation(identity.id) if r["convo"] is None else
              Conversation(identity.id, r["flow"], r["step"], json.loads(r["data"]),
                           json.loads(r["history"]), r["seq"], from_db(r["updated_at"])))
-    return Standing(identity, person, grants, convo)
+    return Standing(identity, person, grants, convo, drafts)
 
 
 async def save(conn: Connection, convo: Conversation, now: datetime) -> None:

@@ -42,7 +42,7 @@ from handlers.village_plan import (
     tell_core_team,
 )
 from locales import category_label, format_date
-from storage import audit, conversations, plans, problems, reviews
+from storage import audit, plans, problems, reviews
 from storage.plans import APPROACHES, Plan, PlanItem
 
 ROUTE = "__route__"  # "ask whatever is still missing": see `routed`
@@ -142,7 +142,7 @@ async def answer_home(turn: Turn, given: Answer) -> str:
 
 async def _home_again(turn: Turn) -> str:
     """After a save: the plan again (a kept draft of this flow is now done with)."""
-    await conversations.delete_draft(turn.conn, turn.identity.id, FLOW.name)
+    await turn.delete_draft(FLOW.name)
     return "home"
 
 
