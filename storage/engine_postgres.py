@@ -228,7 +228,7 @@ DEFERRED = frozenset({
 
 
 class Statement:
-    __slots__ = ("deferred", "locking_text", "ordered", "prepare", "returns_id", "text")
+    __slots__ = ("deferred", "ordered", "prepare", "returns_id", "text")
 
     def __init__(self, text: str, returns_id: bool, ordered: bool = False,
                  deferred: bool = False) -> None:
@@ -237,31 +237,6 @@ class Statement:
         self.ordered = ordered
         self.deferred = deferred
         self.prepare = False if _WHOLE_ROW.search(text) else None  # None: psycopg's way
-        # The same INSERT taking ORDER_LOCK itself, before its row gets its id.
-        self.locking_text = _locking(text) if ordered else None
-
-
-# One row's INSERT: its columns, its values (placeholders and literals), the rest.
-_ONE_ROW = re.compile(r"^(\s*INSERT\s+INTO\s+\w+\s*\([^()]*\))\s*VALUES\s*"
-                      r"\(((?:[^()']|'(?:[^']|'')*')*)\)(.*)$", re.I | re.S)
-_READS = re.compile(r"\bSELECT\b", re.I)
-
-
-def _locking(text: str) -> str | None:
-    """An INSERT of one row that takes ORDER_LOCK itself: the lock in a materialized CTE
-    the row is selected from, so it is held before the row's id is drawn (the values stay
-    untyped: an INSERT's SELECT gives them the columns' types, as VALUES does). Not for
-    an INSERT whose RETURNING reads rows: its snapshot, taken before the lock was waited
-    for, would miss what was committed meanwhile (storage/outbox.py's reads with one of
-    its own). None: the lock goes as a statement of its own."""
-    one_row = _ONE_ROW.match(text)
-    if one_row is None:
-        return None
-    target, values, rest = one_row.groups()
-    if _READS.search(rest):
-        return None
-    return (f"WITH order_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({ORDER_LOCK}))"
-            f" {target.strip()} SELECT {values} FROM order_lock{rest}")
 
 
 def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statement:
@@ -443,20 +418,6 @@ class PgConnection:
         self.order_held = True
         return True
 
-    async def _prelude(self, statement: Statement) -> str:
-        """What goes before the statement in its pipeline, sent (BEGIN when pending, the
-        ORDER_LOCK when due), and the statement's text: one that takes the lock itself
-        where there is one (a statement less)."""
-        begin, lock = self.begin_pending, self._order_lock_due(statement)
-        self.begin_pending = False
-        if begin:
-            await self._begin()
-        if lock:
-            if statement.locking_text is not None:
-                return statement.locking_text
-            await self._run_bare(_TAKE_ORDER_LOCK)
-        return statement.text
-
     async def _defer(self, statement: Statement, params: Parameters,
                      later: PgLater | None) -> None:
         """A statement not waited for (DEFERRED, `execute_later`): held when it is the
@@ -497,27 +458,36 @@ class PgConnection:
                               ) -> psycopg.AsyncCursor[Any]:
         """Send a statement in the open pipeline (opened here if need be), not waiting for
         its result (DEFERRED, `execute_later`)."""
+        begin, lock = self.begin_pending, self._order_lock_due(statement)
+        self.begin_pending = False
         if self._pipeline is None:
             opening = self.raw.pipeline()
             await opening.__aenter__()
             self._pipeline = opening
         try:
-            text = await self._prelude(statement)
+            if begin:
+                await self._begin()
+            if lock:
+                await self._run_bare(_TAKE_ORDER_LOCK)
             cur = self.raw.cursor()
-            await cur.execute(text, params or (),  # type: ignore[arg-type]
+            await cur.execute(statement.text, params or (),  # type: ignore[arg-type]
                               prepare=statement.prepare)
         except BaseException:
             await self.discard_deferred()
             raise
         return cur
 
-    async def _sync_after(self, cur: Any, statement: Statement, params: Parameters) -> None:
+    async def _sync_after(self, cur: Any, statement: Statement, params: Parameters,
+                          begin: bool, lock: bool) -> None:
         """This statement in the open pipeline, then the pipeline synced: one round trip
         for it and every deferred statement before it (their errors raised here)."""
         opened, self._pipeline = self._pipeline, None
         try:
-            text = await self._prelude(statement)
-            await cur.execute(text, params or (), prepare=statement.prepare)
+            if begin:
+                await self._begin()
+            if lock:
+                await self._run_bare(_TAKE_ORDER_LOCK)
+            await cur.execute(statement.text, params or (), prepare=statement.prepare)
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 await opened.__aexit__(type(exc), exc, exc.__traceback__)
@@ -552,13 +522,18 @@ class PgConnection:
         # A cursor per statement where two coroutines may use the connection at once
         # (`reader()`): psycopg queues them, each keeps its rows.
         cur = self.cursor or self.raw.cursor()
+        begin, lock = self.begin_pending, self._order_lock_due(statement)
         if self._pipeline is not None:
-            await self._sync_after(cur, statement, cursor._params)
-        elif self.begin_pending or (statement.ordered and not self.order_held
-                                    and self.in_transaction):
+            self.begin_pending = False
+            await self._sync_after(cur, statement, cursor._params, begin, lock)
+        elif begin or lock:
+            self.begin_pending = False
             async with self.raw.pipeline():  # BEGIN, the lock, the statement: one round trip
-                text = await self._prelude(statement)
-                await cur.execute(text, cursor._params or (),  # type: ignore[arg-type]
+                if begin:
+                    await self._begin()
+                if lock:
+                    await self._run_bare(_TAKE_ORDER_LOCK)
+                await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
                                   prepare=statement.prepare)
         else:
             await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]

@@ -129,16 +129,6 @@ def test_translation() -> None:
     assert translate("INSERT INTO outbox (a) VALUES (?)", frozenset()).ordered
     assert not translate("INSERT INTO inbox (a) VALUES (?)", frozenset()).ordered
     assert not translate("UPDATE outbox SET a = ?", frozenset()).ordered
-    # An outbox row's INSERT takes the ORDER_LOCK itself, unless its RETURNING reads rows
-    # (a snapshot older than the lock would miss what committed meanwhile).
-    t = translate("INSERT OR IGNORE INTO outbox (a, b) VALUES (?, 'x''y') RETURNING id, f(?)",
-                  frozenset({"outbox"}))
-    assert t.locking_text == (
-        "WITH order_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(1668248164))"
-        " INSERT INTO outbox (a, b) SELECT %s, 'x''y' FROM order_lock ON CONFLICT DO NOTHING"
-        " RETURNING id, f(%s)")
-    assert translate("INSERT INTO outbox (a) VALUES (?) RETURNING id, EXISTS (SELECT 1)",
-                     frozenset({"outbox"})).locking_text is None
 
 
 async def test_types_round_trip(database: Database, db_engine: str) -> None:

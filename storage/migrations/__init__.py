@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from storage import area_versions, outbox
+from storage import area_versions
 from storage.connection import Connection
 from storage.migrations import compatibility
 from storage.migrations.areas_data import load_areas
@@ -113,9 +113,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     # write, and when it becomes visible, is unchanged.
     Migration(24, "per-province data versions written at the commit",
               run=area_versions.bump_at_commit, expand_only=True),
-    # A new function (PostgreSQL; nothing on SQLite): old code never calls it.
-    Migration(25, "the outbox's check of what waits before a message, with its own snapshot",
-              run=outbox.create_waits_function, expand_only=True),
 )
 
 # Numbers may be registered out of order by parallel work: the newest is the largest.
