@@ -160,7 +160,8 @@ class Engine:
         async with self.db.transaction() as conn:
             claim: inbox.Claim | None = None
             if incoming.inbox_id is not None:  # its stored row is its key: handled now
-                # Goes with the first read (`_turn`), which checks it before any write.
+                # Goes with the first read (`_turn`), which checks it before any write
+                # (a group's message: sent on its own by `taken`).
                 claim = inbox.claim_later(conn, incoming.inbox_id, now)
             elif not await processed_updates.claim(conn, incoming.channel,
                                                    incoming.update_id, now):

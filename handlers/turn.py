@@ -187,7 +187,8 @@ class Turn:
         self._drafts = drafts  # as read with the standing; None: read when asked
 
     async def drafts(self) -> list[Draft]:
-        """The person's drafts, the newest first (read once a turn)."""
+        """The person's drafts, the newest first (as the standing read brought them, or
+        read again after this turn saved or deleted one)."""
         if self._drafts is None:
             self._drafts = await conversations.drafts_of(self.conn, self.identity.id)
         return self._drafts

@@ -87,7 +87,8 @@ _CLAIMING_STANDING = (
 async def standing(conn: Connection, channel: str, platform_user_id: str,
                    claim: Claim | None = None) -> Standing | None:
     """The identity of a platform user with its person, their role grants (in the order
-    granted) and the conversation, in one statement (a row per grant); None for someone
+    granted), the conversation and the drafts, in one statement (a row per grant, then a
+    row per draft); None for someone
     unknown, whose identity is to be created first (people.ensure_identity). A `claim`
     of the update goes with it: inside the statement on PostgreSQL, before it on SQLite
     (where a statement costs no round trip)."""

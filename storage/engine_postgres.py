@@ -19,7 +19,8 @@ What differs per engine lives here:
 - concurrency: a pool of connections, so transactions run at once, where SQLite has one
   writer (`PostgresDatabase` says what still holds and why); round trips saved: BEGIN goes
   with a transaction's first statement, the outbox's order lock with its first INSERT there,
-  and `DEFERRED` statements with the statement after them.
+  and `DEFERRED` statements (and `execute_later`) with the statement after them; a
+  transaction that is one such statement only runs it alone, without BEGIN and COMMIT.
 """
 
 from __future__ import annotations
@@ -644,7 +645,10 @@ class PostgresDatabase:
       COMMIT, and B's INSERT, then run, sees 100 pending before its row. A transaction's
       work before its first queued message (claiming the update, loading and saving the
       conversation, the domain rows) still runs at once with the others; the engine
-      queues last. A transaction that holds the lock and then waits for a row another
+      queues last (the per-province data versions' upserts, deferred to the COMMIT,
+      storage/area_versions.py, run inside the lock too: one small row each, a wait there
+      holds up every transaction that queues). A transaction that holds the lock and then
+      waits for a row another
       transaction holds, while that one waits for the lock, is a deadlock: the server
       ends one of them after deadlock_timeout (an error; intake tries the update again);
     - `data_version()` is the server's next transaction id (any connection sees it);
@@ -753,6 +757,11 @@ class PostgresDatabase:
                     self._idle.append(conn)
                 else:
                     await _close_quietly(conn)
+            else:  # the transactions open their own when they need one
+                import logging
+
+                logging.getLogger(__name__).warning(
+                    "PostgreSQL: a pool connection could not be opened at start: %s", conn)
 
     async def _release(self, conn: PgConnection) -> None:
         self._busy.discard(conn)
@@ -762,8 +771,12 @@ class PostgresDatabase:
             conn.raw.info.transaction_status == TransactionStatus.IDLE
         conn.order_held = False
         conn._laters = []
-        if reusable:
+        # Never more than the pool's size kept (a transaction's own and `warm`'s may
+        # have been opened at the same time).
+        if reusable and len(self._idle) + len(self._busy) < self.pool_size:
             self._idle.append(conn)
+        elif reusable:
+            await _close_quietly(conn)
         else:
             if not self._closing:
                 import logging
