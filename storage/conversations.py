@@ -88,15 +88,13 @@ async def standing(conn: Connection, channel: str, platform_user_id: str,
                    claim: Claim | None = None) -> Standing | None:
     """The identity of a platform user with its person, their role grants (in the order
     granted), the conversation and the drafts, in one statement (a row per grant, then a
-    row per draft); None for someone
-    unknown, whose identity is to be created first (people.ensure_identity). A `claim`
-    of the update goes with it: inside the statement on PostgreSQL, before it on SQLite
-    (where a statement costs no round trip)."""
+    row per draft); None for someone unknown, whose identity is to be created first
+    (people.ensure_identity). A `claim` of the update goes with it: inside the statement
+    on PostgreSQL, before it on SQLite (where a statement costs no round trip)."""
     if claim is not None and is_postgres(conn):
         rows = await conn.execute_fetchall(
             _CLAIMING_STANDING, (*claim.params, *([channel, platform_user_id] * 2)))
-        claim.ran(bool(rows[0]["took"]))
-        rows = [r for r in rows if r["id"] is not None]
+        claim.ran(bool(rows[0]["took"]))  # someone unknown: one row, `part` NULL
     else:
         if claim is not None:
             await claim.send()

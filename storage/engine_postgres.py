@@ -428,20 +428,20 @@ class PgConnection:
             self._held = (statement, params, later)
             return
         await self._send_held()
-        raw = await self._queue_deferred(statement, params)
-        if later is not None:
-            later._raw = raw
-            self._laters.append(later)
+        await self._send_deferred(statement, params, later)
 
     async def _send_held(self) -> None:
         """The held first statement, sent after BEGIN: more statements follow it."""
-        if self._held is None:
-            return
-        (statement, params, later), self._held = self._held, None
+        if self._held is not None:
+            held, self._held = self._held, None
+            await self._send_deferred(*held)
+
+    async def _send_deferred(self, statement: Statement, params: Parameters,
+                             later: PgLater | None) -> None:
         raw = await self._queue_deferred(statement, params)
-        if later is not None:
+        if later is not None:  # its result, read when the pipeline is synced
             later._raw = raw
-            self._laters.insert(0, later)
+            self._laters.append(later)
 
     async def _run_held_alone(self) -> None:
         """The transaction is its held statement only: it runs on its own, in autocommit
@@ -648,8 +648,8 @@ class PostgresDatabase:
       queues last (the per-province data versions' upserts, deferred to the COMMIT,
       storage/area_versions.py, run inside the lock too: one small row each, a wait there
       holds up every transaction that queues). A transaction that holds the lock and then
-      waits for a row another
-      transaction holds, while that one waits for the lock, is a deadlock: the server
+      waits for a row another transaction holds, while that one waits for the lock, is a
+      deadlock: the server
       ends one of them after deadlock_timeout (an error; intake tries the update again);
     - `data_version()` is the server's next transaction id (any connection sees it);
     - `compact()` runs VACUUM FULL on a pooled connection: each table's rewrite waits
