@@ -47,6 +47,7 @@ class App:
         self.outbox = OutboxSender(self.db, senders, self.clock,
                                    prepare=chained(self.my_data.prepare, self.renderer.prepare))
         self.engine.on_enqueued(self.outbox.wake)
+        self.engine.reply_lease = self.outbox.reply_lease
         self._warm_up: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> App:

@@ -12,16 +12,17 @@ in `last_error`, instead of being tried MAX_ATTEMPTS times over several minutes.
 Several instances on one PostgreSQL (`share`): every instance runs this sender on the
 shared outbox. Rows are claimed before they are sent (storage.outbox.SharedOutbox: the
 locking story), a chat's at a time, so each chat is served by one sender at a time, in
-order; the rows an engine hands over in memory are claimed too (the claims of one turn of
-the loop in one statement). Each outcome is recorded as soon as its response arrives, in
-one short autocommit statement with the others that arrived in the same turn of the loop
-(a send never waits for another chat's response): a sender killed mid-send leaves at most
-its sends in flight (CHATS_IN_FLIGHT, one per chat) in doubt, and those are sent again by
-whichever sender claims them next (Telegram has no idempotency key: a lost answer is worse
-than a doubled one). What the pace holds back waits in place while the lease lasts
-(PACE_HOLD_SECONDS), otherwise it is given back. The overall pace is shared by the live
-senders (bot/pacing.py, counted every COUNT_SECONDS). SQLite (one process): none of this;
-rows are read and recorded as before."""
+order; the replies an engine hands over in memory were leased to this sender by their
+INSERT (`reply_lease`) and go without a claim; other rows are claimed (the claims of one
+turn of the loop in one statement). Each outcome is recorded as soon as its response
+arrives, in one short autocommit statement with the others that arrived in the same turn
+of the loop (a send never waits for another chat's response): a sender killed mid-send
+leaves at most its sends in flight (CHATS_IN_FLIGHT, one per chat) in doubt, and those are
+sent again by whichever sender claims them next (Telegram has no idempotency key: a lost
+answer is worse than a doubled one). What the pace holds back waits in place while the
+lease lasts (PACE_HOLD_SECONDS), otherwise it is given back. The overall pace is shared by
+the live senders (bot/pacing.py, counted every COUNT_SECONDS). SQLite (one process): none
+of this; rows are read and recorded as before."""
 
 from __future__ import annotations
 
@@ -229,8 +230,32 @@ class OutboxSender:
             elif chat in self._busy:
                 self._again.add(chat)
             else:
-                # Shared: rows are claimed before they are sent, never taken as handed over.
-                self._start(chat, ready.get(chat) if ready and self.shared is None else None)
+                self._start(chat, self._handed_over(ready.get(chat) if ready else None))
+
+    def reply_lease(self, channel: str) -> outbox.Lease | None:
+        """Shared: the lease a reply's INSERT writes for this sender, so that the rows
+        handed over after the COMMIT are sent without a claim (storage.outbox.SharedOutbox);
+        None when rows are claimed before they are sent (or there is no shared outbox)."""
+        if self.shared is None or self.claims is None or self.paused or not self._running \
+                or channel not in self.senders or not self.claims.sender_key:
+            return None
+        return outbox.Lease(self.claims.sender_key, outbox.LEASE_SECONDS,
+                            time.monotonic() + outbox.LEASE_SECONDS - LEASE_MARGIN_SECONDS,
+                            self.claims.generation)
+
+    def _handed_over(self, rows: list[OutboxMessage] | None) -> list[OutboxMessage] | None:
+        """The rows to send as handed over, or None to read (claim) them: shared, only the
+        ones leased to us by their INSERT, under the claim connection we have now."""
+        if rows is None or self.shared is None:
+            return rows
+        assert self.claims is not None
+        if not all(m.lease is not None and m.lease.generation == self.claims.generation
+                   for m in rows):
+            return None
+        for m in rows:
+            assert m.lease is not None
+            self._leases[m.id] = (m.lease.send_before, m.lease.generation)
+        return rows
 
     def wake_from_elsewhere(self) -> None:
         """Another instance queued rows (its NOTIFY): a round, and no hint back."""

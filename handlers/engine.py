@@ -43,6 +43,8 @@ from storage.outbox import Chat, OutboxMessage
 
 Ready = dict[Chat, list[OutboxMessage]]  # a chat's every pending message, just queued
 Listener = Callable[[set[Chat] | None, Ready | None], None]
+# The lease a reply's INSERT writes for a channel, or None (storage.outbox.Lease).
+ReplyLease = Callable[[str], outbox.Lease | None]
 log = logging.getLogger(__name__)
 
 IDLE_TIMEOUT = timedelta(hours=24)
@@ -128,6 +130,9 @@ class Engine:
         self._listeners: list[Listener] = []
         # Told of every update handled: (channel, outcome, seconds); bot/metrics.py counts.
         self.on_handled: Callable[[str, str, float], None] | None = None
+        # The sender's lease for the replies of a turn it is handed (bot/outbox_sender.py
+        # `reply_lease`: the shared outbox only).
+        self.reply_lease: ReplyLease | None = None
 
     def on_enqueued(self, listener: Listener) -> None:
         """Called after a transaction that queued messages commits (wakes the senders),
@@ -177,7 +182,7 @@ class Engine:
                 return self._duplicate(incoming)
             await self._dispatch(turn)
             await conversations.save(conn, turn.convo, now)
-            chats, replies = await self._enqueue(turn)
+            chats, replies = await self._enqueue(turn, handing_over=True)
         # The replies' INSERTs went with the COMMIT: what they said is read now.
         self._wake(chats, await self._ready(turn, replies))
         return HandleResult(stale_button=turn.stale_button)
@@ -603,22 +608,26 @@ class Engine:
     # --- the outbox ------------------------------------------------------------------------
 
     async def _enqueue(self, turn: Turn, priority: int = outbox.LIVE_REPLY,
-                       dedupe: str | None = None) -> tuple[set[Chat], list[outbox.Queued]]:
+                       dedupe: str | None = None, handing_over: bool = False
+                       ) -> tuple[set[Chat], list[outbox.Queued]]:
         """Queue the turn's replies and notifications; returns the chats they go to and
         the replies queued, unless the person's chat is notified too (the INSERTs may go
-        with the COMMIT: read them after it, `_ready`)."""
+        with the COMMIT: read them after it, `_ready`). `handing_over`: the replies are
+        handed to the sender after the COMMIT (their rows leased to it, `reply_lease`)."""
         incoming = turn.incoming
         # What an incoming update queues needs no dedupe key: its claim in the same
         # transaction already makes it once (and a key is an index entry per row).
         base = dedupe
         chats: set[Chat] = set()
         own: Chat = (turn.identity.channel, turn.identity.chat_id)
+        lease = self.reply_lease(own[0]) if handing_over and self.reply_lease and \
+            turn.replies else None
         replies = [await outbox.queue_later(
             turn.conn, channel=own[0], chat_id=own[1],
             person_id=turn.person.id if turn.person else None, priority=priority,
             payload=reply.to_payload(), now=turn.now,
             reply_token=incoming.reply_token if incoming else None,
-            dedupe_key=f"{base}:r{i}" if base else None)
+            dedupe_key=f"{base}:r{i}" if base else None, lease=lease)
             for i, reply in enumerate(joined(turn.replies))]
         for i, note in enumerate(turn.notifications):
             recipient = await people.person(turn.conn, note.person_id)

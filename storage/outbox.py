@@ -37,6 +37,23 @@ class OutboxMessage:
     # Claimed from a sender whose lease ended without an outcome (it died, or its lease
     # lapsed): it may have been sent already (SharedOutbox; a LINE reply judges by it).
     in_doubt: bool = False
+    # Leased to this instance's sender by its INSERT (queue_later's `lease`).
+    lease: Lease | None = None
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The shared outbox (PostgreSQL, several instances): a reply's INSERT leases its row
+    to this instance's sender, so that the sender may send it as the engine hands it over,
+    without claiming it (SharedOutbox's docstring: a reply leased at its INSERT).
+    `key` is the sender's lock key and `seconds` the lease, by the server's clock from the
+    INSERT; `send_before` (the sender's monotonic clock, read before the INSERT went out)
+    and `generation` (of its claim connection) are the sender's own checks."""
+
+    key: int
+    seconds: float
+    send_before: float
+    generation: int
 
 
 async def enqueue(conn: Connection, *, channel: str, chat_id: str,
@@ -91,22 +108,39 @@ class Queued:
 async def queue_later(conn: Connection, *, channel: str, chat_id: str,
                       person_id: int | None, priority: int, payload: dict[str, Any],
                       now: datetime, reply_token: str | None = None,
-                      dedupe_key: str | None = None) -> Queued:
+                      dedupe_key: str | None = None, lease: Lease | None = None) -> Queued:
     """Queue one message, its INSERT sent with the transaction's next statement or its
     COMMIT (a round trip saved on a server engine: storage/engine_postgres.py); what it
-    did is known from the `Queued` afterwards."""
+    did is known from the `Queued` afterwards. `lease`: the shared outbox only
+    (PostgreSQL), the row is leased to that sender from its INSERT on."""
     retry_key, moment = str(uuid.uuid4()), to_db(now)
+    values: tuple[Any, ...] = (
+        channel, chat_id, person_id, priority, json.dumps(payload, ensure_ascii=False),
+        reply_token, retry_key, dedupe_key, moment, moment)
+    if lease is not None:
+        values += (lease.key, lease.seconds)
     later = await conn.execute_later(
-        "INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority, payload,"
-        " reply_token, retry_key, dedupe_key, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id, EXISTS (SELECT 1 FROM outbox p"
-        # The chat as values, not as the new row's columns: SQLite then uses the index
-        # (`outbox_chat`) instead of scanning the table (1.2 ms at 20,000 rows, 5 µs).
-        " WHERE p.channel = ? AND p.chat_id = ? AND p.status = 'pending' AND p.id < outbox.id)",
-        (channel, chat_id, person_id, priority, json.dumps(payload, ensure_ascii=False),
-         reply_token, retry_key, dedupe_key, moment, moment, channel, chat_id))
+        (_QUEUE_LEASED if lease is not None else _QUEUE) + _QUEUED_AFTER,
+        (*values, channel, chat_id))
     return Queued(later, OutboxMessage(0, channel, chat_id, person_id, priority, payload,
-                                       reply_token, retry_key, 0, from_db(moment)))
+                                       reply_token, retry_key, 0, from_db(moment),
+                                       lease=lease))
+
+
+_QUEUE = ("INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority, payload,"
+          " reply_token, retry_key, dedupe_key, next_attempt_at, created_at)"
+          " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+# The lease counts from the INSERT's own instant (clock_timestamp(), not the transaction's
+# start): the sender's `send_before` was read before it, so it never outlasts the lease.
+_QUEUE_LEASED = ("INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority,"
+                 " payload, reply_token, retry_key, dedupe_key, next_attempt_at, created_at,"
+                 " leased_by, lease_until) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                 " clock_timestamp() + make_interval(secs => ?))")
+_QUEUED_AFTER = (
+    " RETURNING id, EXISTS (SELECT 1 FROM outbox p"
+    # The chat as values, not as the new row's columns: SQLite then uses the index
+    # (`outbox_chat`) instead of scanning the table (1.2 ms at 20,000 rows, 5 µs).
+    " WHERE p.channel = ? AND p.chat_id = ? AND p.status = 'pending' AND p.id < outbox.id)")
 
 
 @dataclass(frozen=True)
@@ -337,6 +371,18 @@ class SharedOutbox:
     pending is one round trip per send in flight (Telegram then sends it again: it has no
     idempotency key; a LINE push carries X-Line-Retry-Key; a LINE reply decides by
     `in_doubt`, bot/line_channel.py).
+
+    A reply leased at its INSERT (`queue_later`'s `lease`, the engine's replies to the
+    person it answers): the row is born leased to this instance's sender, so when the
+    INSERT found nothing earlier pending for its chat (ORDER_LOCK makes that exact: the
+    INSERT runs after every earlier row of the chat committed) the chat's every pending row
+    is this sender's at the COMMIT, as a claim that found the chat whole would have left it:
+    the engine hands the rows over in memory and the sender sends them without a claim (a
+    statement and a round trip less a reply). Another sender finds the chat not free (step 3)
+    until the outcome is recorded, or the lease ends: the row is then in doubt for whoever
+    claims it (it may not have been tried at all; a LINE reply whose token LINE takes was
+    not sent, one it refuses was). Rows the engine could not hand over (something earlier
+    waited) are claimed as usual: our own lease counts as free for us.
 
     Everything here runs on a connection of its own (autocommit), not the writer: claims
     and outcomes never wait behind a handling transaction. SQLite (one process) never

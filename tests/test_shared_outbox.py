@@ -31,7 +31,8 @@ from bot.line_channel import LineSender
 from bot.outbox_sender import OutboxSender, SendOutcome
 from bot.telegram_channel import TelegramSender
 from handlers.clock import SystemClock
-from handlers.messages import Reply
+from handlers.engine import Engine
+from handlers.messages import Incoming, Reply
 from storage import outbox
 from storage.claims import LEADER_LOCKS, PgClaims
 from storage.db import Database
@@ -375,6 +376,85 @@ async def test_only_the_first_row_of_a_reply_token_is_in_doubt_for_its_reply(
             return bool(taken)
         await _until(b_takes_them, timeout=2)
         assert [(m.id, m.in_doubt) for m in taken] == [(ids[0], True), (ids[1], False)]
+    finally:
+        await a.kill()
+        await b.kill()
+        await a.db.close()
+        await b.db.close()
+
+
+def _engine(node: Node, lease: object) -> Engine:
+    engine = Engine(node.db, SystemClock())
+    engine.reply_lease = lease  # type: ignore[assignment]
+    return engine
+
+
+def _hello(update_id: str) -> Incoming:
+    return Incoming(channel="telegram", user_id="9500", chat_id="9500", update_id=update_id,
+                    text="สวัสดี")
+
+
+async def test_a_reply_is_leased_by_its_insert_and_sent_as_handed_over_without_a_claim(
+        pg_url: str, tg: TelegramTestServer, telegram_app: Application  # type: ignore[type-arg]
+        ) -> None:
+    a = await _node("a", pg_url, TelegramSender(telegram_app, Path(".")))
+    b = await _node("b", pg_url, TelegramSender(telegram_app, Path(".")))
+    claimed_rows: list[int] = []
+    claim = a.shared.claim
+
+    async def claim_seen(*args: object, **kwargs: object) -> Claimed:
+        result = await claim(*args, **kwargs)  # type: ignore[arg-type]
+        claimed_rows.extend(m.id for rows in result.rows.values() for m in rows)
+        return result
+    a.shared.claim = claim_seen  # type: ignore[method-assign]
+    try:
+        engine = _engine(a, a.sender.reply_lease)
+        engine.on_enqueued(a.sender.wake)
+        a.task = asyncio.create_task(a.sender.run())
+        b.task = asyncio.create_task(b.sender.run())
+        await a.sender.deliver_due()  # the loop's first round is over: the next in 5 s
+        await engine.handle(_hello("u1"))
+
+        async def recorded() -> bool:
+            return bool(tg.sent_messages(9500)) and all(
+                s == "sent" for s, _ in (await _status(a.db)).values())
+        await _until(recorded, timeout=10)
+        replies = await _status(a.db)
+        assert replies and not set(replies) & set(claimed_rows)  # none of them claimed
+        assert len(tg.sent_messages(9500)) == len(replies)  # each sent once
+    finally:
+        await a.kill()
+        await b.kill()
+        await a.db.close()
+        await b.db.close()
+
+
+async def test_a_reply_leased_to_an_instance_killed_before_sending_it_is_sent_by_another(
+        pg_url: str, tg: TelegramTestServer, telegram_app: Application  # type: ignore[type-arg]
+        ) -> None:
+    """a commits a reply leased to its sender and dies before handing it over: b cannot
+    take the chat while a lives, and sends the reply, once, as soon as a is gone."""
+    a = await _node("a", pg_url, TelegramSender(telegram_app, Path(".")))
+    b = await _node("b", pg_url, TelegramSender(telegram_app, Path(".")))
+    try:
+        engine = _engine(a, lambda channel: outbox.Lease(
+            a.claims.sender_key, outbox.LEASE_SECONDS, time.monotonic() + 10,
+            a.claims.generation))
+        await engine.handle(_hello("u2"))  # nobody is told: a "dies" at its COMMIT
+        stored = await _status(a.db)
+        assert stored and all(s == ("pending", a.claims.sender_key) for s in stored.values())
+        held = await b.shared.claim("telegram", SystemClock().now(), chats=16, page=10)
+        assert held.rows == {}  # a lives: the chat is its
+        await a.kill()
+        started = time.monotonic()
+        b.task = asyncio.create_task(b.sender.run())
+
+        async def sent() -> bool:
+            b.sender.wake()
+            return all(s == "sent" for s, _ in (await _status(b.db)).values())
+        await _until(sent, timeout=10)
+        assert time.monotonic() - started < outbox.LEASE_SECONDS / 3
+        assert len(tg.sent_messages(9500)) == len(stored)  # each once
     finally:
         await a.kill()
         await b.kill()
