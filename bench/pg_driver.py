@@ -12,6 +12,12 @@ storage/timestamps.py's format. Timed, on one connection over loopback:
 - update: UPDATE of one row by id;
 - handle: one update's transaction: BEGIN, 3 lookups, 1 update, 2 inserts, COMMIT.
 
+A third runner, `engine`, is the bot's own path: a pooled connection of
+storage/engine_postgres.py, which sends on libpq directly (storage/pg_wire.py, psycopg's
+`pq` layer, its Transformer for the values). Each step is timed by the clock (wall, µs
+median and p99) and by this process's CPU (µs a step, mean): under load the bot's CPU is
+what runs out first. asyncpg is measured when installed (`pip install asyncpg==0.32.0`).
+
     .venv/bin/python -m bench.pg_driver [--rounds 2000]
 
 Writes bench/results/pg_driver.json.
@@ -125,6 +131,21 @@ async def psycopg_runner(url: str) -> tuple[Any, Runner, Runner, Runner]:
     return conn, fetch, execute, execute
 
 
+async def engine_runner(url: str) -> tuple[Any, Runner, Runner, Runner]:
+    from storage.engine_postgres import PgConnection
+
+    conn = await PgConnection.open(url)
+    conn.join_pool()
+
+    async def fetch(sql: str, params: tuple[Any, ...]) -> Any:
+        return await conn.execute_fetchall(sql, params)
+
+    async def execute(sql: str, params: tuple[Any, ...]) -> Any:
+        return (await conn.execute(sql, params)).rowcount
+
+    return conn, fetch, execute, execute
+
+
 LOOKUP = "SELECT id, chat_id, person_id, created_at FROM identities WHERE channel = ? AND" \
          " platform_user_id = ?"
 INSERT = "INSERT INTO outbox (channel, chat_id, priority, payload, amount, next_attempt_at," \
@@ -168,10 +189,12 @@ async def measure(name: str, make: Callable[[str], Awaitable[tuple[Any, Runner, 
         gc.collect()
         gc.disable()
         times = []
+        cpu = time.process_time()
         for i in range(rounds):
             t = time.perf_counter()
             await step(i)
             times.append(time.perf_counter() - t)
+        result[f"{label}_cpu_us"] = round((time.process_time() - cpu) / rounds * 1e6, 1)
         gc.enable()
         times.sort()
         result[f"{label}_median_us"] = round(statistics.median(times) * 1e6, 1)
@@ -187,8 +210,15 @@ async def main_async(rounds: int) -> dict[str, Any]:
 
         out: dict[str, Any] = {}
         # Interleaved twice each on fresh databases: the machine is shared and noisy.
+        runners: list[tuple[str, Callable[[str], Awaitable[Any]]]] = [
+            ("psycopg", psycopg_runner), ("engine", engine_runner)]
+        try:
+            import asyncpg  # noqa: F401
+            runners.insert(0, ("asyncpg", asyncpg_runner))
+        except ImportError:
+            print("asyncpg not installed: psycopg and the engine only", flush=True)
         for attempt in range(2):
-            for name, make in (("asyncpg", asyncpg_runner), ("psycopg", psycopg_runner)):
+            for name, make in runners:
                 db = f"{name}_{attempt}"
                 with psycopg.connect(server.admin_url, autocommit=True) as admin:
                     admin.execute(f"CREATE DATABASE {db}")
@@ -206,8 +236,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2000)
     args = parser.parse_args()
     out = asyncio.run(main_async(args.rounds))
-    out["ratio_psycopg_over_asyncpg"] = {
-        k: round(out["psycopg"][k] / out["asyncpg"][k], 2) for k in out["asyncpg"]}
+    for other in ("asyncpg", "engine"):
+        if other in out:
+            out[f"ratio_psycopg_over_{other}"] = {
+                k: round(out["psycopg"][k] / out[other][k], 2) for k in out[other]}
     path = Path(__file__).parent / "results" / "pg_driver.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))

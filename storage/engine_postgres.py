@@ -4,7 +4,9 @@ same for both.
 
 What differs per engine lives here:
 - placeholders: the repositories write SQLite's `?` and `:name`; each statement is
-  translated once (cached) to psycopg's `%s` / `%(name)s`;
+  translated once (cached) to libpq's `$n` for the pool's connections, which send on libpq
+  directly (storage/pg_wire.py: a third of psycopg's cursors' CPU a statement), and to
+  psycopg's `%s` / `%(name)s` for the others;
 - loose typing: the repositories pass whatever Python value they hold (an int for a text
   column, an ISO string for an instant), as SQLite allows. Parameters go to the server as
   text without a type (oid 0), so PostgreSQL infers each one's type from where it stands,
@@ -37,6 +39,7 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import ExecStatus, TransactionStatus
 
 from storage.connection import HeldRows
+from storage.pg_wire import Slot, Wire
 
 Parameters = Sequence[Any] | dict[str, Any]
 DatabaseError = psycopg.Error
@@ -174,6 +177,8 @@ _OR_IGNORE = re.compile(r"^(\s*INSERT)\s+OR\s+IGNORE\b", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _ON_CONFLICT = re.compile(r"\bON\s+CONFLICT\b", re.I)
 _CHANGES = ("INSERT", "UPDATE", "DELETE")
+_CHANGES_WIRE = (b"INSERT", b"UPDATE", b"DELETE")
+_QUERY = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
 # A result that is every column of a table (`SELECT *`, `t.*`, `RETURNING *`) is never
 # prepared: once another instance's migration adds a column, a prepared one fails with
 # "cached plan must not change result type" (tests/test_rolling_upgrades.py).
@@ -205,6 +210,27 @@ def _placeholders(sql: str) -> str:
     return _TOKENS.sub(swap, sql)
 
 
+def _numbered(sql: str) -> tuple[bytes, tuple[str, ...] | None]:
+    """The statement with libpq's `$n` placeholders: `?` in order, `:name` numbered by
+    first appearance (the names, in that order, pick the values from a mapping)."""
+    names: list[str] = []
+    count = 0
+
+    def swap(match: re.Match[str]) -> str:
+        nonlocal count
+        token = match.group(0)
+        if token == "?":
+            count += 1
+            return f"${count}"
+        if token.startswith(":") and token != "::":
+            if token[1:] not in names:
+                names.append(token[1:])
+            return f"${names.index(token[1:]) + 1}"
+        return token
+
+    return _TOKENS.sub(swap, sql).encode(), (tuple(names) if names else None)
+
+
 # Tables whose ids must commit in id order: the outbox (a chat's messages go in id order,
 # and a reply is handed to the sender when nothing with a smaller id waits for its chat).
 # A transaction's first INSERT into one takes ORDER_LOCK, held to its COMMIT or ROLLBACK
@@ -229,15 +255,21 @@ DEFERRED = frozenset({
 
 
 class Statement:
-    __slots__ = ("deferred", "ordered", "prepare", "returns_id", "text")
+    """A translated statement: `text` for psycopg (`%s`), `wire` for libpq (`$n`, the
+    values of `:name` placeholders in `names` order)."""
+
+    __slots__ = ("deferred", "names", "ordered", "prepare", "returns_id", "text", "wire")
 
     def __init__(self, text: str, returns_id: bool, ordered: bool = False,
-                 deferred: bool = False) -> None:
-        self.text = text
+                 deferred: bool = False, portable: str | None = None) -> None:
+        self.text = _placeholders(portable) if portable is not None else text
+        self.wire, self.names = _numbered(portable if portable is not None else text)
         self.returns_id = returns_id
         self.ordered = ordered
         self.deferred = deferred
-        self.prepare = False if _WHOLE_ROW.search(text) else None  # None: psycopg's way
+        # None: prepared (psycopg: after PREPARE_AFTER runs; the wire: at once). Never: a
+        # statement that is not a query (BEGIN, VACUUM, SET…) and a whole-row result.
+        self.prepare = False if _WHOLE_ROW.search(text) or not _QUERY.match(text) else None
 
 
 def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statement:
@@ -261,8 +293,8 @@ def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statem
         text += " RETURNING id"
         returns_id = True
     ordered = bool(insert) and insert.group(1).lower() in ORDERED_TABLES  # type: ignore[union-attr]
-    return Statement(_placeholders(text), returns_id, ordered,
-                     deferred=sql in DEFERRED and not returns_id and not many)
+    return Statement(text, returns_id, ordered,
+                     deferred=sql in DEFERRED and not returns_id and not many, portable=text)
 
 
 # ---- the connection -----------------------------------------------------------------------
@@ -295,20 +327,20 @@ class PgLater:
     """A statement sent without waiting (`PgConnection.execute_later`): its rows,
     lastrowid and rowcount once the connection synced."""
 
-    __slots__ = ("_conn", "_cursor", "_raw", "_statement")
+    __slots__ = ("_conn", "_cursor", "_slot", "_statement")
 
-    def __init__(self, conn: PgConnection, raw: psycopg.AsyncCursor[Any] | None,
-                 statement: Statement, cursor: PgCursor | None = None) -> None:
+    def __init__(self, conn: PgConnection, statement: Statement,
+                 cursor: PgCursor | None = None) -> None:
         self._conn = conn
-        self._raw = raw
+        self._slot: Slot | None = None
         self._statement = statement
         self._cursor = cursor
 
-    async def settle(self) -> None:
-        assert self._raw is not None
+    def settle(self) -> None:
+        assert self._slot is not None
         cursor = PgCursor(self._conn, "", ())
-        await self._conn._take_result(self._raw, self._statement, cursor)
-        self._cursor, self._raw = cursor, None
+        self._conn._take(self._slot.result, self._statement, cursor)
+        self._cursor, self._slot = cursor, None
 
     async def result(self) -> PgCursor:
         if self._cursor is None:
@@ -318,7 +350,7 @@ class PgLater:
         return self._cursor
 
 
-_TAKE_ORDER_LOCK = f"SELECT pg_advisory_xact_lock({ORDER_LOCK})"
+_TAKE_ORDER_LOCK_WIRE = f"SELECT pg_advisory_xact_lock({ORDER_LOCK})".encode()
 # The pool's statements are the handling's short ones, run thousands of times: a prepared
 # one may keep a generic plan (the server's choice) instead of being planned again each
 # time (planning cost more than running the inbox claim, the person's standing and the
@@ -333,7 +365,14 @@ PREPARED_MAX = 256  # the bot's distinct hot statements fit (psycopg drops the l
 
 class PgConnection:
     """One psycopg connection in autocommit mode (transactions are explicit BEGIN/COMMIT,
-    as on SQLite), offering the methods the repositories use on storage.connection's."""
+    as on SQLite), offering the methods the repositories use on storage.connection's.
+
+    A connection of the pool (`wire` set, storage/pg_wire.py) sends its statements on libpq
+    directly, queued and synced together: a transaction's BEGIN goes with its first
+    statement, deferred statements (DEFERRED, `execute_later`) with its next statement or
+    its COMMIT, one round trip each time. Any other connection (the reader, the shared
+    outbox's, the first one while it migrates) runs each statement on its own through a
+    psycopg cursor."""
 
     def __init__(self, raw: psycopg.AsyncConnection[Any], id_tables: frozenset[str]) -> None:
         self.raw = raw
@@ -342,15 +381,12 @@ class PgConnection:
         self.total_changes = 0
         self.row_factory: Any = None  # accepted and ignored: rows always work by name
         # BEGIN not sent yet: it goes with the transaction's first statement, in one
-        # round trip (a pipeline), instead of a round trip of its own.
+        # round trip, instead of a round trip of its own.
         self.begin_pending = False
         self.order_held = False  # this transaction holds ORDER_LOCK
-        # One cursor for every statement, on a connection one coroutine uses at a time
-        # (PostgresDatabase's pool); None: a new cursor per statement (`reader()`, shared).
-        self.cursor: psycopg.AsyncCursor[Any] | None = None
-        # The pipeline holding deferred statements (DEFERRED, `execute_later`) not yet
-        # synced, and the results the caller will read once it is.
-        self._pipeline: Any = None
+        # The pool's connections: one coroutine at a time (PostgresDatabase's pool).
+        self.wire: Wire | None = None
+        # Deferred statements sent and not synced yet: their results, read once synced.
         self._laters: list[PgLater] = []
         # A transaction's first statement when it is a deferred one, not sent yet: if the
         # COMMIT comes next, it runs alone, without BEGIN and COMMIT (one statement is a
@@ -361,9 +397,9 @@ class PgConnection:
     async def open(cls, url: str, plans: str = POOL_PLANS,
                    id_tables: frozenset[str] | None = None) -> PgConnection:
         # Prepared statements (bench.throughput_line --postgres): a statement run
-        # PREPARE_AFTER times is parsed once and then only bound and executed: the server's
-        # CPU per handled update down by a third, the wall time per statement ~40%. How
-        # each is planned: `plans` (POOL_PLANS, READER_PLANS).
+        # PREPARE_AFTER times (on the wire: from its first) is parsed once and then only
+        # bound and executed: the server's CPU per handled update down by a third, the wall
+        # time per statement ~40%. How each is planned: `plans` (POOL_PLANS, READER_PLANS).
         raw = await psycopg.AsyncConnection.connect(url, autocommit=True,
                                                     prepare_threshold=PREPARE_AFTER)
         raw.prepared_max = PREPARED_MAX
@@ -378,26 +414,27 @@ class PgConnection:
             await conn.refresh_id_tables()
         return conn
 
+    def join_pool(self) -> None:
+        """From now on statements go on the wire (storage/pg_wire.py)."""
+        if self.wire is None:
+            self.wire = Wire(self.raw)
+
+    @property
+    def broken(self) -> bool:
+        return self.raw.closed or self.raw.broken or (self.wire is not None and self.wire.broken)
+
+    @property
+    def sent_unsynced(self) -> bool:
+        """Statements sent that the server's answers are not read for yet."""
+        return self.wire is not None and self.wire.pending
+
     async def refresh_id_tables(self) -> None:
         """Which tables have an identity `id` (an INSERT into them returns it)."""
-        cur = await self.raw.execute(
+        rows = await self.execute_fetchall(
             "SELECT table_name FROM information_schema.columns WHERE column_name = 'id'"
             " AND is_identity = 'YES' AND table_schema = current_schema()")
-        self.id_tables = frozenset(str(r[0]) for r in await cur.fetchall())
+        self.id_tables = frozenset(str(r[0]) for r in rows)
         self._statements.clear()
-
-    async def _begin(self) -> None:
-        """BEGIN, in the pipeline that takes the transaction's first statement too."""
-        await self._run_bare("BEGIN")
-
-    async def _run_bare(self, text: str) -> None:
-        """A statement whose result nobody reads (BEGIN, the ORDER_LOCK): on the pooled
-        connection's own cursor, not a new one (a pipeline gives each result to its cursor
-        in order, so the statement run on it next still leaves its own)."""
-        if self.cursor is None:
-            await self.raw.execute(text)
-        else:
-            await self.cursor.execute(text)
 
     def _statement(self, sql: str, many: bool = False) -> Statement:
         key = (sql, many)
@@ -419,127 +456,97 @@ class PgConnection:
         self.order_held = True
         return True
 
-    async def _defer(self, statement: Statement, params: Parameters,
-                     later: PgLater | None) -> None:
+    # ---- the wire (the pool's connections) ----------------------------------------------
+
+    def _send(self, statement: Statement, params: Parameters) -> Slot:
+        """Queue a statement on the wire, after BEGIN and ORDER_LOCK when they are due."""
+        assert self.wire is not None
+        begin, lock = self.begin_pending, self._order_lock_due(statement)
+        self.begin_pending = False
+        if begin:
+            self.wire.send(b"BEGIN", None, prepare=False)
+        if lock:
+            self.wire.send(_TAKE_ORDER_LOCK_WIRE, None, prepare=False)
+        if statement.names is not None:
+            named: Any = params
+            params = [named[name] for name in statement.names]
+        return self.wire.send(statement.wire, params or None,
+                              prepare=statement.prepare is not False)
+
+    async def _sync(self) -> None:
+        """Everything queued: sent, answered, the deferred statements' results settled."""
+        assert self.wire is not None
+        await self.wire.sync()
+        laters, self._laters = self._laters, []
+        for later in laters:
+            later.settle()
+
+    def _defer(self, statement: Statement, params: Parameters,
+               later: PgLater | None) -> None:
         """A statement not waited for (DEFERRED, `execute_later`): held when it is the
-        transaction's first, else sent in the open pipeline."""
-        if self.begin_pending and self._held is None and self._pipeline is None \
+        transaction's first, else queued on the wire."""
+        if self.begin_pending and self._held is None and not self.sent_unsynced \
                 and not statement.ordered:
             self._held = (statement, params, later)
             return
-        await self._send_held()
-        await self._send_deferred(statement, params, later)
+        self._send_held()
+        self._send_deferred(statement, params, later)
 
-    async def _send_held(self) -> None:
+    def _send_held(self) -> None:
         """The held first statement, sent after BEGIN: more statements follow it."""
         if self._held is not None:
             held, self._held = self._held, None
-            await self._send_deferred(*held)
+            self._send_deferred(*held)
 
-    async def _send_deferred(self, statement: Statement, params: Parameters,
-                             later: PgLater | None) -> None:
-        raw = await self._queue_deferred(statement, params)
-        if later is not None:  # its result, read when the pipeline is synced
-            later._raw = raw
+    def _send_deferred(self, statement: Statement, params: Parameters,
+                       later: PgLater | None) -> None:
+        slot = self._send(statement, params)
+        if later is not None:  # its result, read when the wire is synced
+            later._slot = slot
             self._laters.append(later)
 
     async def _run_held_alone(self) -> None:
         """The transaction is its held statement only: it runs on its own, in autocommit
         (the inbox's INSERT of a batch of updates: one statement instead of three)."""
-        assert self._held is not None and self.cursor is not None
+        assert self._held is not None
         (statement, params, later), self._held = self._held, None
         self.begin_pending = False
-        await self.cursor.execute(statement.text, params or (),  # type: ignore[arg-type]
-                                  prepare=statement.prepare)
+        slot = self._send(statement, params)
         if later is not None:
-            later._raw = self.cursor
-            await later.settle()
-
-    async def _queue_deferred(self, statement: Statement, params: Parameters
-                              ) -> psycopg.AsyncCursor[Any]:
-        """Send a statement in the open pipeline (opened here if need be), not waiting for
-        its result (DEFERRED, `execute_later`)."""
-        begin, lock = self.begin_pending, self._order_lock_due(statement)
-        self.begin_pending = False
-        if self._pipeline is None:
-            opening = self.raw.pipeline()
-            await opening.__aenter__()
-            self._pipeline = opening
-        try:
-            if begin:
-                await self._begin()
-            if lock:
-                await self._run_bare(_TAKE_ORDER_LOCK)
-            cur = self.raw.cursor()
-            await cur.execute(statement.text, params or (),  # type: ignore[arg-type]
-                              prepare=statement.prepare)
-        except BaseException:
-            await self.discard_deferred()
-            raise
-        return cur
-
-    async def _sync_after(self, cur: Any, statement: Statement, params: Parameters,
-                          begin: bool, lock: bool) -> None:
-        """This statement in the open pipeline, then the pipeline synced: one round trip
-        for it and every deferred statement before it (their errors raised here)."""
-        opened, self._pipeline = self._pipeline, None
-        try:
-            if begin:
-                await self._begin()
-            if lock:
-                await self._run_bare(_TAKE_ORDER_LOCK)
-            await cur.execute(statement.text, params or (), prepare=statement.prepare)
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                await opened.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
-        await opened.__aexit__(None, None, None)
-        await self._settle_laters()
-
-    async def _settle_laters(self) -> None:
-        laters, self._laters = self._laters, []
-        for later in laters:
-            await later.settle()
+            later._slot = slot
+            self._laters.append(later)
+        await self._sync()
 
     async def discard_deferred(self) -> None:
-        """Close the open pipeline, its statements' errors ignored (before a ROLLBACK)."""
-        opened, self._pipeline = self._pipeline, None
+        """Forget what was queued, its statements' errors ignored (before a ROLLBACK)."""
         self._laters = []
         self._held = None
-        if opened is not None:
+        if self.sent_unsynced:
+            assert self.wire is not None
             with contextlib.suppress(Exception):
-                await opened.__aexit__(None, None, None)
+                await self.wire.sync()
 
-    async def _run(self, cursor: PgCursor) -> None:
-        statement = self._statement(cursor._sql)
-        if statement.deferred and self.cursor is not None and self.in_transaction:
-            await self._defer(statement, cursor._params, None)
-            return  # rowcount -1, no rows: nobody looks
-        if self._held is not None:
-            if cursor._sql == "COMMIT" and self.begin_pending:
-                await self._run_held_alone()
-                return
-            await self._send_held()
-        # A cursor per statement where two coroutines may use the connection at once
-        # (`reader()`): psycopg queues them, each keeps its rows.
-        cur = self.cursor or self.raw.cursor()
-        begin, lock = self.begin_pending, self._order_lock_due(statement)
-        if self._pipeline is not None:
-            self.begin_pending = False
-            await self._sync_after(cur, statement, cursor._params, begin, lock)
-        elif begin or lock:
-            self.begin_pending = False
-            async with self.raw.pipeline():  # BEGIN, the lock, the statement: one round trip
-                if begin:
-                    await self._begin()
-                if lock:
-                    await self._run_bare(_TAKE_ORDER_LOCK)
-                await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
-                                  prepare=statement.prepare)
-        else:
-            await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
-                              prepare=statement.prepare)
-        await self._take_result(cur, statement, cursor)
+    def _take(self, result: Any, statement: Statement, cursor: PgCursor) -> None:
+        """A finished statement's rows, rowcount and lastrowid, from libpq's result."""
+        assert self.wire is not None
+        if result is None:
+            raise psycopg.OperationalError("the statement's result did not come")
+        rows: list[Any] = []
+        if result.status == ExecStatus.TUPLES_OK:
+            tx = self.wire.transformer
+            tx.set_pgresult(result)
+            rows = tx.load_rows(0, result.ntuples, _row_class(
+                tuple((result.fname(i) or b"").decode() for i in range(result.nfields))))
+        count = result.command_tuples
+        cursor.rowcount = count if count is not None else -1
+        if cursor.rowcount > 0 and (result.command_status or b"").startswith(_CHANGES_WIRE):
+            self.total_changes += cursor.rowcount
+        if statement.returns_id:
+            cursor.lastrowid = rows[0][0] if rows else None
+            rows = []
+        cursor._rows = rows
+
+    # ---- psycopg cursors (every other connection) ---------------------------------------
 
     async def _take_result(self, raw: psycopg.AsyncCursor[Any], statement: Statement,
                            cursor: PgCursor) -> None:
@@ -555,6 +562,28 @@ class PgConnection:
             rows = []
         cursor._rows = rows
 
+    # ---- what the repositories call -----------------------------------------------------
+
+    async def _run(self, cursor: PgCursor) -> None:
+        statement = self._statement(cursor._sql)
+        if self.wire is None:
+            cur = self.raw.cursor()
+            await cur.execute(statement.text, cursor._params or (),  # type: ignore[arg-type]
+                              prepare=statement.prepare)
+            await self._take_result(cur, statement, cursor)
+            return
+        if statement.deferred and self.in_transaction:
+            self._defer(statement, cursor._params, None)
+            return  # rowcount -1, no rows: nobody looks
+        if self._held is not None:
+            if cursor._sql == "COMMIT" and self.begin_pending:
+                await self._run_held_alone()
+                return
+            self._send_held()
+        slot = self._send(statement, cursor._params)
+        await self._sync()
+        self._take(slot.result, statement, cursor)
+
     def execute(self, sql: str, parameters: Parameters = ()) -> PgCursor:
         return PgCursor(self, sql, parameters)
 
@@ -564,19 +593,17 @@ class PgConnection:
         (`PgLater.result`, which syncs first if nothing did yet). Outside a transaction it
         runs at once."""
         statement = self._statement(sql)
-        if self.cursor is None or not self.in_transaction:
-            return PgLater(self, None, statement, await self.execute(sql, parameters))
-        later = PgLater(self, None, statement)
-        await self._defer(statement, parameters, later)
+        if self.wire is None or not self.in_transaction:
+            return PgLater(self, statement, await self.execute(sql, parameters))
+        later = PgLater(self, statement)
+        self._defer(statement, parameters, later)
         return later
 
     async def sync(self) -> None:
         """Every statement sent and not waited for: done, their errors raised."""
-        await self._send_held()
-        if self._pipeline is not None:
-            opened, self._pipeline = self._pipeline, None
-            await opened.__aexit__(None, None, None)
-            await self._settle_laters()
+        self._send_held()
+        if self.sent_unsynced:
+            await self._sync()
 
     async def execute_fetchall(self, sql: str, parameters: Parameters = ()) -> list[Any]:
         return await (await self.execute(sql, parameters)).fetchall()
@@ -590,19 +617,22 @@ class PgConnection:
         rows = list(rows)
         statement = self._statement(sql, many=True)
         cursor = PgCursor(self, sql, ())
-        await self.sync()  # statements sent before it first, their errors raised
-        if rows and self.begin_pending:
-            self.begin_pending = False
-            await self._begin()
-        if rows and self._order_lock_due(statement):
-            await self._run_bare(_TAKE_ORDER_LOCK)
-        if rows:
+        cursor.rowcount = 0
+        if not rows:
+            return cursor
+        if self.wire is None:
             cur = self.raw.cursor()
             await cur.executemany(statement.text, rows)  # type: ignore[arg-type]
             cursor.rowcount = cur.rowcount
             self.total_changes += max(cur.rowcount, 0)
-        else:
-            cursor.rowcount = 0
+            return cursor
+        await self.sync()  # statements sent before it first, their errors raised
+        slots = [self._send(statement, row) for row in rows]
+        await self._sync()
+        for slot in slots:
+            counted = PgCursor(self, sql, ())
+            self._take(slot.result, statement, counted)
+            cursor.rowcount += max(counted.rowcount, 0)
         return cursor
 
     async def close(self) -> None:
@@ -680,7 +710,7 @@ class PostgresDatabase:
         self._closing = False
         self._first = await PgConnection.open(self.url)
         await migrate(self._first)
-        self._first.cursor = self._first.raw.cursor()
+        self._first.join_pool()
         self._idle.append(self._first)
         return self
 
@@ -722,7 +752,7 @@ class PostgresDatabase:
         try:
             while self._idle:
                 conn = self._idle.pop()
-                if not (conn.raw.closed or conn.raw.broken):
+                if not conn.broken:
                     break
                 await _close_quietly(conn)
             else:
@@ -738,7 +768,7 @@ class PostgresDatabase:
     async def _new_pooled(self) -> PgConnection:
         assert self._first is not None
         conn = await PgConnection.open(self.url, id_tables=self._first.id_tables)
-        conn.cursor = conn.raw.cursor()  # only this transaction or read uses it
+        conn.join_pool()  # only one transaction or read at a time uses it
         return conn
 
     async def warm(self) -> None:
@@ -765,9 +795,8 @@ class PostgresDatabase:
 
     async def _release(self, conn: PgConnection) -> None:
         self._busy.discard(conn)
-        reusable = not (conn.raw.closed or conn.raw.broken or conn.begin_pending
-                        or conn._pipeline is not None or conn._held is not None
-                        or self._closing) and \
+        reusable = not (conn.broken or conn.begin_pending or conn.sent_unsynced
+                        or conn._held is not None or self._closing) and \
             conn.raw.info.transaction_status == TransactionStatus.IDLE
         conn.order_held = False
         conn._laters = []
@@ -799,7 +828,7 @@ class PostgresDatabase:
                 await conn.discard_deferred()
                 if conn.begin_pending:  # nothing was sent
                     conn.begin_pending = False
-                elif not (conn.raw.closed or conn.raw.broken):
+                elif not conn.broken:
                     await conn.execute("ROLLBACK")
                 raise
             else:
@@ -810,9 +839,9 @@ class PostgresDatabase:
                         await conn.execute("COMMIT")  # with any deferred statements
                     except BaseException:
                         await conn.discard_deferred()
-                        if not (conn.raw.closed or conn.raw.broken):
+                        if not conn.broken:
                             with contextlib.suppress(psycopg.Error):
-                                await conn.raw.execute("ROLLBACK")
+                                await conn.execute("ROLLBACK")
                         raise
         finally:
             await self._release(conn)
@@ -850,7 +879,7 @@ class PostgresDatabase:
         return True
 
     async def reader(self) -> PgConnection:
-        if self._reader is not None and (self._reader.raw.closed or self._reader.raw.broken):
+        if self._reader is not None and self._reader.broken:
             self._reader = None
         if self._reader is None:
             self._reader = await PgConnection.open(

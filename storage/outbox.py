@@ -407,7 +407,7 @@ class SharedOutbox:
         from storage.engine_postgres import PgConnection
 
         conn = self._conn
-        if conn is None or conn.raw.closed or conn.raw.broken:
+        if conn is None or conn.broken:
             # The claim is planned once and kept (a generic plan: its values do not change
             # what plan is best, and planning it costs more than running it): POOL_PLANS.
             self._conn = conn = await PgConnection.open(self.url)

@@ -571,9 +571,9 @@ async def test_deferred_statement_goes_with_the_next_and_is_seen(pg_migrated: st
             assert identity is not None
             await conversations.save(conn, Conversation(identity, "report", "what", {}, [], 3),
                                      now)
-            assert conn._pipeline is not None  # sent, not waited for
+            assert conn.sent_unsynced  # sent, not waited for
             loaded = await conversations.load(conn, identity)  # the same round trip
-            assert conn._pipeline is None and (loaded.flow, loaded.seq) == ("report", 3)
+            assert not conn.sent_unsynced and (loaded.flow, loaded.seq) == ("report", 3)
             await conversations.save(conn, Conversation(identity, "report", "where", {}, [], 4),
                                      now)
         async with db.read() as conn:  # the COMMIT took the last one with it
@@ -593,7 +593,7 @@ async def test_a_transaction_of_one_deferred_statement_commits_it_alone(
         async with db.transaction() as conn:
             stored = await inbox.store_later(
                 conn, [("line", [inbox.NewUpdate("b:1", "line:U1", "{}")])], now)
-            assert conn._held is not None and conn._pipeline is None  # nothing sent yet
+            assert conn._held is not None and not conn.sent_unsynced  # nothing sent yet
         [[row_id]] = await stored.ids()
         assert row_id is not None and not conn.in_transaction
         for _ in range(db.pool_size + 1):
@@ -629,3 +629,29 @@ async def test_deferred_statement_failing_fails_its_transaction(pg_migrated: str
             names = {r[0] for r in await conn.execute_fetchall(
                 "SELECT display_name FROM people WHERE display_name IN ('rolled back', 'after')")}
         assert names == {"after"}
+
+
+async def test_the_pools_statements_are_prepared_by_their_values_types_and_evicted(
+        pg_migrated: str) -> None:
+    """The pool's connections send on libpq directly (storage/pg_wire.py): a statement is
+    prepared once per types of its values (NULL, a number as text, an instant typed), more
+    distinct statements than PREPARED_MAX still run (the least used is deallocated, and
+    prepared again when it comes back), and the server never holds more than that."""
+    from storage.pg_wire import PREPARED_MAX
+
+    async with Database(pg_migrated) as db, db.read() as conn:
+        assert conn.wire is not None
+        for value, expected in ((None, True), ("x", False), (3, False), (None, True)):
+            rows = await conn.execute_fetchall("SELECT CAST(? AS text) IS NULL AS empty",
+                                               (value,))
+            assert rows[0]["empty"] is expected
+        instant = "2025-01-10T03:00:00.000000+00:00"
+        rows = await conn.execute_fetchall(
+            "SELECT :at = CAST('2025-01-10 03:00+00' AS timestamptz) AND :at > :at::date",
+            {"at": instant})
+        assert rows[0][0] is True
+        for i in range(PREPARED_MAX + 40):
+            assert (await conn.execute_fetchall(f"SELECT ? + {i}", (1,)))[0][0] == i + 1
+        assert (await conn.execute_fetchall("SELECT ? + 0", (5,)))[0][0] == 5  # again
+        held = await conn.execute_fetchall("SELECT count(*) FROM pg_prepared_statements")
+        assert held[0][0] <= PREPARED_MAX
