@@ -466,7 +466,7 @@ class PgConnection:
         if begin:
             self.wire.send(b"BEGIN", None, prepare=False)
         if lock:
-            self.wire.send(_TAKE_ORDER_LOCK_WIRE, None, prepare=False)
+            self.wire.send(_TAKE_ORDER_LOCK_WIRE, None, prepare=True)
         if statement.names is not None:
             named: Any = params
             params = [named[name] for name in statement.names]
