@@ -267,8 +267,8 @@ class Statement:
         self.returns_id = returns_id
         self.ordered = ordered
         self.deferred = deferred
-        # None: prepared (psycopg: after PREPARE_AFTER runs; the wire: at once). Never: a
-        # statement that is not a query (BEGIN, VACUUM, SET…) and a whole-row result.
+        # None: prepared (psycopg: after PREPARE_AFTER runs; the wire: at its second).
+        # Never: a statement that is not a query (BEGIN, VACUUM, SET…), a whole-row result.
         self.prepare = False if _WHOLE_ROW.search(text) or not _QUERY.match(text) else None
 
 
@@ -397,7 +397,7 @@ class PgConnection:
     async def open(cls, url: str, plans: str = POOL_PLANS,
                    id_tables: frozenset[str] | None = None) -> PgConnection:
         # Prepared statements (bench.throughput_line --postgres): a statement run
-        # PREPARE_AFTER times (on the wire: from its first) is parsed once and then only
+        # PREPARE_AFTER times (on the wire: from its second) is parsed once and then only
         # bound and executed: the server's CPU per handled update down by a third, the wall
         # time per statement ~40%. How each is planned: `plans` (POOL_PLANS, READER_PLANS).
         raw = await psycopg.AsyncConnection.connect(url, autocommit=True,

@@ -9,15 +9,19 @@ reads every result; values go and come through psycopg's adapters (the engine's 
 dumpers and its loaders), errors are psycopg's own classes
 (`psycopg.errors.error_from_result`).
 
-A query (the engine says which may be: `prepare`) is prepared the first time it is sent on
+A query (the engine says which may be: `prepare`) is prepared the second time it is sent on
 this connection and then only bound and executed; it is known by its text and its values'
 types, as psycopg's prepared statements are, at most PREPARED_MAX of them (the least used
-is deallocated, and prepared again if it comes back).
+is deallocated, and prepared again if it comes back; a DEALLOCATE an earlier error skipped
+is sent again). A prepared statement a migration elsewhere made stale ("cached plan must
+not change result type") breaks the wire: the connection is replaced, its statements with
+it.
 
 One coroutine at a time: only the pool's connections have a wire, each used by one
 transaction or read at a time. A `sync` cut off (cancelled: the server is asked to stop the
 statement; a broken socket) leaves results unread: the wire is `broken` from then on and
-the pool closes the connection instead of reusing it."""
+the pool closes the connection instead of reusing it; a statement sent while a sync runs
+is refused (RuntimeError) rather than given another's results."""
 
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from psycopg import errors, pq
 from psycopg.adapt import PyFormat, Transformer
 
 PREPARED_MAX = 256  # the bot's distinct hot statements fit
+SEEN_MAX = 4096  # queries remembered as sent once (then forgotten all at once)
 CANCEL_SECONDS = 2.0  # a sync cut off asks the server to stop its statement, this long
 
 Key = tuple[bytes, tuple[int, ...]]  # a prepared statement: its text, its values' types
@@ -54,10 +59,13 @@ class Wire:
         self.encoding = raw.info.encoding
         self.broken = False
         self._names: OrderedDict[Key, bytes] = OrderedDict()
+        self._seen: set[Key] = set()  # queries sent once, unprepared: prepared the next time
+        self._stale: list[bytes] = []  # names whose DEALLOCATE did not run: sent again
         self._count = 0
         # What each queued command's result is for: a statement's slot, the key of a
-        # PREPARE (forgotten unless it succeeds), None for a DEALLOCATE.
-        self._slots: list[Slot | Key | None] = []
+        # PREPARE (forgotten unless it succeeds), the name a DEALLOCATE drops.
+        self._slots: list[Slot | Key | bytes] = []
+        self._syncing = False
         self.pgconn.nonblocking = 1
         self.pgconn.enter_pipeline_mode()
 
@@ -68,6 +76,8 @@ class Wire:
     def send(self, text: bytes, params: Sequence[Any] | None, prepare: bool) -> Slot:
         """Queue one statement (`$n` placeholders) with its values; its result is in the
         returned slot once synced."""
+        if self._syncing:  # one coroutine at a time: results would go to the wrong slots
+            raise RuntimeError("a statement sent while the connection syncs")
         values: Sequence[Any] | None = None
         types: tuple[int, ...] = ()
         formats: Sequence[pq.Format] | None = None
@@ -75,28 +85,39 @@ class Wire:
             tx = self.transformer
             values = tx.dump_sequence(params, [PyFormat.AUTO] * len(params))
             types, formats = tuple(tx.types or ()), tx.formats
-        if prepare:
-            key = (text, types)
-            name = self._names.get(key)
-            if name is None:
-                name = self._prepare(key)
-            else:
-                self._names.move_to_end(key)
+        name = self._prepared(text, types) if prepare else None
+        slot = Slot()
+        if name is not None:
             self.pgconn.send_query_prepared(name, values, formats)
         else:
             self.pgconn.send_query_params(text, values, types or None, formats)
-        slot = Slot()
         self._slots.append(slot)
         return slot
 
-    def _prepare(self, key: Key) -> bytes:
-        if len(self._names) >= PREPARED_MAX:
-            _, old = self._names.popitem(last=False)
+    def _prepared(self, text: bytes, types: tuple[int, ...]) -> bytes | None:
+        """The prepared statement's name for this query, prepared now if it was sent once
+        before; None the first time (a query built once, an IN list of one length, is not
+        worth a PREPARE nor a place among the PREPARED_MAX)."""
+        key = (text, types)
+        name = self._names.get(key)
+        if name is not None:
+            self._names.move_to_end(key)
+            return name
+        if key not in self._seen:
+            if len(self._seen) >= SEEN_MAX:
+                self._seen.clear()
+            self._seen.add(key)
+            return None
+        self._seen.discard(key)
+        while len(self._names) >= PREPARED_MAX:
+            self._stale.append(self._names.popitem(last=False)[1])
+        for old in self._stale:
             self.pgconn.send_query_params(b"DEALLOCATE " + old, None)
-            self._slots.append(None)
+            self._slots.append(old)
+        self._stale = []
         self._count += 1
         name = b"w%d" % self._count
-        self.pgconn.send_prepare(name, key[0], key[1] or None)
+        self.pgconn.send_prepare(name, text, types or None)
         self._slots.append(key)
         self._names[key] = name
         return name
@@ -106,24 +127,12 @@ class Wire:
         error among them is raised (the statements after it were not run)."""
         if not self._slots:
             return
+        if self._syncing:
+            raise RuntimeError("the connection syncs already")
         slots, self._slots = self._slots, []
-        pgconn = self.pgconn
+        self._syncing = True
         try:
-            pgconn.pipeline_sync()
-            await self._flush()
-            error: psycopg.Error | None = None
-            for slot in slots:
-                result = await self._next_result()
-                if result.status == pq.ExecStatus.FATAL_ERROR and error is None:
-                    error = errors.error_from_result(result, encoding=self.encoding)
-                if isinstance(slot, Slot):
-                    slot.result = result
-                elif slot is not None and result.status != pq.ExecStatus.COMMAND_OK:
-                    self._names.pop(slot, None)  # not prepared (it failed, or was skipped)
-                await self._end_of_command()
-            done = await self._next_result()
-            if done.status != pq.ExecStatus.PIPELINE_SYNC:
-                raise psycopg.OperationalError(f"unexpected result {done.status!r}")
+            error = await self._read(slots)
         except BaseException as exc:
             self.broken = True
             if isinstance(exc, asyncio.CancelledError):
@@ -132,14 +141,48 @@ class Wire:
                 with contextlib.suppress(Exception):
                     await self.raw.cancel_safe(timeout=CANCEL_SECONDS)
             raise
+        finally:
+            self._syncing = False
         if error is not None:
             if isinstance(error, errors.InvalidSqlStatementName):
                 self._names.clear()  # DEALLOCATE ALL ran, or a PREPARE went missing
+            elif isinstance(error, errors.FeatureNotSupported):
+                # "cached plan must not change result type": a table changed under a
+                # prepared statement (another instance migrated). This connection's
+                # prepared statements are given up with it: the next one starts clean.
+                self.broken = True
             raise error
 
+    async def _read(self, slots: list[Slot | Key | bytes]) -> psycopg.Error | None:
+        pgconn = self.pgconn
+        pgconn.pipeline_sync()
+        await self._flush()
+        error: psycopg.Error | None = None
+        ok = pq.ExecStatus.COMMAND_OK
+        for slot in slots:
+            result = await self._next_result()
+            failed = result.status == pq.ExecStatus.FATAL_ERROR
+            if failed and error is None:
+                error = errors.error_from_result(result, encoding=self.encoding)
+            if isinstance(slot, Slot):
+                slot.result = result
+            elif isinstance(slot, bytes):
+                if result.status == pq.ExecStatus.PIPELINE_ABORTED:
+                    self._stale.append(slot)  # an error before it: dropped next time
+            elif result.status != ok:
+                self._names.pop(slot, None)  # not prepared (it failed, or was skipped)
+            await self._end_of_command()
+        done = await self._next_result()
+        if done.status != pq.ExecStatus.PIPELINE_SYNC:
+            raise psycopg.OperationalError(f"unexpected result {done.status!r}")
+        return error
+
     async def _flush(self) -> None:
+        """Everything queued, out to the server. While the socket is full the server may be
+        waiting for us to read its results: read them meanwhile (libpq's advice)."""
         while self.pgconn.flush() != 0:
-            await self._wait(writable=True)
+            await self._wait(read=True, write=True)
+            self.pgconn.consume_input()
 
     async def _next_result(self) -> pq.abc.PGresult:
         pgconn = self.pgconn
@@ -154,7 +197,7 @@ class Wire:
                 if nulls > 1:
                     raise psycopg.OperationalError("a result was expected and none came")
                 continue
-            await self._wait(writable=False)
+            await self._wait(read=True, write=False)
 
     async def _end_of_command(self) -> None:
         """The NULL that follows a command's result (after a PIPELINE_SYNC there is none)."""
@@ -165,9 +208,9 @@ class Wire:
                 if pgconn.get_result() is None:
                     return
                 continue  # a command with more than one result: the first one counts
-            await self._wait(writable=False)
+            await self._wait(read=True, write=False)
 
-    async def _wait(self, *, writable: bool) -> None:
+    async def _wait(self, *, read: bool, write: bool) -> None:
         loop = asyncio.get_running_loop()
         fd = self.pgconn.socket
         ready = loop.create_future()
@@ -175,14 +218,14 @@ class Wire:
         def wake() -> None:
             if not ready.done():
                 ready.set_result(None)
-        if writable:
-            loop.add_writer(fd, wake)
-        else:
+        if read:
             loop.add_reader(fd, wake)
+        if write:
+            loop.add_writer(fd, wake)
         try:
             await ready
         finally:
-            if writable:
-                loop.remove_writer(fd)
-            else:
+            if read:
                 loop.remove_reader(fd)
+            if write:
+                loop.remove_writer(fd)
