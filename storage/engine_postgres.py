@@ -39,7 +39,7 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import ExecStatus, TransactionStatus
 
 from storage.connection import HeldRows
-from storage.pg_wire import Slot, Wire
+from storage.pg_wire import PREPARED_MAX, Slot, Wire
 
 Parameters = Sequence[Any] | dict[str, Any]
 DatabaseError = psycopg.Error
@@ -159,14 +159,17 @@ def _row_class(names: tuple[str, ...]) -> type:
     return cls
 
 
-def _row_factory(cursor: Any) -> Any:
+def _row_class_of(result: Any) -> Any:
     """The row class of a result, named from the result's own fields (not through
     `cursor.description`, whose Column objects cost more than the rest of a short row)."""
-    result = cursor.pgresult
     if result is None or not result.nfields:
         return tuple
     return _row_class(tuple((result.fname(i) or b"").decode()
                             for i in range(result.nfields)))
+
+
+def _row_factory(cursor: Any) -> Any:
+    return _row_class_of(cursor.pgresult)
 
 
 # ---- statements ---------------------------------------------------------------------------
@@ -177,7 +180,6 @@ _OR_IGNORE = re.compile(r"^(\s*INSERT)\s+OR\s+IGNORE\b", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 _ON_CONFLICT = re.compile(r"\bON\s+CONFLICT\b", re.I)
 _CHANGES = ("INSERT", "UPDATE", "DELETE")
-_CHANGES_WIRE = (b"INSERT", b"UPDATE", b"DELETE")
 _QUERY = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
 # A result that is every column of a table (`SELECT *`, `t.*`, `RETURNING *`) is never
 # prepared: once another instance's migration adds a column, a prepared one fails with
@@ -360,7 +362,6 @@ _TAKE_ORDER_LOCK_WIRE = f"SELECT pg_advisory_xact_lock({ORDER_LOCK})".encode()
 POOL_PLANS = "SET plan_cache_mode = auto"
 READER_PLANS = "SET plan_cache_mode = force_custom_plan"
 PREPARE_AFTER = 5  # psycopg's default: statements run once or twice (migrations) are not
-PREPARED_MAX = 256  # the bot's distinct hot statements fit (psycopg drops the least used)
 
 
 class PgConnection:
@@ -535,12 +536,17 @@ class PgConnection:
         if result.status == ExecStatus.TUPLES_OK:
             tx = self.wire.transformer
             tx.set_pgresult(result)
-            rows = tx.load_rows(0, result.ntuples, _row_class(
-                tuple((result.fname(i) or b"").decode() for i in range(result.nfields))))
+            rows = tx.load_rows(0, result.ntuples, _row_class_of(result))
         count = result.command_tuples
-        cursor.rowcount = count if count is not None else -1
-        if cursor.rowcount > 0 and (result.command_status or b"").startswith(_CHANGES_WIRE):
-            self.total_changes += cursor.rowcount
+        self._fill(cursor, statement, rows, count if count is not None else -1,
+                   (result.command_status or b"").decode())
+
+    def _fill(self, cursor: PgCursor, statement: Statement, rows: list[Any], rowcount: int,
+              status: str) -> None:
+        """What a finished statement tells its caller: rows, rowcount, lastrowid."""
+        cursor.rowcount = rowcount
+        if rowcount > 0 and status.startswith(_CHANGES):
+            self.total_changes += rowcount
         if statement.returns_id:
             cursor.lastrowid = rows[0][0] if rows else None
             rows = []
@@ -554,13 +560,7 @@ class PgConnection:
         result = raw.pgresult
         rows = await raw.fetchall() if result is not None and \
             result.status == ExecStatus.TUPLES_OK else []
-        cursor.rowcount = raw.rowcount
-        if raw.rowcount > 0 and (raw.statusmessage or "").startswith(_CHANGES):
-            self.total_changes += raw.rowcount
-        if statement.returns_id:
-            cursor.lastrowid = rows[0][0] if rows else None
-            rows = []
-        cursor._rows = rows
+        self._fill(cursor, statement, rows, raw.rowcount, raw.statusmessage or "")
 
     # ---- what the repositories call -----------------------------------------------------
 
