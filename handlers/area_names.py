@@ -30,6 +30,9 @@ def title(lineage: list[Area], language: str, depth: int = 4) -> str:
     return " ".join(_part(a, language) for a in shown[:depth])
 
 
-async def bilingual_title(conn: Connection, code: str, depth: int = 4) -> Bilingual:
-    lineage = await areas.lineage(conn, code)
+def bilingual(lineage: list[Area], depth: int = 4) -> Bilingual:
     return Bilingual(title(lineage, "th", depth), title(lineage, "en", depth))
+
+
+async def bilingual_title(conn: Connection, code: str, depth: int = 4) -> Bilingual:
+    return bilingual(await areas.lineage(conn, code), depth)

@@ -643,9 +643,9 @@ class Engine:
                     person_id=note.person_id, priority=outbox.NOTIFICATION,
                     payload=Reply(text, buttons).to_payload(), now=turn.now,
                     dedupe_key=f"{base}:n{i}:{identity.id}" if base else None)
-        for i, (area_code, key, params) in enumerate(turn.group_notifications):
+        for i, (linked, key, params) in enumerate(turn.group_notifications):
             text = render(DEFAULT_LANGUAGE, key, params)
-            for group in await groups.of_area(turn.conn, area_code):
+            for group in linked:
                 chats.add((group.channel, group.chat_id))
                 await outbox.queue_later(
                     turn.conn, channel=group.channel, chat_id=group.chat_id, person_id=None,

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from storage import areas
+from storage.areas import Area
 from storage.connection import Connection
 from storage.people import Grant
 
@@ -118,10 +119,13 @@ def allowed(grants: Iterable[Grant], action: Action, lineage: list[str]) -> bool
 
 
 async def check(conn: Connection, grants: Iterable[Grant], action: Action,
-                area_code: str) -> None:
-    lineage = [a.code for a in await areas.lineage(conn, area_code)]
-    if not allowed(grants, action, lineage):
+                area_code: str) -> list[Area]:
+    """Raises PermissionDenied unless `action` is allowed on the area; returns the area's
+    lineage it read (areas.lineage: for naming the area without reading it again)."""
+    lineage = await areas.lineage(conn, area_code)
+    if not allowed(grants, action, [a.code for a in lineage]):
         raise PermissionDenied(f"{action} on {area_code}")
+    return lineage
 
 
 async def permitted(conn: Connection, grants: Iterable[Grant], action: Action,

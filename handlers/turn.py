@@ -27,6 +27,7 @@ from handlers.thai_input import normalize_text
 from storage import conversations, groups, people, unreceived
 from storage.connection import Connection
 from storage.conversations import Conversation, Draft
+from storage.groups import LinkedGroup
 from storage.people import Grant, Identity, Person
 
 STEP_PREFIX = "s"  # "s<seq>:<value>": an answer to the question numbered <seq>
@@ -182,13 +183,13 @@ class Turn:
         self.quiet_hours = quiet_hours  # when bulk messages wait (None: CERCAP_QUIET_HOURS)
         self.replies: list[Reply] = []
         self.notifications: list[Notification] = []
-        self.group_notifications: list[tuple[str, str, dict[str, Any]]] = []
+        self.group_notifications: list[tuple[list[LinkedGroup], str, dict[str, Any]]] = []
         self.stale_button = False
         self._drafts = drafts  # as read with the standing; None: read when asked
 
     async def drafts(self) -> list[Draft]:
-        """The person's drafts, the newest first (as the standing read brought them, or
-        read again after this turn saved or deleted one)."""
+        """The person's drafts, the newest first (as the standing read brought them, less
+        any this turn deleted; read again after this turn saved one)."""
         if self._drafts is None:
             self._drafts = await conversations.drafts_of(self.conn, self.identity.id)
         return self._drafts
@@ -199,7 +200,8 @@ class Turn:
 
     async def delete_draft(self, flow: str) -> None:
         await conversations.delete_draft(self.conn, self.identity.id, flow)
-        self._drafts = None
+        if self._drafts is not None:  # the others are as read: not read again
+            self._drafts = [d for d in self._drafts if d.flow != flow]
 
     @property
     def language(self) -> str:
@@ -295,9 +297,10 @@ class Turn:
                 self.notifications.append(Notification(person_id, key, params,
                                                        tuple(actions)))
 
-    def notify_groups(self, area_code: str, key: str, **params: Any) -> None:
-        """Also tell the group chats linked to `area_code` (in Thai, the groups' language)."""
-        self.group_notifications.append((area_code, key, params))
+    def notify_groups(self, linked: list[LinkedGroup], key: str, **params: Any) -> None:
+        """Also tell these group chats (linked to an area, as read this turn), in Thai, the
+        groups' language."""
+        self.group_notifications.append((linked, key, params))
 
     async def notify_holders(self, role: str, area_code: str, key: str, *,
                              also: Sequence[int] = (), with_groups: bool = False,
@@ -309,11 +312,11 @@ class Turn:
         holders = await people.holders_of(self.conn, role, area_code)
         reachable = await people.reachable(self.conn, [*also, *holders])
         self.notify(reachable, key, actions=actions, **params)
-        linked = 0
+        linked: list[LinkedGroup] = []
         if with_groups:
-            linked = len(await groups.of_area(self.conn, area_code))
-            self.notify_groups(area_code, key, **params)
-        return Reach(role, len(reachable), linked, primary)
+            linked = await groups.of_area(self.conn, area_code)
+            self.notify_groups(linked, key, **params)
+        return Reach(role, len(reachable), len(linked), primary)
 
     async def delivery(self, reaches: Sequence[Reach], *, village_code: str, kind: str,
                        entity_id: int, event: str | None = None) -> Delivery:

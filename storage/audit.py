@@ -14,7 +14,9 @@ async def record(conn: Connection, *, now: datetime, person_id: int | None,
                  action: str, entity: str | None = None, entity_id: str | int | None = None,
                  from_state: str | None = None, to_state: str | None = None,
                  reason: str | None = None, detail: dict[str, Any] | None = None) -> None:
-    await conn.execute(
+    # Nobody reads what the INSERT returns: a server engine sends it with the next
+    # statement, no round trip of its own (its error, if any, fails the transaction there).
+    await conn.execute_later(
         "INSERT INTO audit_log (at, person_id, action, entity, entity_id, from_state, to_state,"
         " reason, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (to_db(now), person_id, action, entity, None if entity_id is None else str(entity_id),

@@ -248,6 +248,12 @@ ORDER_LOCK = 0x636F7264  # "cord": pg_advisory_xact_lock key of the outbox's id 
 # tests/test_postgres.py checks each is still in its repository.
 DEFERRED = frozenset({
     "DELETE FROM inbox WHERE id = ?",  # storage/privacy.py, storage/erasure.py
+    "DELETE FROM drafts WHERE identity_id = ? AND flow = ?",  # storage/conversations.py
+    "INSERT INTO drafts (identity_id, flow, step, data, history, saved_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (identity_id, flow) DO UPDATE SET step = excluded.step,"
+    " data = excluded.data, history = excluded.history,"
+    " saved_at = excluded.saved_at",  # storage/conversations.py save_draft
     "INSERT INTO conversations (identity_id, flow, step, data, history, seq, updated_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT (identity_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"

@@ -157,16 +157,15 @@ async def enqueue_many(conn: Connection, messages: list[NewMessage], *,
                        batch: str | None = None) -> int:
     """Queue many messages at once (reminders, announcements); a dedupe key queued
     before is skipped. Returns how many were queued."""
-    before = conn.total_changes
     due = to_db(not_before or now)
-    await conn.executemany(
+    queued = await conn.executemany(
         "INSERT OR IGNORE INTO outbox (channel, chat_id, person_id, priority, payload,"
         " retry_key, dedupe_key, next_attempt_at, created_at, batch)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(m.channel, m.chat_id, m.person_id, priority, m.payload_json, str(uuid.uuid4()),
           m.dedupe_key, due, to_db(now), batch) for m in messages],
     )
-    return conn.total_changes - before
+    return max(queued.rowcount, 0)  # the rows the INSERTs added: a skipped one adds none
 
 
 def _message(r: Row) -> OutboxMessage:

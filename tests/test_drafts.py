@@ -50,7 +50,8 @@ async def test_continue_resumes_the_draft_where_it_was(console: Harness) -> None
     await console.type("รายงานปัญหา")
     out = await console.type(RESUME)
     assert "ทำต่อจากร่าง: รายงานปัญหา" in out and "กี่ครัวเรือน" in out
-    await finish(console, "12")
+    out = await finish(console, "12")
+    assert "ทำต่อ: รายงานปัญหา" not in out  # the menu after it offers no draft to continue
     assert await console.scalar("SELECT description FROM problems") == \
         "ไข้เลือดออกระบาดในหมู่บ้าน"
     assert await drafts(console) == []

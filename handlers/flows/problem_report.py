@@ -390,7 +390,7 @@ async def _save(turn: Turn) -> str:
     if corrections.correcting(turn, "problem") is not None:
         return await _save_correction(turn)
     try:
-        await check(turn.conn, turn.grants, Action.REPORT_PROBLEM, d["village"])
+        lineage = await check(turn.conn, turn.grants, Action.REPORT_PROBLEM, d["village"])
     except PermissionDenied:
         raise Invalid("report.not_allowed") from None
     location = d.get("location") or [None, None]
@@ -404,7 +404,7 @@ async def _save(turn: Turn) -> str:
     tambon = d["village"][:6]
     notification = dict(
         id=problem_id,
-        village=await area_names.bilingual_title(turn.conn, d["village"], depth=2),
+        village=area_names.bilingual(lineage, depth=2),
         category=Bilingual(category_label(d["category"], "th"),
                            category_label(d["category"], "en")),
         households=f"{d['households']:,}",
