@@ -642,6 +642,8 @@ class PgConnection:
         return cursor
 
     async def close(self) -> None:
+        if self.wire is not None:
+            self.wire.detach()
         await self.raw.close()
 
 
