@@ -196,31 +196,34 @@ class Wire:
             await self._wait(read=True, write=True)
             self.pgconn.consume_input()
 
-    async def _next_result(self) -> pq.abc.PGresult:
+    async def _parsed(self) -> None:
+        """Until a whole result (or the NULL after one) is in libpq's buffer: the socket
+        is read only when what was read already holds none (one recv for a pipeline's
+        results that came together, not two for each)."""
         pgconn = self.pgconn
+        while pgconn.is_busy():
+            pgconn.consume_input()
+            if pgconn.is_busy():
+                await self._wait_readable()
+
+    async def _next_result(self) -> pq.abc.PGresult:
         nulls = 0
         while True:
-            pgconn.consume_input()
-            if not pgconn.is_busy():
-                result = pgconn.get_result()
-                if result is not None:
-                    return result
-                nulls += 1  # the NULL between two commands' results, once
-                if nulls > 1:
-                    raise psycopg.OperationalError("a result was expected and none came")
-                continue
-            await self._wait(read=True, write=False)
+            await self._parsed()
+            result = self.pgconn.get_result()
+            if result is not None:
+                return result
+            nulls += 1  # the NULL between two commands' results, once
+            if nulls > 1:
+                raise psycopg.OperationalError("a result was expected and none came")
 
     async def _end_of_command(self) -> None:
         """The NULL that follows a command's result (after a PIPELINE_SYNC there is none)."""
-        pgconn = self.pgconn
         while True:
-            pgconn.consume_input()
-            if not pgconn.is_busy():
-                if pgconn.get_result() is None:
-                    return
-                continue  # a command with more than one result: the first one counts
-            await self._wait(read=True, write=False)
+            await self._parsed()
+            if self.pgconn.get_result() is None:
+                return
+            # a command with more than one result: the first one counts
 
     def _on_readable(self) -> None:
         ready = self._readable
