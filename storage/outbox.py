@@ -3,6 +3,7 @@ transaction, then delivered by the sender. Nothing is sent from inside a transac
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -392,6 +393,9 @@ class SharedOutbox:
         self.url = url
         self.sender_key = sender_key  # the key of our lock now (a new one per connection)
         self._conn: Any = None
+        # One statement at a time on the connection (its wire takes no second one while
+        # a sync runs): the claims and the records of several chats' tasks take turns.
+        self._turn = asyncio.Lock()
 
     async def open(self) -> SharedOutbox:
         await self._connected()
@@ -410,11 +414,18 @@ class SharedOutbox:
             # The claim is planned once and kept (a generic plan: its values do not change
             # what plan is best, and planning it costs more than running it): POOL_PLANS.
             self._conn = conn = await PgConnection.open(self.url)
+            conn.join_pool()  # its statements on libpq directly, as the pool's are
         return conn
 
     async def _rows(self, sql: str, params: dict[str, Any]) -> list[Row]:
-        conn = await self._connected()
-        return await conn.execute_fetchall(sql, params)
+        async with self._turn:
+            conn = await self._connected()
+            return await conn.execute_fetchall(sql, params)
+
+    async def _run(self, sql: str, params: tuple[Any, ...]) -> None:
+        async with self._turn:
+            conn = await self._connected()
+            await conn.execute(sql, params)
 
     async def claim(self, channel: str, now: datetime, *, chats: int, page: int,
                     chat_ids: list[str] | None = None, most_priority: int = BULK
@@ -447,19 +458,18 @@ class SharedOutbox:
         """One outcome, at once: sent (`status` 'sent'), failed ('failed'), or tried again
         at `retry_at` (`status` None); the lease ends with it."""
         marks = ",".join("?" * len(message_ids))
-        conn = await self._connected()
         if status == "sent":
-            await conn.execute(
+            await self._run(
                 "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
                 f" last_error = NULL, leased_by = NULL, lease_until = NULL WHERE id IN ({marks})",
                 (to_db(now), *message_ids))
         elif status == "failed":
-            await conn.execute(
+            await self._run(
                 "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?,"
                 f" leased_by = NULL, lease_until = NULL WHERE id IN ({marks})",
                 ((error or "")[:500], *message_ids))
         else:
-            await conn.execute(
+            await self._run(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,"
                 f" leased_by = NULL, lease_until = NULL WHERE id IN ({marks})",
                 (to_db(retry_at or now), (error or "")[:500], *message_ids))
@@ -470,8 +480,7 @@ class SharedOutbox:
         if not message_ids:
             return
         marks = ",".join("?" * len(message_ids))
-        conn = await self._connected()
-        await conn.execute(
+        await self._run(
             "UPDATE outbox SET leased_by = NULL, lease_until = NULL"
             f" WHERE id IN ({marks}) AND leased_by = ?", (*message_ids, self.sender_key()))
 
