@@ -266,7 +266,8 @@ class Statement:
     """A translated statement: `text` for psycopg (`%s`), `wire` for libpq (`$n`, the
     values of `:name` placeholders in `names` order)."""
 
-    __slots__ = ("deferred", "names", "ordered", "prepare", "returns_id", "text", "wire")
+    __slots__ = ("deferred", "names", "ordered", "prepare", "returns_id", "row_class", "text",
+                 "wire")
 
     def __init__(self, text: str, returns_id: bool, ordered: bool = False,
                  deferred: bool = False, portable: str | None = None) -> None:
@@ -278,6 +279,9 @@ class Statement:
         # None: prepared (psycopg: after PREPARE_AFTER runs; the wire: at its second).
         # Never: a statement that is not a query (BEGIN, VACUUM, SET…), a whole-row result.
         self.prepare = False if _WHOLE_ROW.search(text) or not _QUERY.match(text) else None
+        # Its rows' class, once seen: a query that names its columns always returns the
+        # same ones (a whole-row one may change with a migration: read from each result).
+        self.row_class: Any = None
 
 
 def translate(sql: str, id_tables: frozenset[str], many: bool = False) -> Statement:
@@ -542,7 +546,12 @@ class PgConnection:
         if result.status == ExecStatus.TUPLES_OK:
             tx = self.wire.transformer
             tx.set_pgresult(result)
-            rows = tx.load_rows(0, result.ntuples, _row_class_of(result))
+            row_class = statement.row_class
+            if row_class is None:
+                row_class = _row_class_of(result)
+                if statement.prepare is None:
+                    statement.row_class = row_class
+            rows = tx.load_rows(0, result.ntuples, row_class)
         count = result.command_tuples
         self._fill(cursor, statement, rows, count if count is not None else -1,
                    (result.command_status or b"").decode())
