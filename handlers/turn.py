@@ -309,12 +309,14 @@ class Turn:
         """Tell the people holding `role` on `area_code` (and `also`), with the group
         chats linked to the area when `with_groups`; returns whom it reached. Only
         people with a chat the bot can still write to count: nothing reaches the rest."""
+        groups_later = await groups.of_area_later(self.conn, area_code) if with_groups \
+            else None  # read with the holders, in the same round trip
         holders = await people.holders_of(self.conn, role, area_code)
         reachable = await people.reachable(self.conn, [*also, *holders])
         self.notify(reachable, key, actions=actions, **params)
         linked: list[LinkedGroup] = []
-        if with_groups:
-            linked = await groups.of_area(self.conn, area_code)
+        if groups_later is not None:
+            linked = await groups_later()
             self.notify_groups(linked, key, **params)
         return Reach(role, len(reachable), len(linked), primary)
 

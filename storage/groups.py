@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,12 +36,23 @@ async def unlink(conn: Connection, channel: str, chat_id: str) -> int:
     return cur.rowcount
 
 
+_OF_AREA = ("SELECT channel, chat_id, area_code FROM notification_groups"
+            " WHERE area_code = ? AND active = 1 ORDER BY channel, chat_id")
+
+
 async def of_area(conn: Connection, area_code: str) -> list[LinkedGroup]:
-    async with conn.execute(
-        "SELECT channel, chat_id, area_code FROM notification_groups"
-        " WHERE area_code = ? AND active = 1 ORDER BY channel, chat_id", (area_code,)
-    ) as cur:
-        return [LinkedGroup(r[0], r[1], r[2]) for r in await cur.fetchall()]
+    return await (await of_area_later(conn, area_code))()
+
+
+async def of_area_later(conn: Connection, area_code: str
+                        ) -> Callable[[], Awaitable[list[LinkedGroup]]]:
+    """`of_area`, sent now and read later: on a server engine it goes with the next
+    statement instead of a round trip of its own."""
+    later = await conn.execute_later(_OF_AREA, (area_code,))
+
+    async def linked() -> list[LinkedGroup]:
+        return [LinkedGroup(r[0], r[1], r[2]) for r in await (await later.result()).fetchall()]
+    return linked
 
 
 async def deactivate_chat(conn: Connection, channel: str, chat_id: str) -> None:
