@@ -193,7 +193,7 @@ class Wire:
         """Everything queued, out to the server. While the socket is full the server may be
         waiting for us to read its results: read them meanwhile (libpq's advice)."""
         while self.pgconn.flush() != 0:
-            await self._wait(read=True, write=True)
+            await self._wait_full_socket()
             self.pgconn.consume_input()
 
     async def _parsed(self) -> None:
@@ -244,10 +244,8 @@ class Wire:
         finally:
             self._readable = None
 
-    async def _wait(self, *, read: bool, write: bool) -> None:
-        if read and not write:
-            await self._wait_readable()
-            return
+    async def _wait_full_socket(self) -> None:
+        """Until the full socket takes more, or the server's results can be read."""
         self.detach()  # add_reader below takes the socket over while it is full
         loop = asyncio.get_running_loop()
         fd = self.pgconn.socket
@@ -256,14 +254,10 @@ class Wire:
         def wake() -> None:
             if not ready.done():
                 ready.set_result(None)
-        if read:
-            loop.add_reader(fd, wake)
-        if write:
-            loop.add_writer(fd, wake)
+        loop.add_reader(fd, wake)
+        loop.add_writer(fd, wake)
         try:
             await ready
         finally:
-            if read:
-                loop.remove_reader(fd)
-            if write:
-                loop.remove_writer(fd)
+            loop.remove_reader(fd)
+            loop.remove_writer(fd)
