@@ -44,6 +44,7 @@ tambon, district, province); a child is named by itself (with its level's prefix
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 from collections import defaultdict
 from collections.abc import Collection, Iterable
@@ -114,9 +115,8 @@ async def compute_summary(conn: AnyConnection, area_code: str, period: Period,
                           for child, codes in provinces.items()}
     else:
         scope = _scope(area, below)
-        window = window_of(period)
-        by_village = await q.problems_by_village(conn, scope, window)
-        part = await _part(conn, scope, window, period, today, silent_days, by_village)
+        part, by_village = await _part(conn, scope, window_of(period), period, today,
+                                       silent_days)
         child_problems = await _child_problems(conn, area, below, by_village)
     return await _finish(conn, lineage, below, period, today, silent_days, part,
                          child_problems)
@@ -137,10 +137,9 @@ async def compute_part(conn: AnyConnection, area_code: str, period: Period, toda
     lineage = await q.lineage(conn, area_code)
     if not lineage or lineage[0].level in ("nation", "network"):
         raise UnknownArea(area_code)
-    scope = Scope.of_prefixes([lineage[0].code])
-    window = window_of(period)
-    by_village = await q.problems_by_village(conn, scope, window)
-    return await _part(conn, scope, window, period, today, silent_days, by_village)
+    part, _ = await _part(conn, Scope.of_prefixes([lineage[0].code]), window_of(period),
+                          period, today, silent_days)
+    return part
 
 
 async def plan_periods(conn: AnyConnection, area_code: str, today: date,
@@ -320,30 +319,40 @@ def merge_parts(parts: list[SummaryPart]) -> SummaryPart:
 
 
 async def _part(conn: AnyConnection, scope: Scope, window: Window, period: Period,
-                today: date, silent_days: int, by_village: list[tuple[str, int, int]]
-                ) -> SummaryPart:
+                today: date, silent_days: int
+                ) -> tuple[SummaryPart, list[tuple[str, int, int]]]:
+    """The part, and the (village, problems, households) it was summed from. Its reads are
+    independent: awaited together, a server engine runs them at once (`reader()`), the
+    longest (for the nation) first."""
+    (items_done, silent, by_village, plan_totals, by_category_month, own_money, by_status,
+     by_outcome, (forums, participants, with_forum), villages) = await asyncio.gather(
+        q.items_done(conn, scope, window),
+        q.silent_villages(
+            conn, scope,
+            active_from_utc=_bangkok_midnight(today - timedelta(days=silent_days - 1)),
+            before_utc=_bangkok_midnight(today + timedelta(days=1))),
+        q.problems_by_village(conn, scope, window),
+        q.plan_item_totals(conn, scope, window, today.isoformat(), APPROACHES, ITEM_STATUSES),
+        q.problems_by_category_month(conn, scope, window),
+        q.own_money_of_requested_items(conn, scope, window),
+        q.requests_by_status(conn, scope, window),
+        q.outcomes(conn, scope, window),
+        q.forum_totals(conn, scope, window),
+        q.village_count(conn, scope))
     categories: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     months: dict[str, list[int]] = {m: [0, 0] for m in months_of(period)}
-    for category, month, problems, households in await q.problems_by_category_month(
-            conn, scope, window):
+    for category, month, problems, households in by_category_month:
         for bucket in (categories[category], months[month]):
             bucket[0] += problems
             bucket[1] += households
-    plan_totals = await q.plan_item_totals(conn, scope, window, today.isoformat(), APPROACHES,
-                                           ITEM_STATUSES)
     requests: dict[str, tuple[int, int]] = {}
     granted = 0
-    for status, count, requested, status_granted in await q.requests_by_status(
-            conn, scope, window):
+    for status, count, requested, status_granted in by_status:
         requests[status] = (int(count), int(requested or 0))
         granted += int(status_granted or 0)
-    forums, participants, with_forum = await q.forum_totals(conn, scope, window)
-    silent = await q.silent_villages(
-        conn, scope, active_from_utc=_bangkok_midnight(today - timedelta(days=silent_days - 1)),
-        before_utc=_bangkok_midnight(today + timedelta(days=1)))
     solved = dict.fromkeys(OUTCOMES, 0)
     confirmed = helped = 0
-    for outcome, count, households in await q.outcomes(conn, scope, window):
+    for outcome, count, households in by_outcome:
         if outcome in solved:
             solved[outcome] += count
         confirmed += count
@@ -356,14 +365,13 @@ async def _part(conn: AnyConnection, scope: Scope, window: Window, period: Perio
         most_affected=_ranking((code, households) for code, _, households in by_village
                                if households and households > 0),
         plans=plan_totals, requests=requests, amount_granted=granted,
-        own_money=await q.own_money_of_requested_items(conn, scope, window),
-        forums=forums, participants=participants,
-        villages=await q.village_count(conn, scope), villages_with_forum=with_forum,
+        own_money=own_money, forums=forums, participants=participants,
+        villages=villages, villages_with_forum=with_forum,
         silent_villages=len(silent),
         most_silent=_ranking((code, _days_since(last, today) if last else silent_days)
                              for code, last in silent),
-        items_done=await q.items_done(conn, scope, window), solved=solved,
-        confirmed=confirmed, households_helped=helped)
+        items_done=items_done, solved=solved,
+        confirmed=confirmed, households_helped=helped), by_village
 
 
 async def _finish(conn: AnyConnection, lineage: list[Area], below: list[Area], period: Period,

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -23,6 +24,7 @@ from storage.engine_postgres import PgConnection, translate
 from storage.instance_lock import InstanceLock, InstanceLocked
 from storage.migrations import LATEST_VERSION, MIGRATIONS
 from storage.migrations.postgres import migrate
+from storage.timestamps import to_db
 from tests.conftest import _pg_database
 
 pytestmark = pytest.mark.skipif(False, reason="never skipped: PostgreSQL runs everywhere")
@@ -150,6 +152,27 @@ async def test_types_round_trip(database: Database, db_engine: str) -> None:
     assert tuple(row) == (person, "ทดสอบ", "2025-01-10T03:00:00.123456+00:00", 150000)
     assert row["auto_forward_threshold"] == 150000 and type(row[3]) is int
     assert dict(row)["display_name"] == "ทดสอบ"
+
+
+async def test_instants_come_back_as_written(database: Database, db_engine: str) -> None:
+    """Instants read back are the text storage/timestamps.py writes, whatever their
+    fraction of a second; on PostgreSQL also those the server computes, in UTC."""
+    written = [to_db(datetime(2025, 6, 30, 17, 22, 56, micro, tzinfo=UTC))
+               for micro in (0, 100_000, 123_000, 123_456, 5)]
+    async with database.transaction() as conn:
+        for i, at in enumerate(written):
+            await conn.execute("INSERT INTO people (display_name, language, created_at)"
+                               " VALUES (?, ?, ?)", (f"p{i}", "th", at))
+    async with database.read() as conn:
+        rows = await conn.execute_fetchall(
+            "SELECT created_at FROM people WHERE display_name LIKE 'p%' ORDER BY id")
+        assert [r[0] for r in rows] == written
+        if db_engine == "postgres":
+            computed = await conn.execute_fetchall(
+                "SELECT CAST('2025-06-30 17:22:56.1+07' AS timestamptz),"
+                " CAST('2025-06-30 17:22:56+05:30' AS timestamptz)")
+            assert tuple(computed[0]) == ("2025-06-30T10:22:56.100000+00:00",
+                                          "2025-06-30T11:52:56.000000+00:00")
 
 
 def test_backup_on_postgres_says_pg_dump(pg_migrated: str, tmp_path: Path,
@@ -414,6 +437,44 @@ async def test_warming_the_pool_opens_every_connection_once(pg_migrated: str) ->
                 return await _person(conn, name)
         ids = await asyncio.gather(*(person(f"p{i}") for i in range(db.pool_size)))
         assert len(set(ids)) == db.pool_size and connections() == db.pool_size
+
+
+async def test_reader_runs_reads_awaited_together_at_once(pg_migrated: str) -> None:
+    """`reader()`'s statements awaited together run on connections of their own at once
+    (a summary's reads, handlers/summaries.py): the first waits for a lock that is given up
+    only after the second has answered, so one connection would hang here."""
+    with psycopg.connect(pg_migrated, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(4242)")
+        async with Database(pg_migrated) as db:
+            reader = await db.reader()
+            second_answered = asyncio.Event()
+
+            async def first() -> list[Any]:
+                return await reader.execute_fetchall(
+                    "SELECT pg_advisory_lock_shared(4242), pg_backend_pid()")
+
+            async def second() -> list[Any]:
+                rows = await reader.execute_fetchall("SELECT 2, pg_backend_pid()")
+                second_answered.set()
+                return rows
+
+            async def release() -> None:
+                await asyncio.wait_for(second_answered.wait(), 10)
+                holder.execute("SELECT pg_advisory_unlock(4242)")
+
+            waited, answered, _ = await asyncio.wait_for(
+                asyncio.gather(first(), second(), release()), 20)
+            assert answered[0][0] == 2 and waited[0][1] != answered[0][1]
+            assert await db.reader() is reader  # one group, kept
+
+
+async def test_reads_awaited_together_on_one_pooled_connection(pg_migrated: str) -> None:
+    """Reads gathered on one pool connection take turns on its wire: each gets its own
+    answer (none refused for meeting another's sync)."""
+    async with Database(pg_migrated) as db, db.read() as conn:
+        answers = await asyncio.gather(*(
+            conn.execute_fetchall("SELECT CAST(? AS bigint) * 2", (i,)) for i in range(20)))
+        assert [rows[0][0] for rows in answers] == [i * 2 for i in range(20)]
 
 
 async def test_pool_commits_outbox_rows_in_id_order(pg_migrated: str) -> None:
