@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -464,12 +465,8 @@ async def open_dataset(path: Path) -> Database:
 async def timed(db: Database, code: str, on_reader: bool = False) -> float:
     """One summary's seconds; `on_reader`: through `Database.reader()`, as the bot's
     summaries (bot/summary_renderer.py) and the web site's run them."""
-    if on_reader:
-        conn = await db.reader()
-        started = time.perf_counter()
-        await compute_summary(conn, code, PERIOD, TODAY)
-        return time.perf_counter() - started
-    async with db.read() as conn:
+    async with (contextlib.nullcontext(await db.reader()) if on_reader
+                else db.read()) as conn:
         started = time.perf_counter()
         await compute_summary(conn, code, PERIOD, TODAY)
         return time.perf_counter() - started

@@ -791,7 +791,6 @@ class PostgresDatabase:
     transactions under way, then closes every connection."""
 
     def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
-
         self.url = url
         self.path = url  # what logs and messages show: the URL (its password left out)
         self.pool_size = pool_size
@@ -874,7 +873,6 @@ class PostgresDatabase:
     async def warm(self) -> None:
         """Open the whole pool now, its connections at once (a bot starting on a backlog
         does not open them one by one while the first people wait)."""
-
         missing = self.pool_size - len(self._idle) - len(self._busy)
         if missing <= 0 or self._first is None or self._closing:
             return
